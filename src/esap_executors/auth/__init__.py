@@ -1,0 +1,1 @@
+"""Authentication (platform OIDC tokens, centre credentials) and authorization (site policy)."""

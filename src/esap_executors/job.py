@@ -1,0 +1,164 @@
+"""The job description: one frozen, serialisable unit of batch work shared by every front."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .errors import BadInput
+from .units import parse_memory_mib, parse_walltime_seconds
+
+
+@dataclass(frozen=True)
+class StageIn:
+    """Copy `source` (local path or URL) to `dest`, relative to the job's working directory."""
+
+    source: str
+    dest: str
+
+
+@dataclass(frozen=True)
+class StageOut:
+    """Bring `source`, relative to the job's working directory, back to `dest` (path or URL)."""
+
+    source: str
+    dest: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Container:
+    image: str
+    engine: str | None = None  # preference: "apptainer" or "podman"; None = the site's runtime
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to run and what it needs. Units are normalised: memory in MiB, times in seconds."""
+
+    argv: tuple[str, ...] = ()
+    script: str | None = None  # a shell script body, used when argv is empty
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None  # working directory; None = the site's per-job directory
+    stdin: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    cores: int = 1
+    memory_mib: int | None = None
+    gpus: int = 0
+    walltime_s: int | None = None
+    scratch_mib: int | None = None
+    container: Container | None = None
+    stage_in: tuple[StageIn, ...] = ()
+    stage_out: tuple[StageOut, ...] = ()
+    account: str | None = None
+    partition: str | None = None
+    qos: str | None = None
+    accounting_group: str | None = None
+    constraints: str | None = None
+    network: bool = True
+    retries: int = 0
+    success_exit_codes: tuple[int, ...] = (0,)
+    requirements: str | None = None  # ClassAd expression; `other.` is the site
+    rank: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def validate(self) -> JobSpec:
+        if not self.argv and not self.script:
+            raise BadInput("a job needs a command (argv) or a script", field="argv")
+        if self.cores < 1:
+            raise BadInput(f"{self.cores} cores: at least 1 is needed", field="cores")
+        if self.gpus < 0:
+            raise BadInput(f"{self.gpus} GPUs: cannot be negative", field="gpus")
+        if self.memory_mib is not None and self.memory_mib < 1:
+            raise BadInput(f"{self.memory_mib} MiB: must be positive", field="memory")
+        if self.walltime_s is not None and self.walltime_s < 1:
+            raise BadInput(f"{self.walltime_s} s: must be positive", field="walltime")
+        if self.retries < 0:
+            raise BadInput(f"{self.retries}: cannot be negative", field="retries")
+        for entry in self.stage_in:
+            _check_relative(entry.dest, "stage_in")
+        for out in self.stage_out:
+            _check_relative(out.source, "stage_out")
+        return self
+
+    def with_changes(self, **changes: Any) -> JobSpec:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["env"] = dict(self.env)
+        data["labels"] = dict(self.labels)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise BadInput(f"unknown job field(s): {', '.join(sorted(unknown))}")
+        values = dict(data)
+        values["argv"] = tuple(values.get("argv") or ())
+        values["stage_in"] = tuple(StageIn(**s) for s in values.get("stage_in") or ())
+        values["stage_out"] = tuple(StageOut(**s) for s in values.get("stage_out") or ())
+        values["success_exit_codes"] = tuple(values.get("success_exit_codes") or (0,))
+        container = values.get("container")
+        values["container"] = Container(**container) if container else None
+        values["env"] = dict(values.get("env") or {})
+        values["labels"] = dict(values.get("labels") or {})
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        return cls.from_dict(json.loads(text))
+
+
+def _check_relative(path: str, field_name: str) -> None:
+    normal = posixpath.normpath(path)
+    if path.startswith("/") or normal == ".." or normal.startswith("../"):
+        raise BadInput(
+            f"{path!r} must be a relative path inside the job's working directory",
+            field=field_name,
+        )
+
+
+def make_spec(
+    argv: Sequence[str],
+    *,
+    cores: int | str | None = None,
+    memory: str | int | None = None,
+    walltime: str | int | None = None,
+    gpus: int | str | None = None,
+    scratch: str | int | None = None,
+    **other: Any,
+) -> JobSpec:
+    """Build a validated JobSpec from user-level values (strings with units allowed)."""
+    values: dict[str, Any] = dict(other)
+    values["argv"] = tuple(argv)
+    if cores is not None:
+        values["cores"] = _parse_count(cores, "cores")
+    if gpus is not None:
+        values["gpus"] = _parse_count(gpus, "gpus", minimum=0)
+    if memory is not None:
+        values["memory_mib"] = parse_memory_mib(memory)
+    if walltime is not None:
+        values["walltime_s"] = parse_walltime_seconds(walltime)
+    if scratch is not None:
+        values["scratch_mib"] = parse_memory_mib(scratch, field="scratch")
+    return JobSpec(**values).validate()
+
+
+def _parse_count(value: int | str, name: str, minimum: int = 1) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise BadInput(f"{value!r} is not a whole number", field=name) from None
+    if number < minimum:
+        raise BadInput(f"{value!r}: at least {minimum} is needed", field=name)
+    return number

@@ -1,0 +1,266 @@
+"""The site catalogue: YAML mapping site name -> settings, with a built-in `local` site."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+from .paths import config_dir, default_work_root
+from .units import parse_memory_mib, parse_walltime_seconds
+from .yamlsource import LocatedDict, load_yaml
+
+SITE_KEYS = {
+    "backend", "description", "shared_filesystem", "work_root", "options", "container",
+    "defaults", "poll", "attributes", "limits", "execute", "modules", "policy", "credentials",
+}
+DEFAULT_KEYS = {"account", "partition", "qos", "accounting_group"}
+POLL_KEYS = {"start", "floor", "ceiling"}
+LIMIT_KEYS = {"max_cores", "max_memory", "max_walltime", "max_gpus"}
+CONTAINER_KEYS = {"runtime", "images"}
+EXECUTE_KEYS = {"python", "snakemake"}
+CONTAINER_RUNTIMES = {"podman", "apptainer"}
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    start: float = 5.0
+    floor: float = 1.0
+    ceiling: float = 120.0
+
+
+@dataclass(frozen=True)
+class SiteLimits:
+    max_cores: int | None = None
+    max_memory_mib: int | None = None
+    max_walltime_s: int | None = None
+    max_gpus: int | None = None
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    runtime: str | None = None  # podman | apptainer
+    images: Mapping[str, str] = field(default_factory=dict)  # image name -> local file/dir/tag
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    backend: str
+    shared_filesystem: bool = True
+    work_root: str = ""
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    container: ContainerSettings = field(default_factory=ContainerSettings)
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    poll: PollSettings = field(default_factory=PollSettings)
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    limits: SiteLimits = field(default_factory=SiteLimits)
+    execute: Mapping[str, str] = field(default_factory=dict)  # execute-side python, snakemake
+    modules: Mapping[str, str] = field(default_factory=dict)  # software name -> module
+    policy: Any = None  # auth.settings.SitePolicy
+    credentials: Any = None  # auth.settings.SiteCredentials
+    source: str = "<built-in>"
+    line: int = 0
+
+    def where(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+
+def builtin_local() -> Site:
+    return Site(
+        name="local",
+        backend="local",
+        description="this machine (built-in)",
+        work_root=str(default_work_root()),
+        options={"max_cores": os.cpu_count() or 1},
+    )
+
+
+class Catalogue:
+    def __init__(self, sites: Mapping[str, Site], source: str | None = None) -> None:
+        self.sites: dict[str, Site] = dict(sites)
+        self.source = source
+
+    def get(self, name: str) -> Site:
+        site = self.sites.get(name)
+        if site is None:
+            known = ", ".join(sorted(self.sites))
+            where = f" in {self.source}" if self.source else ""
+            raise BadInput(f"unknown site {name!r}{where} (known: {known})", field="site")
+        return site
+
+    def names(self) -> list[str]:
+        return sorted(self.sites)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Catalogue:
+        chosen = catalogue_path(path)
+        sites: dict[str, Site] = {"local": builtin_local()}
+        if chosen is None:
+            return cls(sites)
+        data = load_yaml(chosen)
+        source = str(chosen)
+        if data is None:
+            return cls(sites, source)
+        if not isinstance(data, LocatedDict):
+            raise BadInput("the catalogue must be a mapping of site name -> settings", source=source, line=1)
+        for name, settings in data.items():
+            sites[name] = parse_site(name, settings, source, data.line_of(name))
+        return cls(sites, source)
+
+
+def catalogue_path(explicit: str | Path | None) -> Path | None:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise BadInput("no such sites file", source=str(path), field="--sites")
+        return path
+    env = os.environ.get("ESAP_SITES")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise BadInput("no such sites file", source=str(path), field="ESAP_SITES")
+        return path
+    user = config_dir() / "sites.yaml"
+    return user if user.is_file() else None
+
+
+def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
+    if not isinstance(settings, LocatedDict):
+        raise BadInput("site settings must be a mapping", source=source, line=line, field=name)
+    _no_unknown(settings, SITE_KEYS, source, prefix=name)
+
+    def bad(key: str, message: str, block: LocatedDict = settings, prefix: str = name) -> BadInput:
+        return BadInput(message, source=source, line=block.line_of(key), field=f"{prefix}.{key}")
+
+    backend = settings.get("backend")
+    if not isinstance(backend, str):
+        raise BadInput("missing or not a name", source=source, line=settings.line, field=f"{name}.backend")
+    from .backends import BACKEND_MODULES, backend_class
+
+    if backend not in BACKEND_MODULES:
+        known = ", ".join(sorted(BACKEND_MODULES))
+        raise bad("backend", f"unknown backend {backend!r} (known: {known})")
+    options = _block(settings, "options", source, name)
+    option_types = backend_class(backend).option_types
+    for key, value in options.items():
+        expected = option_types.get(key)
+        if expected is None:
+            known = ", ".join(sorted(option_types)) or "none"
+            raise bad(key, f"unknown option for backend {backend} (known: {known})", options, f"{name}.options")
+        if not isinstance(value, expected) or isinstance(value, bool) and expected is int:
+            raise bad(key, f"expected {_type_name(expected)}, got {value!r}", options, f"{name}.options")
+    shared = settings.get("shared_filesystem", True)
+    if not isinstance(shared, bool):
+        raise bad("shared_filesystem", "expected true or false")
+    work_root = settings.get("work_root") or str(default_work_root())
+    if not isinstance(work_root, str):
+        raise bad("work_root", "expected a directory path")
+    defaults = _block(settings, "defaults", source, name)
+    _no_unknown(defaults, DEFAULT_KEYS, source, prefix=f"{name}.defaults")
+    poll_block = _block(settings, "poll", source, name)
+    _no_unknown(poll_block, POLL_KEYS, source, prefix=f"{name}.poll")
+    poll_values = {}
+    for key, value in poll_block.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise bad(key, "expected a positive number of seconds", poll_block, f"{name}.poll")
+        poll_values[key] = float(value)
+    poll = PollSettings(**poll_values)
+    if poll.floor > poll.ceiling:
+        raise bad("poll", "floor is above ceiling")
+    container_block = _block(settings, "container", source, name)
+    _no_unknown(container_block, CONTAINER_KEYS, source, prefix=f"{name}.container")
+    runtime = container_block.get("runtime")
+    if runtime is not None and runtime not in CONTAINER_RUNTIMES:
+        raise bad("runtime", f"unknown runtime {runtime!r} (known: apptainer, podman)", container_block,
+                  f"{name}.container")
+    images = container_block.get("images") or {}
+    if not isinstance(images, dict) or not all(isinstance(v, str) for v in images.values()):
+        raise bad("images", "expected a mapping image name -> local file, directory or tag",
+                  container_block, f"{name}.container")
+    attributes = _block(settings, "attributes", source, name)
+    execute = _block(settings, "execute", source, name)
+    _no_unknown(execute, EXECUTE_KEYS, source, prefix=f"{name}.execute")
+    modules = _block(settings, "modules", source, name)
+    limits = parse_limits(_block(settings, "limits", source, name), source, f"{name}.limits")
+    policy = credentials = None
+    if "policy" in settings or "credentials" in settings:
+        from .auth.settings import parse_credentials, parse_policy
+
+        if "policy" in settings:
+            policy = parse_policy(settings["policy"], source, settings.line_of("policy"), f"{name}.policy")
+        if "credentials" in settings:
+            credentials = parse_credentials(
+                settings["credentials"], source, settings.line_of("credentials"), f"{name}.credentials"
+            )
+    return Site(
+        name=name,
+        backend=backend,
+        shared_filesystem=shared,
+        work_root=os.path.expanduser(work_root),
+        description=str(settings.get("description", "")),
+        options=dict(options),
+        container=ContainerSettings(runtime=runtime, images={str(k): v for k, v in images.items()}),
+        defaults={k: str(v) for k, v in defaults.items()},
+        poll=poll,
+        attributes=dict(attributes),
+        limits=limits,
+        execute={k: str(v) for k, v in execute.items()},
+        modules={str(k): str(v) for k, v in modules.items()},
+        policy=policy,
+        credentials=credentials,
+        source=source,
+        line=line,
+    )
+
+
+def parse_limits(block: LocatedDict, source: str, prefix: str) -> SiteLimits:
+    """Resource limits with units (shared by sites and policies)."""
+    _no_unknown(block, LIMIT_KEYS, source, prefix=prefix)
+    values: dict[str, int] = {}
+    for key, value in block.items():
+        line = block.line_of(key)
+        try:
+            if key == "max_memory":
+                values["max_memory_mib"] = parse_memory_mib(value, field=f"{prefix}.{key}")
+            elif key == "max_walltime":
+                values["max_walltime_s"] = parse_walltime_seconds(value, field=f"{prefix}.{key}")
+            else:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise BadInput("expected a whole number", field=f"{prefix}.{key}")
+                values[key] = value
+        except BadInput as exc:
+            raise BadInput(exc.detail, source=source, line=line, field=exc.field) from None
+    return SiteLimits(**values)
+
+
+def _block(settings: LocatedDict, key: str, source: str, prefix: str) -> LocatedDict:
+    value = settings.get(key)
+    if value is None:
+        empty = LocatedDict()
+        empty.source, empty.line, empty.key_lines = source, settings.line_of(key), {}
+        return empty
+    if not isinstance(value, LocatedDict):
+        raise BadInput("expected a mapping", source=source, line=settings.line_of(key), field=f"{prefix}.{key}")
+    return value
+
+
+def _no_unknown(block: LocatedDict, known: set[str], source: str, prefix: str) -> None:
+    for key in block:
+        if key not in known:
+            raise BadInput(
+                f"unknown key (known: {', '.join(sorted(known))})",
+                source=source,
+                line=block.line_of(key),
+                field=f"{prefix}.{key}",
+            )
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(t.__name__ for t in expected)
+    return expected.__name__
