@@ -1,0 +1,140 @@
+"""One status poller per run: one backend query per site per cycle, however many jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .sites import PollSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollInterval:
+    """Adaptive interval: starts at `start`, grows x1.5 while nothing changes, up to `ceiling`."""
+
+    start: float
+    floor: float
+    ceiling: float
+    factor: float = 1.5
+    current: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.current = max(self.floor, self.start)
+
+    @classmethod
+    def from_settings(cls, settings: PollSettings) -> PollInterval:
+        start = _env_float("ESAP_POLL_START", settings.start)
+        floor = _env_float("ESAP_POLL_FLOOR", settings.floor)
+        ceiling = _env_float("ESAP_POLL_CEILING", settings.ceiling)
+        return cls(start=start, floor=min(floor, ceiling), ceiling=ceiling)
+
+    def after_cycle(self, changed: bool) -> float:
+        if changed:
+            self.current = max(self.floor, min(self.start, self.ceiling))
+        else:
+            self.current = max(self.floor, min(self.ceiling, self.current * self.factor))
+        return self.jittered()
+
+    def reset(self) -> None:
+        self.current = max(self.floor, min(self.start, self.ceiling))
+
+    def jittered(self) -> float:
+        return max(self.floor, self.current * random.uniform(0.9, 1.1))
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        return default
+
+
+class StatusPoller:
+    """Calls `cycle(site)` for each site when it is due.
+
+    `cycle` returns (anything changed, the site still has live jobs).
+    """
+
+    def __init__(self, cycle: Callable[[str], tuple[bool, bool]], intervals: Callable[[str], PollInterval]) -> None:
+        self._cycle = cycle
+        self._make_interval = intervals
+        self._intervals: dict[str, PollInterval] = {}
+        self._due: dict[str, float] = {}
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self.cycles = 0
+
+    def track(self, site: str, *, soon: bool = True) -> None:
+        """Make sure `site` is polled; new work resets its interval."""
+        with self._wake:
+            interval = self._intervals.get(site)
+            if interval is None:
+                interval = self._intervals[site] = self._make_interval(site)
+            else:
+                interval.reset()
+            due = time.monotonic() + (min(interval.current, 1.0) if soon else interval.current)
+            self._due[site] = min(self._due.get(site, due), due)
+            self._wake.notify_all()
+        self._ensure_thread()
+
+    def untrack(self, site: str) -> None:
+        with self._wake:
+            self._due.pop(site, None)
+
+    def poll_now(self) -> None:
+        with self._wake:
+            now = time.monotonic()
+            for site in self._due:
+                self._due[site] = now
+            self._wake.notify_all()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopped = False
+            self._thread = threading.Thread(target=self._loop, name="esap-poller", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopped:
+                    if self._due:
+                        site, due = min(self._due.items(), key=lambda item: item[1])
+                        delay = due - time.monotonic()
+                        if delay <= 0:
+                            break
+                        self._wake.wait(timeout=delay)
+                    else:
+                        self._wake.wait(timeout=5)
+                if self._stopped:
+                    return
+                interval = self._intervals[site]
+                del self._due[site]
+            try:
+                changed, more = self._cycle(site)
+            except Exception:  # the poller must survive anything a backend does
+                log.exception("status poll of site %s failed", site)
+                changed, more = False, True
+            self.cycles += 1
+            if more:
+                with self._wake:
+                    if site not in self._due:
+                        self._due[site] = time.monotonic() + interval.after_cycle(changed)

@@ -1,0 +1,332 @@
+"""SQLite state store: runs, jobs, backend ids and every state transition.
+
+Safe for several processes at once: WAL journal and short transactions. A job is
+recorded before its submission is sent, so a crash never loses a submitted job.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput
+from .job import JobSpec
+from .paths import state_dir
+from .states import JobState, JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    front TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    site TEXT NOT NULL,
+    native_id TEXT,
+    state TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    workdir TEXT NOT NULL,
+    stdout TEXT NOT NULL,
+    stderr TEXT NOT NULL,
+    exit_code INTEGER,
+    signal INTEGER,
+    reason TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    missing_outputs TEXT NOT NULL DEFAULT '[]',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_run ON jobs(run_id, key);
+CREATE TABLE IF NOT EXISTS transitions (
+    job_id TEXT NOT NULL,
+    old_state TEXT,
+    new_state TEXT NOT NULL,
+    time REAL NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_by_job ON transitions(job_id);
+CREATE TABLE IF NOT EXISTS policy_audit (
+    time REAL NOT NULL,
+    run_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    subject TEXT,
+    groups TEXT NOT NULL,
+    allowed INTEGER NOT NULL,
+    rule TEXT NOT NULL
+);
+"""
+
+# Marks a job recorded whose submission has not been confirmed by the backend yet.
+SUBMITTING = "submitting"
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    run_id: str
+    key: str
+    name: str
+    site: str
+    native_id: str | None
+    state: JobState
+    spec: JobSpec
+    workdir: str
+    stdout: str
+    stderr: str
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    attempt: int = 0
+    missing_outputs: tuple[str, ...] = ()
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+    @property
+    def short_id(self) -> str:
+        return self.job_id
+
+    def status(self) -> JobStatus:
+        return JobStatus(
+            state=self.state,
+            exit_code=self.exit_code,
+            signal=self.signal,
+            reason=self.reason,
+            stdout_path=self.stdout,
+            stderr_path=self.stderr,
+            time=self.updated,
+        )
+
+
+_COLUMNS = (
+    "job_id, run_id, key, name, site, native_id, state, spec, workdir, stdout, stderr, "
+    "exit_code, signal, reason, attempt, missing_outputs, created, updated"
+)
+
+
+def _record(row: Sequence[object]) -> JobRecord:
+    state_text = str(row[6])
+    return JobRecord(
+        job_id=str(row[0]),
+        run_id=str(row[1]),
+        key=str(row[2]),
+        name=str(row[3]),
+        site=str(row[4]),
+        native_id=None if row[5] is None else str(row[5]),
+        state=JobState.QUEUED if state_text == SUBMITTING else JobState(state_text),
+        spec=JobSpec.from_json(str(row[7])),
+        workdir=str(row[8]),
+        stdout=str(row[9]),
+        stderr=str(row[10]),
+        exit_code=None if row[11] is None else int(str(row[11])),
+        signal=None if row[12] is None else int(str(row[12])),
+        reason=None if row[13] is None else str(row[13]),
+        attempt=int(str(row[14])),
+        missing_outputs=tuple(json.loads(str(row[15]))),
+        created=float(str(row[16])),
+        updated=float(str(row[17])),
+    )
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else state_dir() / "state.db"
+        self._local = threading.local()
+        self.connect().executescript(SCHEMA)
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection for this thread (WAL, waits up to 30 s for a lock)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.connect())
+
+    # runs
+    def ensure_run(self, run_id: str, key: str, front: str) -> bool:
+        """Record the run; True when it is new."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO runs(run_id, key, front, created) VALUES (?,?,?,?)",
+                (run_id, key, front, time.time()),
+            )
+            return cur.rowcount == 1
+
+    def run_created(self, run_id: str) -> float | None:
+        row = self.connect().execute("SELECT created FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else float(row[0])
+
+    def latest_runs(self, limit: int = 20) -> list[tuple[str, str, str, float]]:
+        rows = self.connect().execute(
+            "SELECT run_id, key, front, created FROM runs ORDER BY created DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    # jobs
+    def add_jobs(self, records: Iterable[JobRecord]) -> None:
+        """Record jobs before their submission is sent (state 'submitting')."""
+        with self.transaction() as db:
+            for rec in records:
+                db.execute(
+                    f"INSERT INTO jobs({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        rec.job_id, rec.run_id, rec.key, rec.name, rec.site, None, SUBMITTING,
+                        rec.spec.to_json(), rec.workdir, rec.stdout, rec.stderr, None, None, None,
+                        rec.attempt, "[]", rec.created, rec.updated,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO transitions(job_id, old_state, new_state, time, reason) VALUES (?,?,?,?,?)",
+                    (rec.job_id, None, JobState.QUEUED.value, rec.created, "recorded before submission"),
+                )
+
+    def set_native_ids(self, pairs: Iterable[tuple[str, str]]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE jobs SET native_id=?, state=CASE WHEN state=? THEN ? ELSE state END, updated=? "
+                "WHERE job_id=?",
+                [(native, SUBMITTING, JobState.QUEUED.value, now, job_id) for job_id, native in pairs],
+            )
+
+    def unsent(self, run_id: str) -> list[JobRecord]:
+        """Jobs recorded but never confirmed as submitted (a crash between record and send)."""
+        rows = self.connect().execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE run_id=? AND state=?", (run_id, SUBMITTING)
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def update_states(self, changes: Iterable[tuple[str, JobStatus]]) -> list[str]:
+        """Apply status changes; final states are never left. Returns the job ids changed."""
+        changed: list[str] = []
+        with self.transaction() as db:
+            for job_id, status in changes:
+                row = db.execute("SELECT state FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+                if row is None:
+                    continue
+                old_text = str(row[0])
+                old = JobState.QUEUED if old_text == SUBMITTING else JobState(old_text)
+                if old == status.state and old_text != SUBMITTING:
+                    continue
+                if old.is_final:
+                    continue
+                db.execute(
+                    "UPDATE jobs SET state=?, exit_code=COALESCE(?, exit_code), "
+                    "signal=COALESCE(?, signal), reason=COALESCE(?, reason), updated=? WHERE job_id=?",
+                    (status.state.value, status.exit_code, status.signal, status.reason, status.time, job_id),
+                )
+                db.execute(
+                    "INSERT INTO transitions(job_id, old_state, new_state, time, reason) VALUES (?,?,?,?,?)",
+                    (job_id, old.value, status.state.value, status.time, status.reason),
+                )
+                changed.append(job_id)
+        return changed
+
+    def set_details(self, job_id: str, status: JobStatus) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET exit_code=COALESCE(?, exit_code), signal=COALESCE(?, signal), "
+                "reason=COALESCE(?, reason) WHERE job_id=?",
+                (status.exit_code, status.signal, status.reason, job_id),
+            )
+
+    def set_missing_outputs(self, job_id: str, missing: Sequence[str]) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET missing_outputs=? WHERE job_id=?", (json.dumps(list(missing)), job_id))
+
+    def jobs_of_run(self, run_id: str) -> list[JobRecord]:
+        rows = self.connect().execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE run_id=? ORDER BY created, job_id", (run_id,)
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def jobs_by_ids(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        records: list[JobRecord] = []
+        db = self.connect()
+        for start in range(0, len(job_ids), 500):
+            chunk = list(job_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id IN ({marks})", chunk).fetchall()
+            records.extend(_record(r) for r in rows)
+        return records
+
+    def job(self, ident: str) -> JobRecord:
+        """A job by its esap id, a unique prefix of it, or its scheduler id."""
+        db = self.connect()
+        rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (ident,)).fetchall()
+        if not rows:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE job_id LIKE ? OR native_id=?",
+                (ident.replace("%", "") + "%", ident),
+            ).fetchall()
+        if not rows:
+            raise BadInput(f"no job {ident!r} in the state store {self.path}", field="ID")
+        if len(rows) > 1:
+            raise BadInput(f"{ident!r} matches {len(rows)} jobs; give more of the id", field="ID")
+        return _record(rows[0])
+
+    def latest_jobs(self, limit: int = 50) -> list[JobRecord]:
+        rows = self.connect().execute(
+            f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC, job_id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def transitions(self, job_id: str) -> list[tuple[str | None, str, float, str | None]]:
+        rows = self.connect().execute(
+            "SELECT old_state, new_state, time, reason FROM transitions WHERE job_id=? ORDER BY rowid",
+            (job_id,),
+        ).fetchall()
+        return [(r[0], str(r[1]), float(r[2]), r[3]) for r in rows]
+
+    # audit
+    def record_policy_decision(
+        self, run_id: str, site: str, subject: str | None, groups: Sequence[str], allowed: bool, rule: str
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO policy_audit(time, run_id, site, subject, groups, allowed, rule) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (time.time(), run_id, site, subject, json.dumps(list(groups)), int(allowed), rule),
+            )
+
+    def policy_decisions(self, run_id: str | None = None) -> list[dict[str, object]]:
+        query = "SELECT time, run_id, site, subject, groups, allowed, rule FROM policy_audit"
+        params: tuple[str, ...] = ()
+        if run_id:
+            query += " WHERE run_id=?"
+            params = (run_id,)
+        rows = self.connect().execute(query + " ORDER BY rowid", params).fetchall()
+        return [
+            {"time": r[0], "run_id": r[1], "site": r[2], "subject": r[3],
+             "groups": json.loads(r[4]), "allowed": bool(r[5]), "rule": r[6]}
+            for r in rows
+        ]
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
