@@ -1,0 +1,1 @@
+"""The `esap` command line."""

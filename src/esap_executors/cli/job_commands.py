@@ -1,0 +1,250 @@
+"""`esap run`, `submit`, `status`, `cancel`, `logs`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..backends import backend_class
+from ..errors import BadInput
+from ..job import Container, make_spec
+from ..runs import JobRequest, Run, refresh
+from ..sites import Catalogue
+from ..states import JobState, JobStatus
+from ..store import JobRecord, Store
+from .main import global_options
+
+
+def register(subparsers: Any) -> None:
+    for name, helptext in (("run", "submit a job (or a JDL file) and wait for it"),
+                           ("submit", "submit a job (or a JDL file) and print its id")):
+        parser = subparsers.add_parser(name, parents=[global_options()], help=helptext)
+        add_job_options(parser)
+        parser.set_defaults(handler=run_command if name == "run" else submit_command)
+
+    status = subparsers.add_parser("status", parents=[global_options()], help="state of jobs")
+    status.add_argument("id", nargs="?", help="esap job id (or a unique prefix, or the scheduler's id)")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--limit", type=int, default=20, help="how many recent jobs without an ID")
+    status.set_defaults(handler=status_command)
+
+    cancel = subparsers.add_parser("cancel", parents=[global_options()], help="cancel a job")
+    cancel.add_argument("id")
+    cancel.set_defaults(handler=cancel_command)
+
+    logs = subparsers.add_parser("logs", parents=[global_options()], help="print a job's stdout and stderr")
+    logs.add_argument("id")
+    logs.set_defaults(handler=logs_command)
+
+
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--site", help="site name; default: matchmaking, which picks 'local' without requirements")
+    parser.add_argument("--cores", default=None, help="CPU cores (default 1)")
+    parser.add_argument("--mem", default=None, help="memory, e.g. 512M, 2G (a bare number is MiB)")
+    parser.add_argument("--walltime", default=None, help="e.g. 10m, 2h, 30:00, 1-00:00:00")
+    parser.add_argument("--gpus", default=None)
+    parser.add_argument("--scratch", default=None, help="local scratch space, e.g. 10G")
+    parser.add_argument("--container", help="image name from the site's image map")
+    parser.add_argument("--requirements", help="ClassAd expression on the site (other.X)")
+    parser.add_argument("--rank", help="ClassAd expression ranking matching sites")
+    parser.add_argument("--account")
+    parser.add_argument("--partition")
+    parser.add_argument("--qos")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--name", help="a name for the job")
+    parser.add_argument("--run-id", dest="run_key", help="run key: the same key reattaches instead of resubmitting")
+    parser.add_argument("--output-dir", help="JDL: where the output sandbox goes")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... or a .jdl file")
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise BadInput("no command given (esap run [options] -- COMMAND ARGS...)", field="command")
+    return command
+
+
+def _is_jdl(args: argparse.Namespace) -> bool:
+    command = [c for c in args.command if c != "--"]
+    return bool(command) and command[0].endswith(".jdl")
+
+
+def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
+    env = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise BadInput(f"{item!r} is not NAME=VALUE", field="--env")
+        env[name] = value
+    spec = make_spec(
+        command,
+        cores=args.cores,
+        memory=args.mem,
+        walltime=args.walltime,
+        gpus=args.gpus,
+        scratch=args.scratch,
+        env=env,
+        cwd=None,
+        container=Container(args.container) if args.container else None,
+        requirements=args.requirements,
+        rank=args.rank,
+        account=args.account,
+        partition=args.partition,
+        qos=args.qos,
+        labels={"front": "cli"},
+    )
+    return JobRequest(key="job", spec=spec, site=args.site, name=args.name or Path(command[0]).name)
+
+
+def _open_run(args: argparse.Namespace) -> Run:
+    key = args.run_key or f"cli-{uuid.uuid4()}"
+    return Run.open(key, catalogue=Catalogue.load(args.sites), front="cli")
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    if _is_jdl(args):
+        from ..jdl.cli import run_jdl
+
+        return run_jdl(args, wait=False)
+    request = _request(args, _command(args))
+    run = _open_run(args)
+    try:
+        record = run.submit([request])[0]
+    finally:
+        run.close()
+    if args.json:
+        print(json.dumps(_as_dict(record)))
+    else:
+        print(f"{record.job_id}  {record.site}:{record.native_id}")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if _is_jdl(args):
+        from ..jdl.cli import run_jdl
+
+        return run_jdl(args, wait=True)
+    request = _request(args, _command(args))
+    run = _open_run(args)
+    quiet = args.json
+
+    def progress(record: JobRecord, status: JobStatus) -> None:
+        if not quiet:
+            print(f"esap: {record.job_id} ({record.site}:{record.native_id}) {status.describe()}",
+                  file=sys.stderr, flush=True)
+
+    run.add_listener(progress)
+    try:
+        record = run.submit([request])[0]
+        if not quiet:
+            print(f"esap: submitted {record.job_id} to {record.site} as {record.native_id}",
+                  file=sys.stderr, flush=True)
+        try:
+            final = run.wait([record.job_id])
+        except KeyboardInterrupt:
+            run.cancel([record.job_id])
+            print(f"esap: cancelling {record.job_id}", file=sys.stderr)
+            final = run.wait([record.job_id], timeout=60)
+        record = next(iter(final.values()))
+    finally:
+        run.close()
+    if args.json:
+        print(json.dumps(_as_dict(record)))
+    else:
+        _print_file(record.stdout, sys.stdout)
+        _print_file(record.stderr, sys.stderr)
+        print(f"esap: {record.job_id} {record.status().describe()}", file=sys.stderr)
+    return 0 if record.state is JobState.COMPLETED else 1
+
+
+def _print_file(path: str, stream: Any) -> None:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return
+    stream.write(text)
+    stream.flush()
+
+
+def _as_dict(record: JobRecord) -> dict[str, Any]:
+    return {
+        "id": record.job_id,
+        "run": record.run_id,
+        "name": record.name,
+        "site": record.site,
+        "native_id": record.native_id,
+        "state": record.state.value,
+        "exit_code": record.exit_code,
+        "signal": record.signal,
+        "reason": record.reason,
+        "attempt": record.attempt,
+        "workdir": record.workdir,
+        "stdout": record.stdout,
+        "stderr": record.stderr,
+        "missing_outputs": list(record.missing_outputs),
+        "submitted": record.created,
+        "updated": record.updated,
+    }
+
+
+def status_command(args: argparse.Namespace) -> int:
+    store = Store()
+    catalogue = Catalogue.load(args.sites)
+    records = [store.job(args.id)] if args.id else store.latest_jobs(args.limit)
+    records = refresh(store, catalogue, records)
+    records.sort(key=lambda r: (r.created, r.job_id))
+    if args.json:
+        payload: Any = [_as_dict(r) for r in records]
+        print(json.dumps(payload[0] if args.id else payload, indent=2))
+        return 0
+    print(f"{'ID':<22} {'SITE':<18} {'SCHEDULER-ID':<14} {'STATE':<10} {'EXIT':<5} {'NAME':<20} REASON")
+    for r in records:
+        exit_text = "" if r.exit_code is None else str(r.exit_code)
+        missing = f" missing outputs: {', '.join(r.missing_outputs)}" if r.missing_outputs else ""
+        print(f"{r.job_id:<22} {r.site:<18} {r.native_id or '-':<14} {r.state.value:<10} {exit_text:<5} "
+              f"{r.name[:20]:<20} {r.reason or ''}{missing}")
+    return 0
+
+
+def cancel_command(args: argparse.Namespace) -> int:
+    store = Store()
+    catalogue = Catalogue.load(args.sites)
+    record = store.job(args.id)
+    if record.state.is_final:
+        print(f"{record.job_id} is already {record.state.value}")
+        return 0
+    if record.native_id is None:
+        raise BadInput(f"{record.job_id} was never sent to {record.site}", field="ID")
+    site = catalogue.get(record.site)
+    backend = backend_class(site.backend)(site)
+    try:
+        backend.cancel([record.native_id])
+    finally:
+        backend.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        record = refresh(store, catalogue, [record])[0]
+        if record.state.is_final:
+            break
+        time.sleep(0.5)
+    print(f"{record.job_id} {record.state.value}")
+    return 0
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    store = Store()
+    record = store.job(args.id)
+    for label, path, stream in (("stdout", record.stdout, sys.stdout), ("stderr", record.stderr, sys.stderr)):
+        if not Path(path).exists():
+            print(f"esap: no {label} yet at {path}", file=sys.stderr)
+            continue
+        _print_file(path, stream)
+    return 0

@@ -1,0 +1,79 @@
+"""`esap`: run and follow batch jobs on the sites of the catalogue."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..errors import EsapError
+
+COMMAND_MODULES = [
+    "esap_executors.cli.site_commands",
+    "esap_executors.cli.job_commands",
+    "esap_executors.cli.auth_commands",
+    "esap_executors.cli.profile_commands",
+    "esap_executors.cli.jdl_commands",
+]
+
+
+def global_options() -> argparse.ArgumentParser:
+    """--sites and --debug, accepted before or after the subcommand."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--sites", default=argparse.SUPPRESS, metavar="FILE",
+                        help="site catalogue (default: $ESAP_SITES, then ~/.config/esap/sites.yaml)")
+    parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logs")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="esap",
+        description="Run batch jobs unattended on ESCAPE computing sites (local, SLURM, HTCondor).",
+        parents=[global_options()],
+    )
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.sites = getattr(args, "sites", None)
+    args.debug = getattr(args, "debug", False)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="esap: %(levelname)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        code: int = handler(args)
+        return code
+    except EsapError as exc:
+        if args.debug:
+            raise
+        print(f"esap: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("esap: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
