@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from esap_executors import backends
+from esap_executors.job import JobSpec
+from esap_executors.poller import PollInterval
+from esap_executors.runs import JobRequest, Run
+from esap_executors.sites import Catalogue, PollSettings, Site
+from esap_executors.store import Store
+
+from . import counting_backend
+
+
+@pytest.fixture
+def counting_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalogue:
+    monkeypatch.setitem(backends.BACKEND_MODULES, "counting", "tests.core.counting_backend:CountingBackend")
+    site = Site(name="counting", backend="counting", work_root=str(tmp_path / "work"),
+                poll=PollSettings(start=0.2, floor=0.1, ceiling=0.2))
+    return Catalogue({"counting": site})
+
+
+@pytest.mark.parametrize("jobs", [1, 100, 1000])
+def test_queries_per_cycle_do_not_grow_with_tracked_jobs(
+    jobs: int, counting_catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ESAP_POLL_START", "0.2")
+    monkeypatch.setenv("ESAP_POLL_CEILING", "0.2")
+    run = Run.open(f"poller-{jobs}", catalogue=counting_catalogue, store=Store(tmp_path / "s.db"))
+    try:
+        run.submit([JobRequest(key=f"j{i}", spec=JobSpec(argv=("true",)), site="counting") for i in range(jobs)])
+        backend = run.backend("counting")
+        time.sleep(1.5)
+        cycles_before = run._poller.cycles
+        queries_before = backend.query_count
+        time.sleep(2.0)
+        cycles = run._poller.cycles - cycles_before
+        queries = backend.query_count - queries_before
+        assert cycles >= 3
+        assert queries == cycles  # one query per cycle, whatever the number of jobs
+        counting_backend.finish_all()
+        final = run.wait(timeout=30)
+        assert len(final) == jobs and all(r.state.value == "completed" for r in final.values())
+    finally:
+        run.close()
+
+
+def test_interval_backs_off_and_resets() -> None:
+    interval = PollInterval(start=5, floor=1, ceiling=120)
+    values = [interval.after_cycle(False) for _ in range(20)]
+    assert values[0] > 5 * 1.3 and max(values) <= 120 * 1.1
+    assert interval.current == 120
+    interval.after_cycle(True)
+    assert interval.current == 5
