@@ -1,0 +1,52 @@
+"""The `esap` CLI on the local site, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.support import ROOT, esap
+
+
+def test_readme_job_runs_and_shows_output_and_final_state(state_dir: Path) -> None:
+    result = esap("run", "--cores", "1", "--mem", "256M", "--walltime", "5m", "--",
+                  "python3", str(ROOT / "examples" / "jobs" / "star_counts.py"), "7", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "star field seed=7" in result.stdout and "mag" in result.stdout
+    assert "completed" in result.stderr.splitlines()[-1]
+
+
+def test_failed_job_exit_code_and_status(state_dir: Path) -> None:
+    result = esap("run", "--json", "--", "sh", "-c", "echo oops >&2; exit 3")
+    assert result.returncode == 1
+    job = json.loads(result.stdout)
+    assert job["state"] == "failed" and job["exit_code"] == 3
+    status = esap("status", job["id"], "--json")
+    assert json.loads(status.stdout)["exit_code"] == 3
+    logs = esap("logs", job["id"])
+    assert "oops" in logs.stderr
+
+
+def test_submit_status_cancel(state_dir: Path) -> None:
+    submitted = esap("submit", "--json", "--", "sleep", "120")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["id"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        state = json.loads(esap("status", job_id, "--json").stdout)["state"]
+        if state == "running":
+            break
+        time.sleep(0.5)
+    assert state == "running"
+    cancelled = esap("cancel", job_id)
+    assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
+    table = esap("status")
+    assert job_id in table.stdout and "cancelled" in table.stdout
+
+
+def test_missing_executable_is_bad_input(state_dir: Path) -> None:
+    result = esap("run", "--", "no-such-program-xyz", "arg")
+    assert result.returncode == 2
+    assert "no-such-program-xyz" in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(esap("status", "--json").stdout) == []
