@@ -1,0 +1,279 @@
+"""The `esap` executor: Snakemake jobs become core JobRequests, submitted in batches.
+
+Status comes from the core's one poller per run (one scheduler query per site and cycle);
+`check_active_jobs` only reads its snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snakemake_interface_common.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
+from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
+
+from .resources import JobResources, job_resources
+from .settings import ExecutorSettings
+
+if TYPE_CHECKING:
+    from esap_executors.job import JobSpec
+    from esap_executors.runs import JobRecord, Run
+    from esap_executors.sites import Catalogue, Site
+
+# Longest wait between two reads of the snapshot when the poller reports no change.
+SNAPSHOT_WAIT_CEILING_S = 2.0
+LOG_DIR = Path(".snakemake") / "esap_logs"
+
+
+class Executor(RemoteExecutor):
+    def __post_init__(self) -> None:
+        from esap_executors.errors import EsapError
+        from esap_executors.runs import Run
+        from esap_executors.sites import Catalogue
+
+        settings = self.workflow.executor_settings
+        self.esap_settings: ExecutorSettings = (
+            settings if isinstance(settings, ExecutorSettings) else ExecutorSettings()
+        )
+        try:
+            self.catalogue: Catalogue = _tuned_catalogue(
+                Catalogue.load(self.esap_settings.sites), self.esap_settings
+            )
+            if self.esap_settings.site:
+                self.catalogue.get(self.esap_settings.site)
+            # One run per Snakemake invocation: Snakemake decides what reruns, not the core.
+            self.run: Run = Run.open(
+                f"snakemake:{os.getcwd()}:{uuid.uuid4()}",
+                catalogue=self.catalogue,
+                front="snakemake",
+                default_site=self.esap_settings.site,
+            )
+        except EsapError as exc:
+            raise WorkflowError(str(exc)) from None
+        self._changed = threading.Event()
+        self.run.add_listener(self._on_change)
+        self._python_override: str | None = None
+        self._cancelled = False
+
+    # ---------------------------------------------------------------- submission
+    def run_job(self, job: JobExecutorInterface) -> None:
+        self.run_jobs([job])
+
+    def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
+        from esap_executors.errors import EsapError
+        from esap_executors.runs import JobRequest
+
+        if not jobs:
+            return
+        requests = []
+        try:
+            for job in jobs:
+                self.run_job_pre(job)
+                site_name, spec = self._job_spec(job)
+                requests.append(
+                    JobRequest(key=_job_key(job), spec=spec, site=site_name, name=_job_name(job))
+                )
+            records = self.run.submit(requests)
+        except EsapError as exc:
+            # Nothing was sent: the core validates the whole batch before submitting.
+            for job in jobs:
+                self.report_job_error(SubmittedJobInfo(job), msg=f"esap: {exc}")
+            return
+        for job, record in zip(jobs, records, strict=True):
+            self.report_job_submission(
+                SubmittedJobInfo(
+                    job,
+                    external_jobid=record.native_id or record.job_id,
+                    aux={"esap_job": record.job_id, "site": record.site},
+                )
+            )
+        self._changed.set()
+
+    def _job_spec(self, job: JobExecutorInterface) -> tuple[str | None, JobSpec]:
+        from esap_executors.job import JobSpec
+
+        members = [member.resources for member in getattr(job, "jobs", ())] if job.is_group() else []
+        wanted = job_resources(job.resources, job.threads, members)
+        site = self._choose_site(wanted)
+        log_dir = Path(os.getcwd()) / LOG_DIR / _safe(_job_name(job))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{_safe(_wildcards_text(job)) or 'job'}.{job.jobid}.{job.attempt}"
+        self._python_override = _execute_python(site)
+        try:
+            command = self.format_job_exec(job)
+        finally:
+            self._python_override = None
+        env = dict(self.envvars())
+        tmpdir = wanted.get("tmpdir")
+        if tmpdir:
+            env["TMPDIR"] = tmpdir
+        spec = JobSpec(
+            script=command,
+            env=env,
+            cwd=os.getcwd(),
+            stdout=str(log_dir / f"{stem}.out"),
+            stderr=str(log_dir / f"{stem}.err"),
+            cores=wanted.cores,
+            memory_mib=wanted.memory_mib,
+            gpus=wanted.gpus,
+            walltime_s=wanted.walltime_s,
+            scratch_mib=wanted.scratch_mib,
+            requirements=wanted.get("requirements"),
+            rank=wanted.get("rank"),
+            labels={"snakemake_rule": _job_name(job), "snakemake_jobid": str(job.jobid)},
+            **self._placement(site, wanted),
+        )
+        return (site.name if site else None), spec
+
+    def _choose_site(self, wanted: JobResources) -> Site | None:
+        """The site the command is built for: the rule's, matchmaking's, or the default."""
+        name = wanted.get("site")
+        if name:
+            return self.catalogue.get(name)
+        requirements = wanted.get("requirements") or self.esap_settings.requirements
+        if requirements:
+            from esap_executors.job import JobSpec
+            from esap_executors.matchmaking import choose_site
+
+            probe = JobSpec(
+                argv=("true",), cores=wanted.cores, memory_mib=wanted.memory_mib,
+                gpus=wanted.gpus, walltime_s=wanted.walltime_s,
+                requirements=requirements, rank=wanted.get("rank"),
+            )
+            return choose_site(self.catalogue, probe)
+        return self.catalogue.get(self.esap_settings.site or "local")
+
+    def _placement(self, site: Site | None, wanted: JobResources) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key in ("account", "partition", "qos", "constraints", "accounting_group"):
+            value = wanted.get(key)
+            if value:
+                values[key] = value
+        if site is not None and site.backend == "slurm":
+            values.setdefault("account", self.esap_settings.effective_account())
+            values.setdefault("partition", self.esap_settings.partition)
+            values.setdefault("qos", self.esap_settings.qos)
+        return {k: v for k, v in values.items() if v}
+
+    def get_python_executable(self) -> str:
+        return self._python_override or sys.executable
+
+    # ---------------------------------------------------------------- status
+    def _on_change(self, record: JobRecord, status: Any) -> None:
+        self._changed.set()
+
+    async def check_active_jobs(
+        self, active_jobs: list[SubmittedJobInfo]
+    ) -> AsyncGenerator[SubmittedJobInfo, None]:
+        snapshot = self.run.snapshot()
+        for job_info in active_jobs:
+            record = snapshot.get((job_info.aux or {}).get("esap_job", ""))
+            if record is None or not record.state.is_final:
+                yield job_info
+                continue
+            if record.state.value == "completed":
+                self.report_job_success(job_info)
+            else:
+                self.report_job_error(
+                    job_info, msg=_failure_message(record), aux_logs=_logs(record)
+                )
+
+    async def sleep(self) -> None:
+        """Wake as soon as the poller reports a change (reading the snapshot is free)."""
+        deadline = time.monotonic() + SNAPSHOT_WAIT_CEILING_S
+        while not self._changed.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self._changed.clear()
+
+    # ---------------------------------------------------------------- cancel / end
+    def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
+        # Every scheduler job of the run, not only those Snakemake still tracks.
+        if not self._cancelled:
+            self._cancelled = True
+            self.run.cancel()
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.run.close()
+
+
+def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalogue:
+    """The catalogue with the plugin's poll settings applied to every site."""
+    if settings.poll_interval is None and settings.max_poll_interval is None:
+        return catalogue
+    from esap_executors.sites import Catalogue
+
+    sites = {}
+    for name, site in catalogue.sites.items():
+        start = settings.poll_interval or site.poll.start
+        ceiling = settings.max_poll_interval or max(site.poll.ceiling, start)
+        floor = min(site.poll.floor, start)
+        sites[name] = replace(site, poll=replace(site.poll, start=start, floor=floor,
+                                                 ceiling=max(ceiling, start)))
+    return Catalogue(sites, catalogue.source)
+
+
+def _execute_python(site: Site | None) -> str | None:
+    """The interpreter of the site's execute-side Snakemake (e.g. inside the pool's root)."""
+    if site is None:
+        return None
+    python = site.execute.get("python")
+    if python:
+        return python
+    snakemake = site.execute.get("snakemake")
+    if not snakemake:
+        return None
+    path = Path(snakemake)
+    if path.name.startswith("snakemake"):  # .../bin/snakemake -> .../bin/python
+        return str(path.with_name("python"))
+    return str(path / "bin" / "python")  # an environment prefix
+
+
+def _failure_message(record: JobRecord) -> str:
+    where = f"{record.site} job {record.native_id}" if record.native_id else record.site
+    reason = record.reason or (
+        f"exit code {record.exit_code}" if record.exit_code is not None else record.state.value
+    )
+    parts = [f"esap job {record.job_id} ({where}) {record.state.value}: {reason}."]
+    if record.exit_code is not None and str(record.exit_code) not in reason:
+        parts.append(f"Exit code {record.exit_code}.")
+    if record.signal:
+        parts.append(f"Signal {record.signal}.")
+    parts.append(f"Log: {record.stderr} (stdout {record.stdout}). ")
+    return " ".join(parts)
+
+
+def _logs(record: JobRecord) -> list[str]:
+    return [path for path in (record.stderr, record.stdout) if path and os.path.exists(path)]
+
+
+def _job_key(job: JobExecutorInterface) -> str:
+    return f"{job.jobid}.{job.attempt}"
+
+
+def _job_name(job: JobExecutorInterface) -> str:
+    return str(job.name)
+
+
+def _wildcards_text(job: JobExecutorInterface) -> str:
+    if job.is_group():
+        return ""
+    wildcards = getattr(job, "wildcards", None)
+    if not wildcards:
+        return ""
+    return "_".join(f"{k}={v}" for k, v in dict(wildcards).items())
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in text)[:80]
+

@@ -1,0 +1,96 @@
+"""Snakemake job resources -> the core's JobSpec fields (pure functions, no scheduler)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Resources read as text; the first name found wins. `slurm_*` names keep workflows written
+# for the slurm plugin working unchanged.
+TEXT_RESOURCES: dict[str, tuple[str, ...]] = {
+    "site": ("esap_site",),
+    "requirements": ("esap_requirements",),
+    "rank": ("esap_rank",),
+    "account": ("esap_account", "slurm_account", "account"),
+    "partition": ("esap_partition", "slurm_partition", "partition"),
+    "qos": ("esap_qos", "slurm_qos", "qos"),
+    "constraints": ("esap_constraint", "constraint"),
+    "accounting_group": ("esap_accounting_group", "accounting_group"),
+    "tmpdir": ("tmpdir",),
+}
+
+
+@dataclass(frozen=True)
+class JobResources:
+    """What one Snakemake job (single or group) asks for, in the core's units."""
+
+    cores: int = 1
+    memory_mib: int | None = None
+    walltime_s: int | None = None
+    scratch_mib: int | None = None
+    gpus: int = 0
+    text: Mapping[str, str] | None = None
+
+    def get(self, name: str) -> str | None:
+        return (self.text or {}).get(name)
+
+
+def job_resources(resources: Mapping[str, Any], threads: int | None,
+                  members: Iterable[Mapping[str, Any]] = ()) -> JobResources:
+    """Map a job's resources; `members` are the resources of a group's jobs.
+
+    A group job's merged resources keep a text resource only when every member agrees, so the
+    members are read too: a value stated by one member of the group applies to the group.
+    """
+    member_list = list(members)
+    cores = _first_int(resources, ("cpus_per_task", "_cores")) or threads or 1
+    memory = _first_int(resources, ("mem_mib",))
+    if memory is None:
+        mem_mb = _first_int(resources, ("mem_mb",))
+        memory = None if mem_mb is None else max(1, (mem_mb * 1000 * 1000) // (1024 * 1024))
+    runtime_min = _first_int(resources, ("runtime", "walltime"))
+    disk = _first_int(resources, ("disk_mib",))
+    if disk is None:
+        disk_mb = _first_int(resources, ("disk_mb",))
+        disk = None if disk_mb is None else max(1, (disk_mb * 1000 * 1000) // (1024 * 1024))
+    gpus = _first_int(resources, ("gpus", "gpu")) or 0
+    text: dict[str, str] = {}
+    for key, names in TEXT_RESOURCES.items():
+        value = _first_text(resources, names)
+        if value is None:
+            for member in member_list:
+                value = _first_text(member, names)
+                if value is not None:
+                    break
+        if value is not None:
+            text[key] = value
+    return JobResources(
+        cores=max(1, cores),
+        memory_mib=memory if memory and memory > 0 else None,
+        walltime_s=runtime_min * 60 if runtime_min and runtime_min > 0 else None,
+        scratch_mib=disk if disk and disk > 0 else None,
+        gpus=max(0, gpus),
+        text=text,
+    )
+
+
+def _first_int(resources: Mapping[str, Any], names: tuple[str, ...]) -> int | None:
+    for name in names:
+        value = resources.get(name)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float):
+            return int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def _first_text(resources: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = resources.get(name)
+        # TBDString: a value (tmpdir) Snakemake evaluates only on the execute side
+        if isinstance(value, str) and value and type(value).__name__ != "TBDString":
+            return value
+    return None

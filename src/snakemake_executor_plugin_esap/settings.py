@@ -1,0 +1,83 @@
+"""Settings of the `esap` executor: each field becomes `--esap-<field>` (and a profile key)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
+
+
+def _text(help_text: str, *, env_var: bool = False, metavar: str = "VALUE") -> dict[str, object]:
+    return {"help": help_text, "type": str, "env_var": env_var, "metavar": metavar}
+
+
+def _seconds(help_text: str) -> dict[str, object]:
+    return {"help": help_text, "type": float, "metavar": "SECONDS"}
+
+
+@dataclass
+class ExecutorSettings(ExecutorSettingsBase):
+    site: str | None = field(
+        default=None,
+        metadata=_text(
+            "Site of the catalogue that runs the jobs (a rule's `esap_site` resource overrides "
+            "it; a rule's `esap_requirements` resource chooses a site by matchmaking). "
+            "Default: the built-in `local` site.",
+            env_var=True,
+            metavar="SITE",
+        ),
+    )
+    sites: str | None = field(
+        default=None,
+        metadata=_text(
+            "Site catalogue (sites.yaml). Default: $ESAP_SITES, else ~/.config/esap/sites.yaml.",
+            env_var=True,
+            metavar="FILE",
+        ),
+    )
+    account: str | None = field(
+        default=None,
+        metadata=_text(
+            "Account charged on SLURM sites (default: $SBATCH_ACCOUNT, then $SLURM_ACCOUNT, then "
+            "the site's default). A rule's `esap_account` or `slurm_account` resource overrides it.",
+            metavar="ACCOUNT",
+        ),
+    )
+    partition: str | None = field(
+        default=None,
+        metadata=_text(
+            "Partition on SLURM sites (default: the site's). A rule's `esap_partition` or "
+            "`slurm_partition` resource overrides it.",
+            metavar="PARTITION",
+        ),
+    )
+    qos: str | None = field(
+        default=None,
+        metadata=_text(
+            "Quality of service on SLURM sites. A rule's `esap_qos` or `qos` resource overrides it.",
+            metavar="QOS",
+        ),
+    )
+    poll_interval: float | None = field(
+        default=None,
+        metadata=_seconds(
+            "First interval between scheduler queries (one query per site for all jobs); it "
+            "grows while nothing changes. Default: the site's poll.start."
+        ),
+    )
+    max_poll_interval: float | None = field(
+        default=None,
+        metadata=_seconds("Ceiling of the interval between scheduler queries. Default: the site's."),
+    )
+    requirements: str | None = field(
+        default=None,
+        metadata=_text(
+            "ClassAd requirements choosing the site for every job without `esap_site` "
+            "(e.g. 'other.GLUE2ComputingShareMaxCPUsPerJob >= 4').",
+            metavar="EXPR",
+        ),
+    )
+
+    def effective_account(self) -> str | None:
+        return self.account or os.environ.get("SBATCH_ACCOUNT") or os.environ.get("SLURM_ACCOUNT")

@@ -1,0 +1,182 @@
+"""Workflows a user runs with `snakemake --executor esap` on the real SLURM cluster and pool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from esap_executors.states import JobState
+
+from ..support import EXAMPLE_SITES, require_service
+from .helpers import (
+    HTCONDOR_SITE,
+    SLURM_SITE,
+    executor_args,
+    explain,
+    latest_run_records,
+    shared_directory,
+    snakemake,
+    write_workflow,
+)
+
+FANOUT_50 = """
+SAMPLES = range(24)
+
+rule all:
+    input: "total.txt", "report.txt"
+
+rule generate:
+    output: "gen/{sample}.txt"
+    shell: "echo {wildcards.sample} > {output}"
+
+rule square:
+    input: "gen/{sample}.txt"
+    output: "sq/{sample}.txt"
+    shell: "n=$(cat {input}); echo $((n * n)) > {output}"
+
+rule total:
+    input: expand("sq/{sample}.txt", sample=SAMPLES)
+    output: "total.txt"
+    shell: "cat {input} | awk '{{s += $1}} END {{print s}}' > {output}"
+
+rule report:
+    input: "total.txt"
+    output: "report.txt"
+    shell: "echo sum=$(cat {input}) > {output}"
+"""
+
+FAILING = """
+rule all:
+    input: "never.txt"
+
+rule broken:
+    output: "never.txt"
+    log: "logs/broken.log"
+    shell: "echo 'about to fail' >&2; exit 3"
+"""
+
+SLEEPING = """
+rule all:
+    input: expand("slept/{i}.txt", i=range(3))
+
+rule sleeper:
+    output: "slept/{i}.txt"
+    shell: "sleep 300; touch {output}"
+"""
+
+GROUPED = """
+rule all:
+    input: "grouped/b.txt"
+
+rule a:
+    output: "grouped/a.txt"
+    group: "pair"
+    resources: esap_site="slurm-local", esap_partition="debug"
+    shell: "hostname > {output}"
+
+rule b:
+    input: "grouped/a.txt"
+    output: "grouped/b.txt"
+    group: "pair"
+    shell: "cat {input} > {output}; echo b >> {output}"
+"""
+
+
+@pytest.mark.slurm
+def test_fifty_jobs_with_dependencies_and_wildcards(tmp_path: Path, state_dir: Path) -> None:
+    require_service("slurm")
+    workdir = write_workflow(tmp_path / "fanout", FANOUT_50)
+    result = snakemake(workdir, *executor_args(SLURM_SITE, jobs=50))
+    assert result.returncode == 0, explain(result)
+    assert (workdir / "total.txt").read_text().strip() == str(sum(n * n for n in range(24)))
+    assert (workdir / "report.txt").read_text().strip() == "sum=4324"
+    records = latest_run_records()
+    assert len(records) == 50
+    assert {r.site for r in records} == {SLURM_SITE}
+    assert all(r.state is JobState.COMPLETED and r.native_id for r in records)
+    assert {r.name for r in records} == {"generate", "square", "total", "report"}
+
+
+@pytest.mark.slurm
+def test_failing_rule_reports_rule_reason_and_log(tmp_path: Path, state_dir: Path) -> None:
+    require_service("slurm")
+    workdir = write_workflow(tmp_path / "failing", FAILING)
+    result = snakemake(workdir, *executor_args(SLURM_SITE))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Error in rule broken" in output, explain(result)
+    assert "exit code 3" in output, explain(result)
+    [record] = latest_run_records()
+    assert record.state is JobState.FAILED
+    assert record.exit_code == 3
+    assert record.stderr in output  # the log path is named
+    assert "about to fail" in Path(record.stderr).read_text()
+
+
+@pytest.mark.slurm
+def test_ctrl_c_cancels_every_scheduler_job(tmp_path: Path, state_dir: Path) -> None:
+    require_service("slurm")
+    workdir = write_workflow(tmp_path / "sleeping", SLEEPING)
+    env = dict(os.environ, ESAP_SITES=str(EXAMPLE_SITES))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *executor_args(SLURM_SITE)], cwd=workdir, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        records = []
+        while time.monotonic() < deadline:
+            records = latest_run_records()
+            if len(records) == 3 and all(r.native_id for r in records):
+                break
+            time.sleep(0.5)
+        assert len(records) == 3, "the three jobs were not submitted"
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0, output
+    native_ids = [r.native_id or "" for r in records]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        queued = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(native_ids)],
+                                capture_output=True, text=True, check=False).stdout.split()
+        if not queued:
+            break
+        time.sleep(1)
+    assert not queued, f"scheduler jobs left after Ctrl-C: {queued}\n{output}"
+    assert not list((workdir / "slept").glob("*.txt"))
+
+
+@pytest.mark.slurm
+def test_group_job_honours_text_resources(tmp_path: Path, state_dir: Path) -> None:
+    require_service("slurm")
+    workdir = write_workflow(tmp_path / "grouped", GROUPED)
+    # the default site is local: only the rule's esap_site sends the group to SLURM
+    result = snakemake(workdir, *executor_args("local"))
+    assert result.returncode == 0, explain(result)
+    assert (workdir / "grouped" / "b.txt").read_text().splitlines()[-1] == "b"
+    [record] = latest_run_records()
+    assert record.site == SLURM_SITE
+    assert record.spec.partition == "debug"
+    assert record.name == "pair"
+
+
+@pytest.mark.htcondor
+def test_fanout_on_htcondor_pool(state_dir: Path) -> None:
+    require_service("htcondor")
+    with shared_directory("esap-smk-htc-fanout-") as root:
+        workdir = write_workflow(root / "fanout", FANOUT_50.replace("range(24)", "range(4)"))
+        result = snakemake(workdir, *executor_args(HTCONDOR_SITE), shared=True)
+        assert result.returncode == 0, explain(result)
+        assert (workdir / "total.txt").read_text().strip() == str(sum(n * n for n in range(4)))
+        records = latest_run_records()
+        assert len(records) == 10 and {r.site for r in records} == {HTCONDOR_SITE}
