@@ -1,0 +1,299 @@
+"""HTCondor through the htcondor2 bindings: a batch is one schedd submission (one cluster,
+many procs, where the jobs share a shape); states come from the run's job event log, with one
+batched queue query plus one history query only when the log stays silent."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import classad2
+import htcondor2 as htcondor
+
+from ...errors import BadInput
+from ...sites import Site
+from ...staging import check_stage_in, stage_in
+from ...states import JobState, JobStatus
+from ..base import Backend, FoundJob, Submission
+from . import description
+from .connection import Connection, give_to, owner_account
+from .description import JOB_ATTRIBUTE, RUN_ATTRIBUTE, SubmitSettings
+from .tracking import RunEventLog, Tracked, status_of_ad
+
+log = logging.getLogger(__name__)
+
+EVENT_LOG_NAME = "htcondor-events.log"
+AD_PROJECTION = [
+    "ClusterId", "ProcId", JOB_ATTRIBUTE, "JobStatus", "ExitCode", "ExitBySignal", "ExitSignal",
+    "HoldReason", "NumHolds", "RemoveReason", "EnteredCurrentStatus",
+]
+DEFAULT_LOG_SILENCE = 300.0
+
+
+class HTCondorBackend(Backend):
+    name = "htcondor"
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
+        "owner": str,  # when esap runs as root: the unprivileged user jobs are submitted for
+        "collector": str,  # host[:port] of the pool's collector (default: HTCondor's config)
+        "schedd": str,  # schedd name (default: the local one)
+        "release_holds": int,  # times a held job is released before it counts as failed
+        "log_silence": (int, float),  # seconds without events before one fallback query
+        "containers": bool,  # execute nodes can run the site's container runtime
+        "submit": dict,  # extra submit keys for every job (site policy, e.g. +ProjectName)
+    }
+
+    def __init__(self, site: Site) -> None:
+        super().__init__(site)
+        # without a shared filesystem HTCondor's file transfer moves inputs and outputs
+        self.handles_staging = not site.shared_filesystem  # type: ignore[misc]
+        self.connection = Connection(site)
+        self.action_count = 0  # schedd actions (submit, release, remove), for tests/benchmarks
+        self._logs: dict[str, RunEventLog] = {}
+        self.release_holds = int(site.options.get("release_holds", 0))
+        self.log_silence = float(site.options.get("log_silence", DEFAULT_LOG_SILENCE))
+        owner = site.options.get("owner")
+        self.owner: str | None = str(owner) if owner and os.geteuid() == 0 else None
+
+    # --- submission -------------------------------------------------------------------
+    def validate(self, jobs: Sequence[Submission]) -> None:
+        if os.geteuid() == 0 and not self.owner:
+            raise BadInput(
+                f"site {self.site.name}: HTCondor never runs jobs owned by root; running as root, "
+                "set options.owner to the unprivileged user the jobs belong to",
+                source=self.site.source, line=self.site.line, field=f"{self.site.name}.options.owner",
+            )
+        if self.owner:
+            owner_account(self.owner)
+            _check_reachable_by_others(self.site.work_root, self.site)
+        settings = self._settings("validate")
+        for job in jobs:
+            if not self.site.shared_filesystem:
+                check_stage_in(job.spec)  # a missing declared input: nothing is sent
+            description.job_description(job, self.site, settings)
+
+    def submit(self, jobs: Sequence[Submission]) -> list[str]:
+        if not jobs:
+            return []
+        run_ids = {job.run_id for job in jobs}
+        if len(run_ids) != 1:
+            raise BadInput("one HTCondor submission carries the jobs of one run", field="run_id")
+        run_id = run_ids.pop()
+        event_log = self._prepare_run_dir(run_id)
+        settings = self._settings(event_log)
+        descriptions = []
+        for job in jobs:
+            self._prepare_workdir(job)
+            descriptions.append(description.job_description(job, self.site, settings))
+        natives: list[str] = [""] * len(jobs)
+        with self.connection.session("submit"):
+            schedd = self.connection.schedd()
+            for cluster in description.clusters(descriptions):
+                submit = htcondor.Submit(cluster.template)
+                if len(cluster.indexes) == 1:
+                    result = schedd.submit(submit, count=1)
+                else:
+                    result = schedd.submit(submit, itemdata=iter(cluster.items))
+                self.action_count += 1
+                first = result.first_proc()
+                for offset, index in enumerate(cluster.indexes):
+                    natives[index] = f"{result.cluster()}.{first + offset}"
+        return natives
+
+    def _settings(self, event_log: str) -> SubmitSettings:
+        extra = self.site.options.get("submit") or {}
+        return SubmitSettings(
+            event_log=event_log,
+            transfer_files=not self.site.shared_filesystem,
+            owner=self.owner,
+            containers=bool(self.site.options.get("containers", False)),
+            extra={str(k): str(v) for k, v in extra.items()},
+        )
+
+    def _run_dir(self, run_id: str) -> Path:
+        return Path(self.site.work_root) / run_id
+
+    def _prepare_run_dir(self, run_id: str) -> str:
+        run_dir = self._run_dir(run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        event_log = run_dir / EVENT_LOG_NAME
+        event_log.touch(exist_ok=True)
+        if self.owner:
+            uid, gid = owner_account(self.owner)
+            give_to(run_dir, uid, gid)
+            give_to(event_log, uid, gid)
+        return str(event_log)
+
+    def _prepare_workdir(self, job: Submission) -> None:
+        workdir = Path(job.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if not self.site.shared_filesystem:
+            copies = description.staged_copies(job)
+            if copies:
+                from ...job import StageIn
+
+                stage_in(job.spec.with_changes(stage_in=tuple(StageIn(s, d) for s, d in copies)), workdir)
+        description.write_script(job)
+        if self.owner:
+            uid, gid = owner_account(self.owner)
+            for path in {workdir, Path(job.stdout).parent, Path(job.stderr).parent}:
+                give_to(path, uid, gid)
+
+    # --- status -----------------------------------------------------------------------
+    def _event_log(self, run_id: str) -> RunEventLog:
+        reader = self._logs.get(run_id)
+        if reader is None:
+            reader = self._logs[run_id] = RunEventLog(str(self._run_dir(run_id) / EVENT_LOG_NAME))
+        return reader
+
+    def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
+        events = self._event_log(run_id)
+        events.read()
+        live = [n for n in native_ids if not events.jobs.get(n, Tracked()).state.is_final]
+        if live and events.silent_for() > self.log_silence:
+            self._fallback(events, live, run_id=run_id, since=since)
+        self._settle_holds(events, native_ids)
+        return {n: events.jobs.get(n, Tracked()).status() for n in native_ids}
+
+    def _fallback(self, events: RunEventLog, live: Sequence[str], *, run_id: str, since: float) -> None:
+        """One queue query for the run, one history query for what left the queue."""
+        events.last_news = time.monotonic()
+        constraint = f"{RUN_ATTRIBUTE} == {classad2.quote(run_id)}"
+        try:
+            with self.connection.session("status query"):
+                schedd = self.connection.schedd()
+                self.query_count += 1
+                queue = schedd.query(constraint, AD_PROJECTION)
+                found = {_native_of(ad) for ad in queue}
+                for ad in queue:
+                    events.apply_ad(_native_of(ad), ad)
+                gone = [n for n in live if n not in found]
+                if gone:
+                    clusters = sorted({n.split(".")[0] for n in gone})
+                    history_constraint = f"{constraint} && ({' || '.join(f'ClusterId == {c}' for c in clusters)})"
+                    self.query_count += 1
+                    history = schedd.history(
+                        history_constraint, AD_PROJECTION, since=f"EnteredCurrentStatus < {int(since) - 60}"
+                    )
+                    for ad in history:
+                        events.apply_ad(_native_of(ad), ad)
+        except Exception as exc:  # schedd down (restarting): keep the states we know
+            log.warning("site %s: fallback status query failed: %s", self.site.name, exc)
+
+    def _settle_holds(self, events: RunEventLog, native_ids: Sequence[str]) -> None:
+        """Release held jobs while the site allows it, else fail and remove them (batched)."""
+        release: list[str] = []
+        remove: list[str] = []
+        for native in native_ids:
+            job = events.jobs.get(native)
+            if job is None or job.state is not JobState.HELD:
+                continue
+            if job.releases < self.release_holds:
+                if job.release_sent_at_hold < job.holds:
+                    job.release_sent_at_hold = job.holds
+                    release.append(native)
+            else:
+                job.fail_held()
+                if not job.removal_sent:
+                    job.removal_sent = True
+                    remove.append(native)
+        for action, targets, reason in (
+            (htcondor.JobAction.Release, release, "released by esap"),
+            (htcondor.JobAction.Remove, remove, "held: failed by esap"),
+        ):
+            if not targets:
+                continue
+            try:
+                with self.connection.session("release/remove held jobs"):
+                    self.action_count += 1
+                    self.connection.schedd().act(action, list(targets), reason)
+            except Exception as exc:
+                log.warning("site %s: %s of held jobs failed: %s", self.site.name, action, exc)
+
+    def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """From the event logs already read: no schedd query."""
+        details: dict[str, JobStatus] = {}
+        for events in self._logs.values():
+            for native in native_ids:
+                job = events.jobs.get(native)
+                if job is not None:
+                    details[native] = job.status()
+        return details
+
+    def cancel(self, native_ids: Sequence[str]) -> None:
+        if not native_ids:
+            return
+        with self.connection.session("cancel"):
+            self.action_count += 1
+            self.connection.schedd().act(htcondor.JobAction.Remove, list(native_ids), "cancelled by esap")
+
+    def find(self, run_id: str, *, since: float) -> list[FoundJob]:
+        constraint = f"{RUN_ATTRIBUTE} == {classad2.quote(run_id)}"
+        ads: dict[str, Any] = {}
+        with self.connection.session("find the run's jobs"):
+            schedd = self.connection.schedd()
+            self.query_count += 2
+            for ad in schedd.history(constraint, AD_PROJECTION, since=f"EnteredCurrentStatus < {int(since) - 60}"):
+                ads[_native_of(ad)] = ad
+            for ad in schedd.query(constraint, AD_PROJECTION):
+                ads[_native_of(ad)] = ad  # the queue is newer than the history
+        return [
+            FoundJob(native_id=native, job_id=str(ad.get(JOB_ATTRIBUTE, "")), status=status_of_ad(ad))
+            for native, ad in ads.items()
+            if ad.get(JOB_ATTRIBUTE)
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        """GLUE attributes from the startd ads (one collector query)."""
+        with self.connection.session("describe the pool"):
+            self.query_count += 1
+            startds = self.connection.collector().query(
+                htcondor.AdType.Startd,
+                projection=["Machine", "Cpus", "TotalCpus", "Memory", "TotalMemory", "OpSys",
+                            "OpSysAndVer", "Arch", "CondorVersion", "SlotType", "HasContainer"],
+            )
+        machines: dict[str, dict[str, Any]] = {}
+        for ad in startds:
+            machine = machines.setdefault(str(ad.get("Machine", "")), {"cpus": 0, "memory": 0})
+            machine["cpus"] = max(machine["cpus"], int(ad.get("TotalCpus", ad.get("Cpus", 0)) or 0))
+            machine["memory"] = max(machine["memory"], int(ad.get("TotalMemory", ad.get("Memory", 0)) or 0))
+            machine["ad"] = ad
+        values: dict[str, Any] = {"GlueCEInfoLRMSType": "Condor"}
+        if machines:
+            sample = next(iter(machines.values()))["ad"]
+            version = str(sample.get("CondorVersion", "")).split()
+            if len(version) > 1:
+                values["GlueCEInfoLRMSVersion"] = version[1]
+            values["GlueCEInfoTotalCPUs"] = sum(m["cpus"] for m in machines.values())
+            values["GlueHostArchitectureSMPSize"] = max(m["cpus"] for m in machines.values())
+            values["GlueHostMainMemoryRAMSize"] = max(m["memory"] for m in machines.values())
+            values["GlueHostOperatingSystemName"] = str(sample.get("OpSysAndVer", sample.get("OpSys", "")))
+            values["GlueHostArchitecturePlatformType"] = str(sample.get("Arch", ""))
+        return values
+
+    def close(self) -> None:
+        self._logs.clear()
+        self.connection.close()
+
+
+def _native_of(ad: Mapping[str, Any]) -> str:
+    return f"{ad['ClusterId']}.{ad['ProcId']}"
+
+
+def _check_reachable_by_others(work_root: str, site: Site) -> None:
+    """Root submits for another user: that user must reach the work root (/root is 0700)."""
+    path = Path(work_root).resolve()
+    for parent in [path, *path.parents]:
+        if not parent.exists():
+            continue
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            raise BadInput(
+                f"work_root {work_root}: {parent} is not reachable by the job owner "
+                f"{site.options.get('owner')}; use a work_root under /tmp or /home",
+                source=site.source, line=site.line, field=f"{site.name}.work_root",
+            )

@@ -1,0 +1,134 @@
+"""Reaching a site's schedd and collector with the site's authentication methods and token."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import htcondor2 as htcondor
+
+from ...errors import AuthError, BadInput, Unreachable
+from ...sites import Site
+
+# The bindings read security settings from process-wide configuration: one site at a time.
+_CONFIG_LOCK = threading.RLock()
+DEFAULT_METHODS = ("IDTOKENS", "FS")
+KNOWN_METHODS = {"IDTOKENS", "FS", "SCITOKENS", "SSL", "PASSWORD", "TOKEN", "CLAIMTOBE"}
+
+
+def _credential(site: Site, name: str) -> Any:
+    credentials = site.credentials
+    if credentials is None:
+        return None
+    if isinstance(credentials, dict):
+        return credentials.get(name)
+    return getattr(credentials, name, None)
+
+
+class Connection:
+    """The schedd (and collector) of one site; every call goes through `session()`."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        methods = _credential(site, "htcondor_auth") or DEFAULT_METHODS
+        if isinstance(methods, str):
+            methods = [m.strip() for m in methods.split(",")]
+        self.methods = tuple(str(m).upper() for m in methods)
+        unknown = [m for m in self.methods if m not in KNOWN_METHODS]
+        if unknown:
+            raise BadInput(f"unknown HTCondor authentication method(s): {', '.join(unknown)}",
+                           source=site.source, field=f"{site.name}.credentials.htcondor_auth")
+        token = _credential(site, "htcondor_idtoken")
+        self.token_file = os.path.expanduser(str(token)) if token else None
+        self._token_dir: str | None = None
+        self._schedd: Any = None
+
+    def _token_directory(self) -> str | None:
+        """A private directory holding only the site's token (the bindings read directories)."""
+        if not self.token_file or "IDTOKENS" not in self.methods:
+            return None
+        if not os.path.isfile(self.token_file):
+            if self.methods == ("IDTOKENS",):
+                raise AuthError(
+                    f"site {self.site.name}: IDTOKEN file {self.token_file} does not exist "
+                    "(ask the pool's admin for a token: condor_token_fetch)"
+                )
+            return None
+        if self._token_dir is None:
+            self._token_dir = tempfile.mkdtemp(prefix="esap-htcondor-token-")
+            os.symlink(os.path.abspath(self.token_file), os.path.join(self._token_dir, "site-token"))
+        return self._token_dir
+
+    @contextmanager
+    def session(self, what: str) -> Iterator[None]:
+        """Apply this site's security settings; turn binding errors into the user's errors."""
+        with _CONFIG_LOCK:
+            htcondor.param["SEC_CLIENT_AUTHENTICATION_METHODS"] = ", ".join(self.methods)
+            token_dir = self._token_directory()
+            if token_dir:
+                htcondor.param["SEC_TOKEN_DIRECTORY"] = token_dir
+            try:
+                yield
+            except htcondor.HTCondorException as exc:
+                self._schedd = None  # located again next time (the schedd may have restarted)
+                raise error_for(self.site, what, exc) from None
+
+    def schedd(self) -> Any:
+        """Call inside session()."""
+        if self._schedd is None:
+            options = self.site.options
+            if options.get("collector") or options.get("schedd"):
+                collector = htcondor.Collector(options.get("collector"))
+                name = options.get("schedd")
+                ad = collector.locate(htcondor.DaemonType.Schedd, name) if name else \
+                    collector.locate(htcondor.DaemonType.Schedd)
+                self._schedd = htcondor.Schedd(ad)
+            else:
+                self._schedd = htcondor.Schedd()
+        return self._schedd
+
+    def collector(self) -> Any:
+        return htcondor.Collector(self.site.options.get("collector"))
+
+    def close(self) -> None:
+        if self._token_dir:
+            shutil.rmtree(self._token_dir, ignore_errors=True)
+            self._token_dir = None
+        self._schedd = None
+
+
+def error_for(site: Site, what: str, exc: Exception) -> Exception:
+    text = str(exc).strip().replace("\n", " ")
+    lowered = text.lower()
+    if "owner" in lowered and "root" in lowered:
+        return AuthError(f"site {site.name}: HTCondor refuses jobs owned by root; set options.owner "
+                         f"to an unprivileged user with a token ({text})")
+    if any(word in lowered for word in ("authenticat", "permission denied", "not authorized", "security")):
+        return AuthError(f"site {site.name}: {what}: HTCondor refused the credentials ({text})")
+    if any(word in lowered for word in ("locate", "connect", "timed out", "timeout", "unable to")):
+        return Unreachable(f"site {site.name}: {what}: schedd not reachable ({text})")
+    return Unreachable(f"site {site.name}: {what} failed: {text}")
+
+
+def owner_account(name: str) -> tuple[int, int]:
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise BadInput(f"user {name!r} does not exist on this machine", field="options.owner") from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def give_to(path: str | Path, uid: int, gid: int) -> None:
+    """chown a directory or file we created for a job owned by another user (root submits)."""
+    try:
+        os.chown(path, uid, gid)
+    except FileNotFoundError:
+        pass
