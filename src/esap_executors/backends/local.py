@@ -1,0 +1,317 @@
+"""The local backend: jobs as processes of this machine, run by a detached supervisor.
+
+`submit` records a batch in the state store's database (table local_jobs) and starts one
+supervisor for it (local_supervisor.py), which outlives the submitting process, enforces
+walltime, obeys cancel requests and shares the site's cores budget with every other esap
+process of the user. `poll`, `explain` and `find` read that table in one query each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import BadInput
+from ..states import JobState, JobStatus
+from . import local_supervisor as sup
+from .base import Backend, FoundJob, Submission
+
+if TYPE_CHECKING:
+    from ..sites import Site
+
+# A batch whose supervisor never claimed it within this time (the submitter died between
+# recording and starting it) is given a new supervisor by the next poll.
+UNCLAIMED_GRACE_S = 10.0
+ADOPT_RETRY_S = 30.0
+
+_STATES = {
+    sup.QUEUED: JobState.QUEUED,
+    sup.RUNNING: JobState.RUNNING,
+    sup.COMPLETED: JobState.COMPLETED,
+    sup.FAILED: JobState.FAILED,
+    sup.CANCELLED: JobState.CANCELLED,
+}
+
+_STATUS_QUERY = (
+    "SELECT j.id, j.state, j.exit_code, j.signal, j.reason, j.stdout, j.stderr, "
+    "j.submitted, j.started, j.ended, j.batch, b.supervisor_pid, b.supervisor_start, b.created, "
+    "j.job_id FROM local_jobs j JOIN local_batches b ON b.batch = j.batch "
+)
+
+
+class LocalBackend(Backend):
+    name: ClassVar[str] = "local"
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {"max_cores": int}
+
+    def __init__(self, site: Site) -> None:
+        super().__init__(site)
+        self.max_cores = int(site.options.get("max_cores") or os.cpu_count() or 1)
+        if self.max_cores < 1:
+            raise BadInput(f"{self.max_cores}: at least 1 is needed", source=site.where(),
+                           field=f"{site.name}.options.max_cores")
+        self._store: Any = None
+        self._found_executables: dict[tuple[str, str], bool] = {}
+        self._adopted: dict[str, float] = {}
+
+    # the database
+    def _db(self) -> sqlite3.Connection:
+        if self._store is None:
+            from ..store import Store
+
+            store = Store()
+            store.connect().executescript(sup.SCHEMA)
+            self._store = store
+        db: sqlite3.Connection = self._store.connect()
+        return db
+
+    @property
+    def db_path(self) -> Path:
+        self._db()
+        path: Path = self._store.path
+        return path
+
+    # validate
+    def validate(self, jobs: Sequence[Submission]) -> None:
+        for job in jobs:
+            spec = job.spec
+            if spec.cores > self.max_cores:
+                raise BadInput(
+                    f"{spec.cores} cores requested, but site {self.site.name!r} runs at most "
+                    f"{self.max_cores} (options.max_cores)",
+                    field="cores",
+                )
+            ram = _ram_mib()
+            if spec.memory_mib is not None and ram and spec.memory_mib > ram:
+                raise BadInput(
+                    f"{spec.memory_mib} MiB requested, but this machine has {ram} MiB",
+                    field="memory",
+                )
+            if spec.container is not None:
+                self._command(job)  # the container runtime and image must resolve
+            elif spec.argv:
+                self._check_executable(job)
+
+    def _check_executable(self, job: Submission) -> None:
+        program = job.spec.argv[0]
+        search_path = job.spec.env.get("PATH") or os.environ.get("PATH", os.defpath)
+        key = (program, search_path if "/" not in program else job.workdir)
+        found = self._found_executables.get(key)
+        if found is None:
+            found = _executable_exists(program, search_path, job)
+            if found:
+                self._found_executables[key] = True
+        if not found:
+            raise BadInput(
+                f"{program!r} is not on PATH of site {self.site.name!r} and not an existing file",
+                field="argv",
+            )
+
+    def _command(self, job: Submission) -> list[str]:
+        spec = job.spec
+        argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.script or ""]
+        if spec.container is None:
+            return argv
+        from ..containers import container_argv
+
+        return list(container_argv(self.site, spec, job.workdir, argv))
+
+    # submit
+    def submit(self, jobs: Sequence[Submission]) -> list[str]:
+        if not jobs:
+            return []
+        db = self._db()
+        batch = uuid.uuid4().hex[:16]
+        now = time.time()
+        rows = [
+            (
+                batch, self.site.name, job.job_id, job.run_id, json.dumps(self._command(job)),
+                json.dumps(dict(job.spec.env)), job.workdir, job.spec.stdin, job.stdout, job.stderr,
+                job.spec.cores, job.spec.walltime_s, json.dumps(list(job.spec.success_exit_codes)),
+                sup.QUEUED, now,
+            )
+            for job in jobs
+        ]
+        with sup.immediate(db):
+            live = self._live_ids_of(db, [job.job_id for job in jobs])
+            new_rows = [row for row in rows if row[2] not in live]
+            db.execute(
+                "INSERT INTO local_slots(site, max_cores, updated) VALUES (?,?,?) "
+                "ON CONFLICT(site) DO UPDATE SET max_cores=excluded.max_cores, updated=excluded.updated",
+                (self.site.name, self.max_cores, now),
+            )
+            if new_rows:
+                db.execute(
+                    "INSERT INTO local_batches(batch, site, created) VALUES (?,?,?)",
+                    (batch, self.site.name, now),
+                )
+                db.executemany(
+                    "INSERT INTO local_jobs(batch, site, job_id, run_id, argv, env, workdir, stdin, "
+                    "stdout, stderr, cores, walltime_s, success_codes, state, submitted) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    new_rows,
+                )
+                created = db.execute(
+                    "SELECT job_id, id FROM local_jobs WHERE batch=?", (batch,)
+                ).fetchall()
+                live.update({str(job_id): int(ident) for job_id, ident in created})
+        if new_rows:
+            self._start_supervisor(batch)
+        return [f"L{live[job.job_id]}" for job in jobs]
+
+    @staticmethod
+    def _live_ids_of(db: sqlite3.Connection, job_ids: list[str]) -> dict[str, int]:
+        """Jobs already queued or running under these esap ids: never started twice."""
+        rows = db.execute(
+            "SELECT job_id, id FROM local_jobs WHERE job_id IN (SELECT value FROM json_each(?)) "
+            "AND state IN (?, ?)",
+            (json.dumps(job_ids), sup.QUEUED, sup.RUNNING),
+        ).fetchall()
+        return {str(job_id): int(ident) for job_id, ident in rows}
+
+    def _start_supervisor(self, batch: str) -> None:
+        log_path = self.db_path.parent / "local-supervisor.log"
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            starter = subprocess.Popen(
+                [sys.executable, "-m", "esap_executors.backends.local_supervisor",
+                 "--db", str(self.db_path), "--batch", batch],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=fd,
+                start_new_session=True,
+            )
+        finally:
+            os.close(fd)
+        starter.wait()  # it forks the supervisor and exits at once
+
+    # poll, explain, find
+    def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
+        rows = self._rows(native_ids)
+        self._adopt_orphans(rows)
+        result = {f"L{row[0]}": _status(row) for row in rows}
+        for native in native_ids:
+            if native not in result:
+                result[native] = JobStatus(JobState.FAILED, reason=f"no record of local job {native}")
+        return result
+
+    def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
+        return {f"L{row[0]}": _status(row) for row in self._rows(native_ids)}
+
+    def find(self, run_id: str, *, since: float) -> list[FoundJob]:
+        self.query_count += 1
+        rows = self._db().execute(_STATUS_QUERY + "WHERE j.run_id=? ORDER BY j.id", (run_id,)).fetchall()
+        latest = {str(row[14]): row for row in rows}
+        self._adopt_orphans(latest.values())
+        return [FoundJob(f"L{row[0]}", job_id, _status(row)) for job_id, row in latest.items()]
+
+    def _rows(self, native_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        self.query_count += 1
+        ids = [_local_number(native) for native in native_ids]
+        rows: list[tuple[Any, ...]] = self._db().execute(
+            _STATUS_QUERY + "WHERE j.id IN (SELECT value FROM json_each(?))",
+            (json.dumps([i for i in ids if i is not None]),),
+        ).fetchall()
+        return rows
+
+    def _adopt_orphans(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Give a new supervisor to live jobs whose supervisor died or never started."""
+        checked: set[str] = set()
+        now = time.time()
+        for row in rows:
+            batch = str(row[10])
+            if row[1] not in sup.LIVE_STATES or batch in checked:
+                continue
+            checked.add(batch)
+            pid, start, created = row[11], row[12], float(row[13])
+            if sup.supervisor_alive(pid, start):
+                continue
+            if pid is None and now - created < UNCLAIMED_GRACE_S:
+                continue
+            if now - self._adopted.get(batch, 0.0) < ADOPT_RETRY_S:
+                continue
+            self._adopted[batch] = now
+            self._start_supervisor(batch)
+
+    # cancel
+    def cancel(self, native_ids: Sequence[str]) -> None:
+        ids = json.dumps([i for i in map(_local_number, native_ids) if i is not None])
+        with sup.immediate(self._db()) as db:
+            db.execute(
+                "UPDATE local_jobs SET state=?, reason=?, ended=? "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND state=?",
+                (sup.CANCELLED, sup.CANCEL_REASON, time.time(), ids, sup.QUEUED),
+            )
+            db.execute(
+                "UPDATE local_jobs SET cancel_requested=1 "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND state=?",
+                (ids, sup.RUNNING),
+            )
+
+    # describe
+    def describe(self) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "GlueCEInfoLRMSType": "local",
+            "GlueCEInfoTotalCPUs": self.max_cores,
+            "GlueCEStateStatus": "Production",
+        }
+        ram = _ram_mib()
+        if ram:
+            attributes["GlueHostMainMemoryRAMSize"] = ram
+        return attributes
+
+
+def _status(row: Sequence[Any]) -> JobStatus:
+    state = _STATES.get(str(row[1]), JobState.UNKNOWN)
+    changed = row[9] or row[8] or row[7]
+    return JobStatus(
+        state=state,
+        exit_code=row[2],
+        signal=row[3],
+        reason=row[4],
+        stdout_path=row[5],
+        stderr_path=row[6],
+        time=float(changed),
+    )
+
+
+def _local_number(native_id: str) -> int | None:
+    if native_id.startswith("L") and native_id[1:].isdigit():
+        return int(native_id[1:])
+    return None
+
+
+def _executable_exists(program: str, search_path: str, job: Submission) -> bool:
+    if "/" not in program:
+        return shutil.which(program, path=search_path) is not None
+    if os.path.isabs(program):
+        return os.path.isfile(program)
+    normal = posixpath.normpath(program)
+    if any(posixpath.normpath(entry.dest) == normal for entry in job.spec.stage_in):
+        return True  # copied into the working directory before the job starts
+    return os.path.isfile(os.path.join(job.workdir, program))
+
+
+_RAM_MIB: list[int] = []
+
+
+def _ram_mib() -> int:
+    if not _RAM_MIB:
+        total = 0
+        try:
+            with open("/proc/meminfo") as meminfo:
+                for line in meminfo:
+                    if line.startswith("MemTotal:"):
+                        total = int(line.split()[1]) // 1024
+                        break
+        except OSError:
+            pass
+        _RAM_MIB.append(total)
+    return _RAM_MIB[0]
