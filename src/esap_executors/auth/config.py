@@ -1,0 +1,131 @@
+"""Which identity provider and client `esap login` uses.
+
+Sources, later ones winning: built-in defaults (ESCAPE IAM), the file ~/.config/esap/auth.yaml
+(or $ESAP_AUTH_CONFIG), the environment (ESAP_OIDC_ISSUER, ESAP_OIDC_CLIENT_ID,
+ESAP_OIDC_CLIENT_SECRET, ESAP_OIDC_SCOPE, ESAP_OIDC_AUDIENCE, ESAP_OIDC_CA_BUNDLE,
+ESAP_OIDC_AGENT_ACCOUNT), then command-line options.
+
+    # ~/.config/esap/auth.yaml
+    issuer: https://iam-escape.cloud.cnaf.infn.it/
+    client_id: <registered at the issuer with the device grant>
+    client_secret: <only for a confidential client>
+    scope: openid profile email offline_access wlcg.groups
+    audience: <optional: the `aud` to ask for and to expect>
+    ca_bundle: <optional: CA file for a private issuer; TLS verification is always on>
+    oidc_agent_account: <optional: an oidc-agent account to take tokens from>
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import AuthError, BadInput
+from ..paths import config_dir
+from ..yamlsource import LocatedDict, load_yaml
+
+ESCAPE_IAM = "https://iam-escape.cloud.cnaf.infn.it/"
+DEFAULT_SCOPE = "openid profile email offline_access wlcg.groups"
+CONFIG_KEYS = {
+    "issuer", "client_id", "client_secret", "scope", "audience", "ca_bundle", "oidc_agent_account",
+}
+ENV_NAMES = {
+    "issuer": "ESAP_OIDC_ISSUER",
+    "client_id": "ESAP_OIDC_CLIENT_ID",
+    "client_secret": "ESAP_OIDC_CLIENT_SECRET",
+    "scope": "ESAP_OIDC_SCOPE",
+    "audience": "ESAP_OIDC_AUDIENCE",
+    "ca_bundle": "ESAP_OIDC_CA_BUNDLE",
+    "oidc_agent_account": "ESAP_OIDC_AGENT_ACCOUNT",
+}
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    issuer: str = ESCAPE_IAM
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str = DEFAULT_SCOPE
+    audience: str | None = None
+    ca_bundle: str | None = None
+    oidc_agent_account: str | None = None
+    source: str = "built-in defaults"
+
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        secret = "set" if self.client_secret else "none"
+        return f"AuthConfig(issuer={self.issuer!r}, client_id={self.client_id!r}, secret={secret})"
+
+    @property
+    def verify(self) -> bool | str:
+        """What requests' `verify=` gets: always on, optionally with a private CA bundle."""
+        return self.ca_bundle or True
+
+    def require_client(self) -> str:
+        if not self.client_id:
+            raise AuthError(
+                f"no OIDC client id configured for {self.issuer}: set client_id in "
+                f"{config_file_path()}, ESAP_OIDC_CLIENT_ID or --client-id (register a client "
+                "with the device grant at the issuer; esap has no client of its own)"
+            )
+        return self.client_id
+
+
+def config_file_path() -> Path:
+    explicit = os.environ.get("ESAP_AUTH_CONFIG")
+    return Path(explicit).expanduser() if explicit else config_dir() / "auth.yaml"
+
+
+def load_config(**overrides: str | None) -> AuthConfig:
+    """Defaults < auth.yaml < environment < non-None overrides (command-line options)."""
+    values: dict[str, str] = {}
+    sources = ["built-in defaults"]
+    path = config_file_path()
+    if path.is_file():
+        data = load_yaml(path)
+        if data is not None:
+            if not isinstance(data, LocatedDict):
+                raise BadInput("expected a mapping of settings", source=str(path), line=1)
+            for key, value in data.items():
+                if key not in CONFIG_KEYS:
+                    raise BadInput(f"unknown key (known: {', '.join(sorted(CONFIG_KEYS))})",
+                                   source=str(path), line=data.line_of(key), field=key)
+                if value is not None:
+                    values[key] = str(value)
+            sources.append(str(path))
+    for key, env_name in ENV_NAMES.items():
+        if os.environ.get(env_name):
+            values[key] = os.environ[env_name]
+            sources.append(env_name)
+    for key, value in overrides.items():
+        if key not in CONFIG_KEYS:
+            raise TypeError(f"unknown auth setting {key}")
+        if value is not None:
+            values[key] = value
+    config = replace(AuthConfig(), **values, source=", ".join(sources))
+    check_issuer_url(config.issuer)
+    return config
+
+
+def check_issuer_url(issuer: str) -> None:
+    """https only, except plain http on loopback (a local test provider)."""
+    parts = urlsplit(issuer)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return
+    if parts.scheme == "http":
+        raise BadInput(f"{issuer}: http:// issuers are refused except on loopback; use https://",
+                       field="issuer")
+    raise BadInput(f"{issuer}: not an https:// issuer URL", field="issuer")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

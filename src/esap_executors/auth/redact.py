@@ -1,0 +1,17 @@
+"""Keep bearer tokens out of anything a user or a log may see."""
+
+from __future__ import annotations
+
+import re
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` with JWTs, `Bearer x` values and the given secrets replaced by [redacted]."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "[redacted]")
+    text = _JWT.sub("[redacted]", text)
+    return _BEARER.sub(r"\1[redacted]", text)
