@@ -1,0 +1,284 @@
+"""The local backend as a user of the Run API sees it: jobs run as local processes under a
+detached supervisor that enforces walltime, obeys cancel and shares the cores budget."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from esap_executors.backends.local import LocalBackend
+from esap_executors.backends.local_supervisor import process_start_ticks
+from esap_executors.errors import BadInput
+from esap_executors.job import Container, make_spec
+from esap_executors.runs import JobRequest, Run, run_id_for
+from esap_executors.sites import Catalogue
+from esap_executors.states import JobState
+from esap_executors.store import JobRecord
+from tests.support import EXAMPLE_SITES, IN_CI, ROOT, require_service
+
+
+@pytest.fixture
+def catalogue() -> Catalogue:
+    return Catalogue.load(EXAMPLE_SITES)
+
+
+def run_one(catalogue: Catalogue, key: str, argv: list[str], **resources: str) -> JobRecord:
+    with Run.open(key, catalogue=catalogue) as run:
+        (record,) = run.submit([JobRequest(key="job", spec=make_spec(argv, **resources), site="local")])
+        (final,) = run.wait(timeout=120).values()
+    return final
+
+
+def gone(pid: int, timeout: float = 15) -> bool:
+    """True once `pid` has exited (a zombie waiting for init counts as exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process_start_ticks(pid) is None:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def local_rows(state_dir: Path, run_id: str) -> list[sqlite3.Row]:
+    db = sqlite3.connect(state_dir / "state.db")
+    db.row_factory = sqlite3.Row
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name='local_jobs'").fetchone():
+            return []  # the backend never recorded a job here
+        return db.execute("SELECT * FROM local_jobs WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
+    finally:
+        db.close()
+
+
+def test_success_with_output(state_dir: Path, catalogue: Catalogue) -> None:
+    record = run_one(catalogue, "ok", ["sh", "-c", "echo hello from $PWD; echo warning >&2"])
+    assert record.state is JobState.COMPLETED and record.exit_code == 0
+    assert Path(record.stdout).read_text() == f"hello from {record.workdir}\n"
+    assert Path(record.stderr).read_text() == "warning\n"
+
+
+def test_environment_stdin_and_script(state_dir: Path, catalogue: Catalogue, tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("from stdin\n")
+    spec = make_spec([], script='read line; echo "$line / $GREETING"', env={"GREETING": "hi"},
+                     stdin=str(tmp_path / "in.txt"), cwd=str(tmp_path / "fresh" / "dir"))
+    with Run.open("script", catalogue=catalogue) as run:
+        run.submit([JobRequest(key="s", spec=spec, site="local")])
+        (record,) = run.wait(timeout=120).values()
+    assert record.state is JobState.COMPLETED
+    assert Path(record.stdout).read_text() == "from stdin / hi\n"
+    assert Path(record.stdout).parent == tmp_path / "fresh" / "dir"
+
+
+def test_non_zero_exit_is_recorded(state_dir: Path, catalogue: Catalogue) -> None:
+    record = run_one(catalogue, "fail", ["sh", "-c", "echo oops >&2; exit 3"])
+    assert record.state is JobState.FAILED
+    assert record.exit_code == 3
+    assert Path(record.stderr).read_text() == "oops\n"
+
+
+def test_walltime_kills_the_process_group(state_dir: Path, catalogue: Catalogue) -> None:
+    record = run_one(
+        catalogue, "walltime",
+        ["sh", "-c", "sleep 60 & echo $! > child.pid; echo $$ > job.pid; wait"], walltime="2s",
+    )
+    assert record.state is JobState.FAILED
+    assert record.reason == "walltime exceeded (TIMEOUT)"
+    assert record.signal == signal.SIGTERM
+    workdir = Path(record.workdir)
+    for name in ("job.pid", "child.pid"):  # the shell and its background child
+        assert gone(int((workdir / name).read_text())), f"{name} survived the walltime kill"
+
+
+def test_cancel_running_and_queued_jobs(state_dir: Path, catalogue: Catalogue) -> None:
+    spec = make_spec(["sh", "-c", "echo $$ > job.pid; exec sleep 60"])
+    with Run.open("cancel", catalogue=catalogue) as run:
+        records = run.submit([JobRequest(key=f"c{i}", spec=spec, site="local") for i in range(3)])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = [r.state for r in run.snapshot().values()]
+            if states.count(JobState.RUNNING) == 2:  # the site runs 2 cores; one job waits
+                break
+            time.sleep(0.2)
+        assert sorted(s.value for s in states) == ["queued", "running", "running"]
+        run.cancel()
+        final = run.wait(timeout=60)
+    assert {r.state for r in final.values()} == {JobState.CANCELLED}
+    for record in records:
+        pid_file = Path(record.workdir) / "job.pid"
+        if pid_file.exists():
+            assert gone(int(pid_file.read_text()))
+
+
+def test_jobs_over_the_cores_budget_or_without_executable_are_refused(
+    state_dir: Path, catalogue: Catalogue
+) -> None:
+    with Run.open("refused", catalogue=catalogue) as run:
+        with pytest.raises(BadInput) as too_big:
+            run.submit([JobRequest(key="big", spec=make_spec(["true"], cores=3), site="local")])
+        assert too_big.value.field == "cores" and "2" in str(too_big.value)
+        with pytest.raises(BadInput) as missing:
+            run.submit([
+                JobRequest(key="fine", spec=make_spec(["true"]), site="local"),
+                JobRequest(key="typo", spec=make_spec(["no-such-program-xyz"]), site="local"),
+            ])
+        assert missing.value.field == "argv" and "no-such-program-xyz" in str(missing.value)
+        assert run.store.jobs_of_run(run.run_id) == []
+    assert local_rows(state_dir, run.run_id) == []
+
+
+def test_describe_publishes_glue_attributes(catalogue: Catalogue) -> None:
+    attributes = LocalBackend(catalogue.get("local")).describe()
+    assert attributes["GlueCEInfoLRMSType"] == "local"
+    assert attributes["GlueCEInfoTotalCPUs"] == 2
+    assert attributes["GlueCEStateStatus"] == "Production"
+    assert attributes["GlueHostMainMemoryRAMSize"] > 0
+
+
+SUBMITTER = """
+import sys
+from esap_executors.job import make_spec
+from esap_executors.runs import JobRequest, Run, run_id_for
+from esap_executors.sites import Catalogue
+
+key, count, sites = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+script = "date +%s.%N; sleep 0.02; date +%s.%N"
+requests = [
+    JobRequest(key=f"j{i}", spec=make_spec(["sh", "-c", script], cores=2 if i % 10 == 0 else 1),
+               site="local")
+    for i in range(count)
+]
+with Run.open(key, catalogue=Catalogue.load(sites)) as run:
+    run.submit(requests)
+    print("submitted", flush=True)
+    states = {r.state.value for r in run.wait(timeout=600).values()}
+print(" ".join(sorted(states)), flush=True)
+sys.exit(0 if states == {"completed"} else 1)
+"""
+
+
+def peak_cores(intervals: list[tuple[float, float, int]]) -> int:
+    """Most cores in use at any instant; an interval ending when another starts does not overlap."""
+    events = sorted([(start, 1, cores) for start, _, cores in intervals]
+                    + [(end, 0, -cores) for _, end, cores in intervals])
+    peak = used = 0
+    for _, _, delta in events:
+        used += delta
+        peak = max(peak, used)
+    return peak
+
+
+def test_200_jobs_share_the_cores_budget_across_two_processes(
+    state_dir: Path, catalogue: Catalogue
+) -> None:
+    command = [sys.executable, "-c", SUBMITTER]
+    submitters = [
+        subprocess.Popen([*command, key, "100", str(EXAMPLE_SITES)], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for key in ("budget-a", "budget-b")
+    ]
+    outputs = [p.communicate(timeout=600) for p in submitters]
+    for process, (out, err) in zip(submitters, outputs, strict=True):
+        assert process.returncode == 0, out + err
+        assert out.split() == ["submitted", "completed"]
+    rows = [row for key in ("budget-a", "budget-b") for row in local_rows(state_dir, run_id_for(key))]
+    assert len(rows) == 200 and {row["state"] for row in rows} == {"completed"}
+    assert len({row["batch"] for row in rows}) == 2
+    # Both processes had jobs waiting at the same time, each alone could have used 2 cores.
+    first_end = min(max(r["ended"] for r in rows if r["batch"] == b) for b in {r["batch"] for r in rows})
+    assert max(r["submitted"] for r in rows) < first_end
+    recorded = [(r["started"], r["ended"], r["cores"]) for r in rows]
+    assert peak_cores(recorded) == 2  # the budget was used, and never exceeded
+    actual = []  # the processes' own clock readings, inside the recorded intervals
+    for row in rows:
+        start, end = (float(v) for v in Path(row["stdout"]).read_text().split())
+        assert row["started"] <= start <= end <= row["ended"]
+        actual.append((start, end, row["cores"]))
+    assert peak_cores(actual) <= 2
+
+
+KILLED_SUBMITTER = """
+import os, signal, sys
+from esap_executors.job import make_spec
+from esap_executors.runs import JobRequest, Run, run_id_for
+from esap_executors.sites import Catalogue
+from esap_executors.store import Store
+
+key, log, sites, moment = sys.argv[1:5]
+if moment == "before-confirm":  # die after the backend got the jobs, before the store knew
+    Store.set_native_ids = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+run = Run.open(key, catalogue=Catalogue.load(sites))
+requests = [
+    JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.3"]),
+               site="local")
+    for i in range(12)
+]
+run.submit(requests)
+print("submitted", flush=True)
+run.wait(timeout=600)
+"""
+
+
+@pytest.mark.parametrize("moment", ["mid-run", "before-confirm"])
+def test_run_resumed_after_submitter_sigkill_has_no_duplicates(
+    state_dir: Path, catalogue: Catalogue, tmp_path: Path, moment: str
+) -> None:
+    log = tmp_path / "ran.log"
+    key = f"resume-{moment}"
+    submitter = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SUBMITTER, key, str(log), str(EXAMPLE_SITES), moment],
+        cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    if moment == "mid-run":
+        assert submitter.stdout is not None
+        assert submitter.stdout.readline().strip() == "submitted"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not log.exists():
+            time.sleep(0.05)
+        submitter.send_signal(signal.SIGKILL)
+    submitter.communicate(timeout=120)
+    assert submitter.returncode == -signal.SIGKILL
+    killed_at = time.time()
+
+    requests = [
+        JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.3"]),
+                   site="local")
+        for i in range(12)
+    ]
+    with Run.open(key, catalogue=catalogue) as run:
+        again = run.submit(requests)
+        final = run.wait(timeout=300)
+    assert len({r.job_id for r in again}) == 12 and set(final) == {r.job_id for r in again}
+    assert {r.state for r in final.values()} == {JobState.COMPLETED}
+    assert len(run.store.jobs_of_run(run.run_id)) == 12
+    rows = local_rows(state_dir, run.run_id)
+    assert len(rows) == 12 and len({row["batch"] for row in rows}) == 1
+    assert sorted(log.read_text().split()) == sorted(f"k{i}" for i in range(12))
+    # The supervisor outlived the submitter: jobs kept ending after it was killed.
+    assert max(row["ended"] for row in rows) > killed_at - 0.5
+
+
+def test_container_job_runs_under_the_site_runtime(state_dir: Path, tmp_path: Path) -> None:
+    require_service("containers")
+    has_image = subprocess.run(["podman", "image", "exists", "localhost/busybox:ci"], check=False)
+    if has_image.returncode != 0:
+        message = "image localhost/busybox:ci missing (scripts/services/containers.sh start)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    sites = tmp_path / "sites.yaml"
+    sites.write_text(
+        "local:\n  backend: local\n  options: {max_cores: 2}\n"
+        "  container:\n    runtime: podman\n    images: {busybox: localhost/busybox:ci}\n"
+    )
+    spec = make_spec(["sh", "-c", "echo inside $PWD; ls /bin/busybox"], container=Container("busybox"))
+    with Run.open("container", catalogue=Catalogue.load(sites)) as run:
+        run.submit([JobRequest(key="c", spec=spec, site="local")])
+        (record,) = run.wait(timeout=120).values()
+    assert record.state is JobState.COMPLETED, Path(record.stderr).read_text()
+    assert Path(record.stdout).read_text() == f"inside {record.workdir}\n/bin/busybox\n"
