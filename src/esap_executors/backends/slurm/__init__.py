@@ -1,0 +1,226 @@
+"""SLURM backend: the same jobs through sbatch/sacct/scancel or through slurmrestd.
+
+The site chooses the way in (`options.access: rest | cli | auto`). Whatever the path, one
+run costs: a few calls to read the cluster once, one submission per job or per array of
+same-shaped jobs, and ONE status query per poll cycle (run-scoped name + time window).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from ...errors import BadInput, EsapError, Unreachable
+from ...states import JobState, JobStatus
+from ..base import Backend, FoundJob, Submission
+from .access import SlurmAccess
+from .cli import CliAccess
+from .cluster import ClusterInfo, check
+from .mapping import BatchJob, job_ids_from_comment, job_name, plan, resources_of, rest_fields
+from .records import SlurmRecord, to_status
+
+__all__ = ["SlurmBackend"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REST_URL = "http://127.0.0.1:6820"
+
+
+class SlurmBackend(Backend):
+    name = "slurm"
+    option_types: ClassVar[dict[str, type | tuple[type, ...]]] = {
+        "access": str,  # rest | cli | auto (auto: REST when `url` answers, else the CLI)
+        "url": str,  # slurmrestd base URL
+        "api_version": str,  # pin e.g. "0.0.38"; default: the newest the server describes
+        "array_min": int,  # same-shaped jobs from this many on go out as one array (default 2)
+        "submit_workers": int,  # parallel submissions of single jobs (default 4)
+        "timeout": (int, float),  # seconds per scheduler call (default 60)
+        "user": str,  # the SLURM user for account checks (default: this user / slurm_user)
+    }
+
+    def __init__(self, site: Any) -> None:
+        super().__init__(site)
+        self.options = dict(site.options)
+        access = str(self.options.get("access", "auto"))
+        if access not in {"rest", "cli", "auto"}:
+            raise BadInput(f"unknown access {access!r} (known: rest, cli, auto)", source=site.source,
+                           line=site.line, field=f"{site.name}.options.access")
+        self.access_mode = access
+        self._access: SlurmAccess | None = None
+        self._cluster: ClusterInfo | None = None
+        self._validated: set[Any] = set()
+        self._run: tuple[str, float] | None = None  # (run_id, since) of the last poll
+
+    # --- the way in -----------------------------------------------------------------
+    @property
+    def access(self) -> SlurmAccess:
+        if self._access is None:
+            self._access = self._open_access()
+        return self._access
+
+    def _open_access(self) -> SlurmAccess:
+        timeout = float(self.options.get("timeout", 60))
+        if self.access_mode in ("rest", "auto"):
+            try:
+                return self._rest(timeout)
+            except EsapError as exc:
+                if self.access_mode == "rest" or not shutil.which("sbatch"):
+                    raise
+                log.info("site %s: slurmrestd not usable (%s); using the CLI", self.site.name, exc)
+        return CliAccess(timeout=timeout, user=self.options.get("user"))
+
+    def _rest(self, timeout: float) -> SlurmAccess:
+        from .rest import RestAccess
+        from .token import TokenSource
+
+        url = str(self.options.get("url") or os.environ.get("SLURMRESTD_URL") or DEFAULT_REST_URL)
+        tokens = TokenSource(self.site.credentials, default_user=self.options.get("user"))
+        return RestAccess(url, tokens, version=self.options.get("api_version"), timeout=min(timeout, 60),
+                          workers=int(self.options.get("submit_workers", 8)))
+
+    def cluster(self) -> ClusterInfo:
+        """Read once per backend instance, i.e. once per run."""
+        if self._cluster is None:
+            self._cluster = self.access.cluster()
+        return self._cluster
+
+    # --- contract -------------------------------------------------------------------
+    def validate(self, jobs: Sequence[Submission]) -> None:
+        shapes = {resources_of(job.spec) for job in jobs} - self._validated
+        if not shapes:
+            return
+        check(self.cluster(), shapes, source=self.site.name)
+        fit = getattr(self.access, "_fit", None)
+        if fit is not None:  # REST: every field must exist in this server's API version
+            for shape in shapes:
+                fit(rest_fields(BatchJob("x", "x", shape, "", "/", "/", "/"), {}))
+        self._validated |= shapes
+
+    def submit(self, jobs: Sequence[Submission]) -> list[str]:
+        if not jobs:
+            return []
+        self.validate(jobs)
+        batches = plan(
+            self.site, jobs,
+            array_min=int(self.options.get("array_min", 2)),
+            max_array=max(1, self.cluster().max_array_size - 1),
+        )
+        workers = max(1, min(int(self.options.get("submit_workers", 4)), len(batches)))
+        submitted: dict[int, str] = {}
+        failure: BaseException | None = None
+
+        def send(index: int) -> None:
+            submitted[index] = self.access.submit(batches[index])
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(send, i) for i in range(len(batches))]
+            for future in futures:
+                error = future.exception()
+                if error is not None and failure is None:
+                    failure = error
+        if failure is not None:
+            # all or nothing: the core recorded the whole batch as one submission
+            sent = [native for i, b in enumerate(batches) if i in submitted for native in _natives(b, submitted[i])]
+            if sent:
+                try:
+                    self.access.cancel(sent)
+                except EsapError:
+                    log.warning("could not cancel %d job(s) of a failed submission", len(sent))
+            raise failure
+        by_job: dict[str, str] = {}
+        for index, batch in enumerate(batches):
+            for job_id, native in zip(batch.job_ids, _natives(batch, submitted[index]), strict=True):
+                by_job[job_id] = native
+        return [by_job[job.job_id] for job in jobs]
+
+    def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
+        self._run = (run_id, since)
+        self.query_count += 1
+        records = {r.native_id: r for r in self.access.run_records(job_name(run_id), since)}
+        statuses = {}
+        for native in native_ids:
+            record = records.get(native)
+            # not in the accounting database yet (it lags sbatch by ~0.5 s): still queued
+            statuses[native] = JobStatus(JobState.QUEUED) if record is None else to_status(record)
+        return statuses
+
+    def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
+        if not native_ids or self._run is None:
+            return {}
+        run_id, since = self._run
+        self.query_count += 1
+        try:
+            records = self.access.details(native_ids, job_name(run_id), since)
+        except Unreachable as exc:
+            log.warning("failure details unavailable: %s", exc)
+            return {}
+        return {r.native_id: _explained(r) for r in records}
+
+    def cancel(self, native_ids: Sequence[str]) -> None:
+        if native_ids:
+            self.access.cancel(list(native_ids))
+
+    def find(self, run_id: str, *, since: float) -> list[FoundJob]:
+        name = job_name(run_id)
+        self.query_count += 1
+        records = self.access.run_records(name, since)
+        comments = {r.native_id: r.comment for r in records if r.comment}
+        if any(not r.comment for r in records):
+            pending = getattr(self.access, "pending_comments", None)
+            if pending is not None:
+                self.query_count += 1
+                comments.update(pending(name, since))
+        found = []
+        for record in records:
+            job_ids = job_ids_from_comment(self.site, run_id, comments.get(record.native_id, ""))
+            if not job_ids:
+                continue
+            if len(job_ids) == 1 and "_" not in record.native_id:
+                job_id = job_ids[0]
+            else:
+                task = record.native_id.rpartition("_")[2]
+                if not task.isdigit() or int(task) >= len(job_ids):
+                    continue
+                job_id = job_ids[int(task)]
+            found.append(FoundJob(native_id=record.native_id, job_id=job_id, status=to_status(record)))
+        return found
+
+    def describe(self) -> dict[str, Any]:
+        try:
+            values = self.cluster().describe()
+        except EsapError as exc:
+            log.info("site %s: cannot describe the cluster: %s", self.site.name, exc)
+            return {"GlueCEInfoLRMSType": "SLURM", "GlueCEStateStatus": "Closed"}
+        values["SlurmAccess"] = self.access.kind
+        return values
+
+    def close(self) -> None:
+        if self._access is not None:
+            self._access.close()
+
+
+def _natives(batch: BatchJob, scheduler_id: str) -> list[str]:
+    if batch.array_size:
+        return [f"{scheduler_id}_{i}" for i in range(batch.array_size)]
+    return [scheduler_id]
+
+
+def _explained(record: SlurmRecord) -> JobStatus:
+    status = to_status(record)
+    words = []
+    if record.reason and record.reason not in ("None", record.state):
+        words.append(record.reason)
+    if record.node_list and record.node_list not in ("None assigned", "(null)"):
+        words.append(f"on {record.node_list}")
+    if record.elapsed:
+        words.append(f"after {record.elapsed}")
+    if record.max_rss:
+        words.append(f"MaxRSS {record.max_rss}")
+    reason = status.reason or record.state
+    if words:
+        reason = f"{reason}: {' '.join(words)}"
+    return status.with_details(reason=reason)

@@ -1,0 +1,230 @@
+"""The CLI path: sbatch / sacct / scancel / scontrol / sacctmgr, always as argv lists."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import subprocess
+import time
+from collections.abc import Sequence
+
+from ...errors import BadInput, Unreachable
+from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres, parse_slurm_minutes
+from .mapping import BatchJob, sbatch_argv
+from .records import SlurmRecord, expand_array_id, normal_state, parse_exit_code
+
+log = logging.getLogger(__name__)
+
+RECORD_FIELDS = "JobID,State,ExitCode,Reason,Comment"
+DETAIL_FIELDS = "JobID,State,ExitCode,Reason,Comment,NodeList,Elapsed,MaxRSS"
+CANCEL_CHUNK = 500  # ids per scancel call: keeps argv far below ARG_MAX
+# errors that mean "the request is wrong", not "the cluster is unreachable"
+_USER_ERRORS = (
+    "Invalid account", "invalid partition", "Requested time limit", "Invalid qos",
+    "Requested node configuration is not available", "Invalid generic resource",
+    "Memory required by task is not available", "Invalid feature specification",
+    "More processors requested than permitted",
+)
+
+
+def sacct_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
+
+
+class CliAccess:
+    kind = "cli"
+    exit_codes_in_records = True
+
+    def __init__(self, *, timeout: float = 60.0, user: str | None = None) -> None:
+        self.timeout = timeout
+        self.user = user or getpass.getuser()
+
+    # --- plumbing -------------------------------------------------------------------
+    def _run(self, argv: list[str], *, stdin: str | None = None, what: str) -> str:
+        try:
+            result = subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, timeout=self.timeout, check=False
+            )
+        except FileNotFoundError:
+            raise Unreachable(f"{argv[0]} not found: is this a SLURM login node?") from None
+        except subprocess.TimeoutExpired:
+            raise Unreachable(f"{what}: {argv[0]} did not answer within {self.timeout:.0f} s") from None
+        if result.returncode != 0:
+            message = (result.stderr or result.stdout).strip().splitlines()
+            text = message[-1] if message else f"exit code {result.returncode}"
+            if any(marker.lower() in text.lower() for marker in _USER_ERRORS):
+                raise BadInput(f"SLURM refused the job: {text}")
+            raise Unreachable(f"{what} failed: {text}")
+        return result.stdout
+
+    # --- verbs ----------------------------------------------------------------------
+    def submit(self, batch: BatchJob) -> str:
+        out = self._run(sbatch_argv(batch), stdin=batch.script, what="sbatch")
+        # --parsable prints "jobid" or "jobid;cluster"
+        return out.strip().splitlines()[-1].split(";", 1)[0]
+
+    def run_records(self, run_name: str, since: float) -> list[SlurmRecord]:
+        out = self._run(
+            [
+                "sacct", "--noheader", "--parsable2", "--allocations", "--duplicates",
+                f"--name={run_name}", f"--starttime={sacct_time(since - 60)}", "--endtime=now",
+                f"--format={RECORD_FIELDS}",
+            ],
+            what="sacct",
+        )
+        return _latest(_parse_sacct(out, RECORD_FIELDS))
+
+    def details(self, native_ids: Sequence[str], run_name: str, since: float) -> list[SlurmRecord]:
+        if not native_ids:
+            return []
+        out = self._run(
+            [
+                "sacct", "--noheader", "--parsable2", "--duplicates",
+                f"--jobs={','.join(native_ids)}", f"--starttime={sacct_time(since - 60)}",
+                "--endtime=now", f"--format={DETAIL_FIELDS}",
+            ],
+            what="sacct",
+        )
+        records = _parse_sacct(out, DETAIL_FIELDS, keep_steps=True)
+        # MaxRSS is only reported on steps: carry the batch step's value to its job
+        rss = {r.native_id.split(".", 1)[0]: r.max_rss for r in records if r.native_id.endswith(".batch")}
+        jobs = [r for r in records if "." not in r.native_id]
+        return [
+            SlurmRecord(**{**r.__dict__, "max_rss": rss.get(r.native_id, r.max_rss)}) for r in _latest(jobs)
+        ]
+
+    def cancel(self, native_ids: Sequence[str]) -> None:
+        for start in range(0, len(native_ids), CANCEL_CHUNK):
+            self._run(["scancel", *native_ids[start:start + CANCEL_CHUNK]], what="scancel")
+
+    def pending_comments(self, run_name: str, since: float) -> dict[str, str]:
+        """squeue's comments of queued jobs (sacct shows a comment only once a job started)."""
+        out = self._run(["squeue", "--noheader", f"--name={run_name}", "--states=all", "--format=%i|%k"],
+                        what="squeue")
+        comments: dict[str, str] = {}
+        for line in out.splitlines():
+            job_id, _, comment = line.partition("|")
+            for native in expand_array_id(job_id.strip()):
+                comments[native] = comment.strip()
+        return comments
+
+    def cluster(self) -> ClusterInfo:
+        config = _key_values(self._run(["scontrol", "show", "config"], what="scontrol show config"))
+        partitions = {}
+        for line in self._run(["scontrol", "--oneliner", "show", "partition"], what="scontrol").splitlines():
+            values = _key_values(line, oneline=True)
+            if "PartitionName" not in values:
+                continue
+            nodes = tuple(expand_hostlist(values.get("Nodes", "")))
+            partitions[values["PartitionName"]] = Partition(
+                name=values["PartitionName"],
+                nodes=nodes,
+                max_time_s=parse_slurm_minutes(values.get("MaxTime", "UNLIMITED")),
+                state=values.get("State", "UP"),
+                default=values.get("Default", "NO") == "YES",
+            )
+        nodes_info = {}
+        for line in self._run(["scontrol", "--oneliner", "show", "node"], what="scontrol").splitlines():
+            values = _key_values(line, oneline=True)
+            if "NodeName" not in values:
+                continue
+            nodes_info[values["NodeName"]] = Node(
+                name=values["NodeName"],
+                cpus=int(values.get("CPUTot", "0") or 0),
+                memory_mib=int(values.get("RealMemory", "0") or 0),
+                tmp_mib=int(values.get("TmpDisk", "0") or 0),
+                gpus=gpus_in_gres(values.get("Gres", "")),
+                state=values.get("State", ""),
+            )
+        enforce = config.get("AccountingStorageEnforce", "none")
+        associations: frozenset[tuple[str, str]] | None = None
+        qos: frozenset[str] | None = None
+        if config.get("AccountingStorageType", "").endswith("slurmdbd"):
+            try:
+                out = self._run(
+                    ["sacctmgr", "--noheader", "--parsable2", "show", "associations",
+                     f"user={self.user}", "format=Account,Partition,QOS"],
+                    what="sacctmgr",
+                )
+                pairs: set[tuple[str, str]] = set()
+                allowed: set[str] = set()
+                for line in out.splitlines():
+                    account, partition, qos_list = (line.split("|") + ["", "", ""])[:3]
+                    if account:
+                        pairs.add((account, partition))
+                        allowed.update(q for q in qos_list.split(",") if q)
+                associations, qos = frozenset(pairs), frozenset(allowed) or None
+            except Unreachable as exc:  # sacctmgr is not open to every user on every centre
+                log.info("account validation skipped: %s", exc)
+        return ClusterInfo(
+            version=config.get("SLURM_VERSION", ""),
+            partitions=partitions,
+            nodes=nodes_info,
+            associations=associations,
+            qos=qos,
+            max_array_size=int(config.get("MaxArraySize", "1001") or 1001),
+            enforce_associations="associations" in enforce or "limits" in enforce or "qos" in enforce,
+            user=self.user,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def _key_values(text: str, *, oneline: bool = False) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if oneline:
+        for token in text.split():
+            key, sep, value = token.partition("=")
+            if sep:
+                values[key] = value
+        return values
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _parse_sacct(out: str, fields: str, *, keep_steps: bool = False) -> list[SlurmRecord]:
+    names = fields.split(",")
+    records = []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split("|")
+        if len(parts) < len(names):
+            continue
+        # a comment may itself contain "|": everything between Reason and the fixed tail
+        if len(parts) > len(names):
+            extra = len(parts) - len(names)
+            at = names.index("Comment")
+            parts[at:at + extra + 1] = ["|".join(parts[at:at + extra + 1])]
+        row = dict(zip(names, parts, strict=True))
+        job_id = row["JobID"]
+        if "." in job_id and not keep_steps:
+            continue
+        code, signal = parse_exit_code(row.get("ExitCode", ""))
+        for native in expand_array_id(job_id):
+            records.append(
+                SlurmRecord(
+                    native_id=native,
+                    state=normal_state(row.get("State", "")),
+                    exit_code=code,
+                    signal=signal,
+                    reason=row.get("Reason") or None,
+                    comment=row.get("Comment", ""),
+                    node_list=row.get("NodeList", ""),
+                    elapsed=row.get("Elapsed", ""),
+                    max_rss=row.get("MaxRSS", ""),
+                )
+            )
+    return records
+
+
+def _latest(records: list[SlurmRecord]) -> list[SlurmRecord]:
+    """With --duplicates a requeued job has several rows: sacct lists the newest last."""
+    by_id: dict[str, SlurmRecord] = {}
+    for record in records:
+        by_id[record.native_id] = record
+    return list(by_id.values())

@@ -1,0 +1,114 @@
+"""What the scheduler says about one job, whichever way it was asked, and its JobState."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ...states import JobState, JobStatus
+
+QUEUED_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "RESIZING"}
+HELD_STATES = {"SUSPENDED", "STOPPED", "REQUEUE_HOLD", "RESV_DEL_HOLD"}
+RUNNING_STATES = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "POWER_UP_NODE", "UPDATE_DB"}
+FAILED_STATES = {
+    "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED",
+    "SPECIAL_EXIT",
+}
+CANCELLED_STATES = {"CANCELLED", "REVOKED"}
+
+
+@dataclass(frozen=True)
+class SlurmRecord:
+    """One scheduler job (an array task counts as one), as sacct or slurmdb reports it."""
+
+    native_id: str  # "123" or "123_4"
+    state: str  # SLURM's word, upper case, without "by <uid>"
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    comment: str = ""
+    name: str = ""
+    node_list: str = ""
+    elapsed: str = ""
+    max_rss: str = ""
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+def normal_state(text: str) -> str:
+    """'CANCELLED by 0' -> 'CANCELLED'; REST lists like ['COMPLETED'] are joined earlier."""
+    return text.strip().split(" ", 1)[0].upper() if text else ""
+
+
+def job_state(slurm_state: str, reason: str | None = None) -> JobState:
+    state = normal_state(slurm_state)
+    if state in QUEUED_STATES:
+        if reason and reason.startswith("JobHeld"):
+            return JobState.HELD
+        return JobState.QUEUED
+    if state in RUNNING_STATES:
+        return JobState.RUNNING
+    if state == "COMPLETED":
+        return JobState.COMPLETED
+    if state in FAILED_STATES:
+        return JobState.FAILED
+    if state in CANCELLED_STATES:
+        return JobState.CANCELLED
+    if state in HELD_STATES:
+        return JobState.HELD
+    return JobState.UNKNOWN  # never taken for success
+
+
+def to_status(record: SlurmRecord) -> JobStatus:
+    state = job_state(record.state, record.reason)
+    reason = None
+    if state is JobState.FAILED:
+        reason = record.state if record.state != "FAILED" else (record.reason or None)
+        if reason in (None, "None"):
+            reason = "FAILED"
+    elif state is JobState.HELD or state is JobState.UNKNOWN:
+        reason = record.reason or record.state
+    elif state is JobState.CANCELLED:
+        reason = "CANCELLED"
+    return JobStatus(
+        state=state,
+        exit_code=record.exit_code if state.is_final else None,
+        signal=record.signal or None,
+        reason=reason,
+        stdout_path=record.stdout,
+        stderr_path=record.stderr,
+    )
+
+
+def parse_exit_code(text: str) -> tuple[int | None, int | None]:
+    """sacct's 'code:signal' -> (code, signal)."""
+    if not text or ":" not in text:
+        return None, None
+    code, _, signal = text.partition(":")
+    try:
+        return int(code), int(signal)
+    except ValueError:
+        return None, None
+
+
+_PENDING_ARRAY = re.compile(r"^(\d+)_\[([^\]]+)\]$")
+
+
+def expand_array_id(job_id: str) -> list[str]:
+    """'123_[0-3,7%2]' (tasks not yet started) -> ['123_0', ..., '123_3', '123_7']."""
+    match = _PENDING_ARRAY.match(job_id)
+    if not match:
+        return [job_id]
+    base, spec = match.group(1), match.group(2).split("%", 1)[0]
+    ids: list[str] = []
+    for part in spec.split(","):
+        if "-" in part:
+            first, _, last = part.partition("-")
+            step = 1
+            if ":" in last:
+                last, _, step_text = last.partition(":")
+                step = int(step_text)
+            ids.extend(f"{base}_{i}" for i in range(int(first), int(last) + 1, step))
+        elif part:
+            ids.append(f"{base}_{part}")
+    return ids

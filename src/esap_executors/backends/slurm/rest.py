@@ -1,0 +1,413 @@
+"""The slurmrestd path: JWT headers, API version and job fields taken from the server's own
+OpenAPI description (v0.0.38 on Slurm 22.05, v0.0.40+ on 24.11)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from ...errors import AuthError, BadInput, Unreachable
+from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres
+from .mapping import BatchJob, rest_fields
+from .records import SlurmRecord, normal_state
+from .token import TokenSource
+
+log = logging.getLogger(__name__)
+
+_SUBMIT_PATH = re.compile(r"^/slurm/v(\d+)\.(\d+)\.(\d+)/job/submit/?$")
+PROBE_VERSIONS = ("0.0.42", "0.0.41", "0.0.40", "0.0.39", "0.0.38")
+BUGGY_DB_EXIT_CODES = {"0.0.38"}  # slurmdb v0.0.38 reports return_code 0 for failed jobs
+INFINITE = 0xFFFFFFFF
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+_USER_ERRORS = ("account", "partition", "time limit", "qos", "node configuration", "gres", "memory")
+
+
+class RestAccess:
+    kind = "rest"
+
+    def __init__(self, url: str, tokens: TokenSource, *, version: str | None = None,
+                 timeout: float = 30.0, workers: int = 8) -> None:
+        self.url = url.rstrip("/")
+        self.tokens = tokens
+        self.timeout = timeout
+        self.workers = workers
+        self._local = threading.local()
+        self._schema: dict[str, Any] | None = None
+        self.version = version or self._choose_version()
+        self.exit_codes_in_records = self.version not in BUGGY_DB_EXIT_CODES
+        self._job_props = self._submit_job_properties()
+
+    # --- HTTP -----------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+              body: Any = None, ok_missing: bool = False) -> dict[str, Any]:
+        for attempt in (1, 2):
+            headers = {"X-SLURM-USER-NAME": self.tokens.user, "X-SLURM-USER-TOKEN": self.tokens.token()}
+            try:
+                response = self._session().request(
+                    method, self.url + path, params=params, json=body, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                raise Unreachable(f"slurmrestd at {self.url} is unreachable: {type(exc).__name__}") from None
+            if response.status_code in (401, 403) and attempt == 1:
+                self.tokens.refresh()
+                continue
+            break
+        if response.status_code in (401, 403):
+            raise AuthError(f"slurmrestd refused the token of user {self.tokens.user} (HTTP {response.status_code})")
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError:
+            if ok_missing and response.status_code == 404:
+                return {}
+            raise Unreachable(
+                f"slurmrestd {method} {path}: HTTP {response.status_code}: {response.text.strip()[:200]}"
+            ) from None
+        errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+        if errors or response.status_code >= 400:
+            text = "; ".join(str(e.get("error") or e.get("description") or e) for e in errors)
+            text = text or f"HTTP {response.status_code}"
+            if method == "POST" and any(word in text.lower() for word in _USER_ERRORS):
+                raise BadInput(f"SLURM refused the job: {text}")
+            if ok_missing and response.status_code == 404:
+                return data
+            if method == "GET" and "nothing found" in text.lower():  # slurmdb: no job matched
+                return {}
+            raise Unreachable(f"slurmrestd {method} {path}: {text}")
+        return data
+
+    # --- what the server speaks -----------------------------------------------------
+    def _openapi(self) -> dict[str, Any]:
+        if self._schema is None:
+            self._schema = self._call("GET", "/openapi/v3")
+        return self._schema
+
+    def _choose_version(self) -> str:
+        """The newest API version whose job submission the server describes."""
+        try:
+            paths = self._openapi().get("paths") or {}
+        except Unreachable:
+            paths = {}
+        versions = []
+        for path in paths:
+            match = _SUBMIT_PATH.match(path)
+            if match:
+                versions.append(tuple(int(g) for g in match.groups()))
+        db_ok = {v for v in versions if any(p.startswith(f"/slurmdb/v{_dotted(v)}/jobs") for p in paths)}
+        if db_ok:
+            return _dotted(max(db_ok))
+        for version in PROBE_VERSIONS:  # no usable description: ask each version's ping
+            try:
+                self._call("GET", f"/slurm/v{version}/ping")
+                return version
+            except Unreachable:
+                continue
+        raise Unreachable(f"slurmrestd at {self.url} speaks no API version this client knows")
+
+    def _submit_job_properties(self) -> dict[str, Any]:
+        try:
+            spec = self._openapi()
+        except Unreachable:
+            return {}
+        paths = spec.get("paths") or {}
+        operation = (paths.get(f"/slurm/v{self.version}/job/submit") or
+                     paths.get(f"/slurm/v{self.version}/job/submit/") or {}).get("post") or {}
+        content = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+        request_schema = self._resolve(content.get("schema") or {})
+        self._request_props = request_schema.get("properties") or {}
+        job_schema = self._resolve(self._request_props.get("job") or {})
+        return dict(job_schema.get("properties") or {})
+
+    def _resolve(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        seen = 0
+        while "$ref" in schema and seen < 10:
+            name = str(schema["$ref"]).rsplit("/", 1)[-1]
+            schema = ((self._schema or {}).get("components") or {}).get("schemas", {}).get(name) or {}
+            seen += 1
+        if "allOf" in schema:
+            merged: dict[str, Any] = {"properties": {}}
+            for part in schema["allOf"]:
+                merged["properties"].update(self._resolve(part).get("properties") or {})
+            return merged
+        return dict(schema)
+
+    def _fit(self, fields: Mapping[str, object]) -> dict[str, Any]:
+        """Spell canonical fields the way this server's job schema wants them."""
+        props = self._job_props
+        job: dict[str, Any] = {}
+        for key, value in fields.items():
+            name = key
+            if props and key not in props:
+                name = _ALTERNATIVES.get(key, (key, None))[0]
+                if name not in props:
+                    raise BadInput(f"slurmrestd API v{self.version} cannot request {key.replace('_', ' ')}",
+                                   field=key)
+                value = _ALTERNATIVES[key][1](value)
+            job[name] = self._shape(props.get(name) or {}, value)
+        return job
+
+    def _shape(self, prop: Mapping[str, Any], value: object) -> Any:
+        schema = self._resolve(prop)
+        kind = schema.get("type")
+        inner = schema.get("properties") or {}
+        if isinstance(value, dict) and kind == "array":
+            return [f"{k}={v}" for k, v in value.items()]
+        if kind == "object" and "number" in inner and isinstance(value, int):
+            return {"set": True, "infinite": False, "number": value}
+        if kind == "string" and isinstance(value, int):
+            return str(value)
+        return value
+
+    # --- verbs ----------------------------------------------------------------------
+    def submit(self, batch: BatchJob) -> str:
+        job = self._fit(rest_fields(batch, BASE_ENV))
+        body: dict[str, Any] = {"job": job}
+        if "script" in self._job_props and "script" not in getattr(self, "_request_props", {}):
+            job["script"] = batch.script
+        else:
+            body["script"] = batch.script
+        data = self._call("POST", f"/slurm/v{self.version}/job/submit", body=body)
+        job_id = data.get("job_id")
+        if job_id is None:
+            job_id = (data.get("result") or {}).get("job_id")
+        if job_id is None:
+            raise Unreachable(f"slurmrestd accepted the job but returned no job id: {data}")
+        return str(job_id)
+
+    def run_records(self, run_name: str, since: float) -> list[SlurmRecord]:
+        data = self._call("GET", f"/slurmdb/v{self.version}/jobs",
+                          params={"job_name": run_name, "start_time": _rest_time(since - 60)})
+        records: dict[str, SlurmRecord] = {}
+        for job in data.get("jobs") or []:
+            for record in self._db_records(job):
+                records[record.native_id] = record
+        return list(records.values())
+
+    def details(self, native_ids: Sequence[str], run_name: str, since: float) -> list[SlurmRecord]:
+        """slurmctld's view (exit codes are right there on every version), one request."""
+        if not native_ids:
+            return []
+        wanted = set(native_ids)
+        data = self._call("GET", f"/slurm/v{self.version}/jobs", params={"update_time": int(since - 60)})
+        found = []
+        for job in data.get("jobs") or []:
+            if job.get("name") != run_name:
+                continue
+            record = _ctld_record(job)
+            if record.native_id in wanted:
+                found.append(record)
+        return found
+
+    def pending_comments(self, run_name: str, since: float) -> dict[str, str]:
+        """slurmctld's comments (slurmdb shows a comment only once a job started)."""
+        data = self._call("GET", f"/slurm/v{self.version}/jobs", params={"update_time": int(since - 60)})
+        comments = {}
+        for job in data.get("jobs") or []:
+            if job.get("name") == run_name:
+                record = _ctld_record(job)
+                comments[record.native_id] = record.comment
+                for index in _task_indexes(str(job.get("array_task_string") or "")):
+                    comments[f"{_number(job.get('array_job_id'))}_{index}"] = record.comment
+        return comments
+
+    def cancel(self, native_ids: Sequence[str]) -> None:
+        def one(native: str) -> None:
+            self._call("DELETE", f"/slurm/v{self.version}/job/{native}", ok_missing=True)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(one, native_ids))
+
+    def cluster(self) -> ClusterInfo:
+        ping = self._call("GET", f"/slurm/v{self.version}/ping")
+        release = str(((ping.get("meta") or {}).get("Slurm") or (ping.get("meta") or {}).get("slurm") or {})
+                      .get("release", ""))
+        partitions = {}
+        for item in self._call("GET", f"/slurm/v{self.version}/partitions").get("partitions") or []:
+            partitions[item["name"]] = _partition(item)
+        nodes = {}
+        for item in self._call("GET", f"/slurm/v{self.version}/nodes").get("nodes") or []:
+            nodes[item["name"]] = Node(
+                name=item["name"],
+                cpus=_number(item.get("cpus")) or 0,
+                memory_mib=_number(item.get("real_memory")) or 0,
+                tmp_mib=_number(item.get("temporary_disk", item.get("tmp_disk"))) or 0,
+                gpus=gpus_in_gres(str(item.get("gres") or "")),
+                state=_state_text(item.get("state")).upper(),
+            )
+        associations: frozenset[tuple[str, str]] | None = None
+        qos: frozenset[str] | None = None
+        try:
+            data = self._call("GET", f"/slurmdb/v{self.version}/associations", params={"user": self.tokens.user})
+            pairs: set[tuple[str, str]] = set()
+            allowed: set[str] = set()
+            for assoc in data.get("associations") or []:
+                if assoc.get("user") != self.tokens.user or not assoc.get("account"):
+                    continue
+                pairs.add((assoc["account"], assoc.get("partition") or ""))
+                allowed.update(_qos_names(assoc.get("qos")))
+            associations, qos = frozenset(pairs), frozenset(allowed) or None
+        except Unreachable as exc:
+            log.info("account validation skipped: %s", exc)
+        return ClusterInfo(version=release, partitions=partitions, nodes=nodes, associations=associations,
+                           qos=qos, user=self.tokens.user, extra={"api": f"v{self.version}"})
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+
+    # --- slurmdb records ------------------------------------------------------------
+    def _db_records(self, job: Mapping[str, Any]) -> Iterable[SlurmRecord]:
+        state = job.get("state") or {}
+        slurm_state = normal_state(_state_text(state.get("current")))
+        reason = state.get("reason") or None
+        comment = job.get("comment")
+        if isinstance(comment, dict):
+            comment = comment.get("job")
+        exit_code = signal = None
+        if self.exit_codes_in_records:
+            exit_code, signal = _exit_struct(job.get("exit_code"))
+        common = {"state": slurm_state, "reason": reason, "comment": str(comment or ""),
+                  "exit_code": exit_code, "signal": signal, "name": str(job.get("name") or "")}
+        array = job.get("array") or {}
+        array_id = _number(array.get("job_id")) or 0
+        task_id = _number(array.get("task_id"))
+        if array_id and task_id is not None:
+            yield SlurmRecord(native_id=f"{array_id}_{task_id}", **common)  # type: ignore[arg-type]
+            return
+        pending = array.get("task")
+        if array_id and pending:
+            for index in _task_indexes(str(pending)):
+                yield SlurmRecord(native_id=f"{array_id}_{index}", **common)  # type: ignore[arg-type]
+            return
+        yield SlurmRecord(native_id=str(job.get("job_id")), **common)  # type: ignore[arg-type]
+
+
+_ALTERNATIVES: dict[str, tuple[str, Any]] = {
+    "gpus": ("tres_per_job", lambda n: f"gres/gpu:{n}"),
+    "tmp_disk": ("temporary_disk_per_node", lambda n: n),
+}
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(str(v) for v in version)
+
+
+def _rest_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
+
+
+def _number(value: Any) -> int | None:
+    """Plain integers (v0.0.38) or {set, infinite, number} structs (v0.0.40+)."""
+    if isinstance(value, dict):
+        if not value.get("set", True) or value.get("infinite"):
+            return None
+        value = value.get("number")
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _state_text(value: Any) -> str:
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return str(value or "")
+
+
+def _qos_names(value: Any) -> list[str]:
+    names = []
+    for item in value or []:
+        names.append(item.get("name", "") if isinstance(item, dict) else str(item))
+    return [n for n in names if n]
+
+
+def _exit_struct(value: Any) -> tuple[int | None, int | None]:
+    if isinstance(value, dict):
+        code = _number(value.get("return_code"))
+        signal_info = value.get("signal") or {}
+        signal = _number(signal_info.get("id", signal_info.get("signal_id"))) if isinstance(signal_info, dict) else None
+        return code, signal or None
+    if isinstance(value, int):  # slurmctld v0.0.38: a wait(2) status
+        if value & 0x7F:
+            return None, value & 0x7F
+        return (value >> 8) & 0xFF, None
+    return None, None
+
+
+def _task_indexes(text: str) -> list[int]:
+    """slurmdb's pending-task set: a hex bitmap ('0x3FC') or a range list ('2-9,12')."""
+    text = text.strip().strip("[]")
+    if text.lower().startswith("0x"):
+        bits = int(text, 16)
+        return [i for i in range(bits.bit_length()) if bits >> i & 1]
+    indexes: list[int] = []
+    for part in text.split("%", 1)[0].split(","):
+        if "-" in part:
+            first, last = part.split("-", 1)
+            indexes.extend(range(int(first), int(last) + 1))
+        elif part.isdigit():
+            indexes.append(int(part))
+    return indexes
+
+
+def _ctld_record(job: Mapping[str, Any]) -> SlurmRecord:
+    array_id = _number(job.get("array_job_id")) or 0
+    task_id = _number(job.get("array_task_id"))
+    native = f"{array_id}_{task_id}" if array_id and task_id is not None else str(job.get("job_id"))
+    code, signal = _exit_struct(job.get("exit_code"))
+    return SlurmRecord(
+        native_id=native,
+        state=normal_state(_state_text(job.get("job_state"))),
+        exit_code=code,
+        signal=signal,
+        reason=str(job.get("state_reason") or "") or None,
+        comment=str(job.get("comment") or ""),
+        name=str(job.get("name") or ""),
+        node_list=str(job.get("nodes") or ""),
+        stdout=str(job.get("standard_output") or "") or None,
+        stderr=str(job.get("standard_error") or "") or None,
+    )
+
+
+def _partition(item: Mapping[str, Any]) -> Partition:
+    flags = item.get("flags") or []
+    default = "default" in [str(f).lower() for f in flags]
+    if isinstance(item.get("partition"), dict):  # v0.0.40+: {"partition": {"state": [...]}}
+        states = item["partition"].get("state") or []
+        default = default or "DEFAULT" in [str(s).upper() for s in states]
+    limit: Any = item.get("max_time_limit")
+    if limit is None and isinstance(item.get("maximums"), dict):
+        limit = item["maximums"].get("time")
+    minutes = _number(limit)
+    if minutes is not None and minutes >= INFINITE:
+        minutes = None
+    nodes = item.get("nodes")
+    if isinstance(nodes, dict):
+        nodes = nodes.get("configured") or nodes.get("nodes") or ""
+    state = item.get("state")
+    if isinstance(item.get("partition"), dict):
+        state = item["partition"].get("state")
+    words = [str(s).upper() for s in (state if isinstance(state, list) else [state])]
+    state_text = "UP" if "UP" in words else str(state)
+    return Partition(
+        name=str(item["name"]),
+        nodes=tuple(expand_hostlist(str(nodes or ""))),
+        max_time_s=None if minutes is None else minutes * 60,
+        state=state_text,
+        default=default,
+    )
