@@ -45,7 +45,7 @@ def approve(uri, login="ci-user", deny=False):
     for _ in range(10):
         if re.search(r"Sign-in Success|successfully|You can now close", page, re.I):
             return True
-        if deny and re.search(r"aborted|access_denied|Sign-in Failure", page, re.I):
+        if deny and re.search(r"aborted|access_denied|interrupted", page, re.I):
             return True
         fs = [f for f in forms(page) if f[0] is not None or f[1]]
         if not fs:
@@ -57,8 +57,8 @@ def approve(uri, login="ci-user", deny=False):
             fields["password"] = "any"
         if "confirm" in fields and not fields["confirm"]:
             fields["confirm"] = "yes"
-        if deny and "user_code" in fields and "confirm" in fields:
-            fields.pop("confirm")
+        if deny and fields.get("user_code"):  # the confirm page: press [ Abort ] instead
+            fields.pop("confirm", None)
             fields["abort"] = "yes"
         target = urllib.parse.urljoin(url, action or url)
         r = opener.open(target, urllib.parse.urlencode(fields).encode())
