@@ -9,6 +9,7 @@ import os
 import stat
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -90,18 +91,12 @@ class HTCondorBackend(Backend):
             self._prepare_workdir(job)
             descriptions.append(description.job_description(job, self.site, settings))
         natives: list[str] = [""] * len(jobs)
-        with self.connection.session("submit"):
-            schedd = self.connection.schedd()
-            for cluster in description.clusters(descriptions):
-                submit = htcondor.Submit(cluster.template)
-                if len(cluster.indexes) == 1:
-                    result = schedd.submit(submit, count=1)
-                else:
-                    result = schedd.submit(submit, itemdata=iter(cluster.items))
-                self.action_count += 1
-                first = result.first_proc()
-                for offset, index in enumerate(cluster.indexes):
-                    natives[index] = f"{result.cluster()}.{first + offset}"
+        for cluster in description.clusters(descriptions):
+            result = self.connection.run("submit", partial(_submit_cluster, cluster=cluster), idempotent=False)
+            self.action_count += 1
+            first = result.first_proc()
+            for offset, index in enumerate(cluster.indexes):
+                natives[index] = f"{result.cluster()}.{first + offset}"
         return natives
 
     def _settings(self, event_log: str) -> SubmitSettings:
@@ -124,6 +119,9 @@ class HTCondorBackend(Backend):
         event_log.touch(exist_ok=True)
         if self.owner:
             uid, gid = owner_account(self.owner)
+            work_root = Path(self.site.work_root)
+            if work_root.stat().st_uid == 0:
+                give_to(work_root, uid, gid)  # the owner also submits there without esap as root
             give_to(run_dir, uid, gid)
             give_to(event_log, uid, gid)
         return str(event_log)
@@ -164,23 +162,20 @@ class HTCondorBackend(Backend):
         events.last_news = time.monotonic()
         constraint = f"{RUN_ATTRIBUTE} == {classad2.quote(run_id)}"
         try:
-            with self.connection.session("status query"):
-                schedd = self.connection.schedd()
+            self.query_count += 1
+            queue = self.connection.run("status query", lambda schedd: schedd.query(constraint, AD_PROJECTION))
+            found = {_native_of(ad) for ad in queue}
+            for ad in queue:
+                events.apply_ad(_native_of(ad), ad)
+            gone = [n for n in live if n not in found]
+            if gone:
+                clusters = sorted({n.split(".")[0] for n in gone})
+                in_clusters = " || ".join(f"ClusterId == {c}" for c in clusters)
                 self.query_count += 1
-                queue = schedd.query(constraint, AD_PROJECTION)
-                found = {_native_of(ad) for ad in queue}
-                for ad in queue:
+                history = self.connection.run("history query", lambda schedd: schedd.history(
+                    f"{constraint} && ({in_clusters})", AD_PROJECTION, since=_since_expression(since)))
+                for ad in history:
                     events.apply_ad(_native_of(ad), ad)
-                gone = [n for n in live if n not in found]
-                if gone:
-                    clusters = sorted({n.split(".")[0] for n in gone})
-                    history_constraint = f"{constraint} && ({' || '.join(f'ClusterId == {c}' for c in clusters)})"
-                    self.query_count += 1
-                    history = schedd.history(
-                        history_constraint, AD_PROJECTION, since=f"EnteredCurrentStatus < {int(since) - 60}"
-                    )
-                    for ad in history:
-                        events.apply_ad(_native_of(ad), ad)
         except Exception as exc:  # schedd down (restarting): keep the states we know
             log.warning("site %s: fallback status query failed: %s", self.site.name, exc)
 
@@ -208,9 +203,9 @@ class HTCondorBackend(Backend):
             if not targets:
                 continue
             try:
-                with self.connection.session("release/remove held jobs"):
-                    self.action_count += 1
-                    self.connection.schedd().act(action, list(targets), reason)
+                self.action_count += 1
+                self.connection.run("release/remove held jobs", partial(_act, action=action, targets=targets,
+                                                                        reason=reason))
             except Exception as exc:
                 log.warning("site %s: %s of held jobs failed: %s", self.site.name, action, exc)
 
@@ -227,20 +222,19 @@ class HTCondorBackend(Backend):
     def cancel(self, native_ids: Sequence[str]) -> None:
         if not native_ids:
             return
-        with self.connection.session("cancel"):
-            self.action_count += 1
-            self.connection.schedd().act(htcondor.JobAction.Remove, list(native_ids), "cancelled by esap")
+        self.action_count += 1
+        self.connection.run("cancel", lambda schedd: schedd.act(
+            htcondor.JobAction.Remove, list(native_ids), "cancelled by esap"))
 
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
         constraint = f"{RUN_ATTRIBUTE} == {classad2.quote(run_id)}"
         ads: dict[str, Any] = {}
-        with self.connection.session("find the run's jobs"):
-            schedd = self.connection.schedd()
-            self.query_count += 2
-            for ad in schedd.history(constraint, AD_PROJECTION, since=f"EnteredCurrentStatus < {int(since) - 60}"):
-                ads[_native_of(ad)] = ad
-            for ad in schedd.query(constraint, AD_PROJECTION):
-                ads[_native_of(ad)] = ad  # the queue is newer than the history
+        self.query_count += 2
+        history = self.connection.run("find the run's jobs", lambda schedd: schedd.history(
+            constraint, AD_PROJECTION, since=_since_expression(since)))
+        queue = self.connection.run("find the run's jobs", lambda schedd: schedd.query(constraint, AD_PROJECTION))
+        for ad in [*history, *queue]:  # the queue is newer than the history
+            ads[_native_of(ad)] = ad
         return [
             FoundJob(native_id=native, job_id=str(ad.get(JOB_ATTRIBUTE, "")), status=status_of_ad(ad))
             for native, ad in ads.items()
@@ -249,13 +243,12 @@ class HTCondorBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         """GLUE attributes from the startd ads (one collector query)."""
-        with self.connection.session("describe the pool"):
-            self.query_count += 1
-            startds = self.connection.collector().query(
-                htcondor.AdType.Startd,
-                projection=["Machine", "Cpus", "TotalCpus", "Memory", "TotalMemory", "OpSys",
-                            "OpSysAndVer", "Arch", "CondorVersion", "SlotType", "HasContainer"],
-            )
+        self.query_count += 1
+        startds = self.connection.run("describe the pool", lambda _schedd: self.connection.collector().query(
+            htcondor.AdType.Startd,
+            projection=["Machine", "Cpus", "TotalCpus", "Memory", "TotalMemory", "OpSys",
+                        "OpSysAndVer", "Arch", "CondorVersion", "SlotType", "HasContainer"],
+        ))
         machines: dict[str, dict[str, Any]] = {}
         for ad in startds:
             machine = machines.setdefault(str(ad.get("Machine", "")), {"cpus": 0, "memory": 0})
@@ -278,6 +271,22 @@ class HTCondorBackend(Backend):
     def close(self) -> None:
         self._logs.clear()
         self.connection.close()
+
+
+def _act(schedd: Any, *, action: Any, targets: Sequence[str], reason: str) -> Any:
+    return schedd.act(action, list(targets), reason)
+
+
+def _submit_cluster(schedd: Any, *, cluster: description.Cluster) -> Any:
+    submit = htcondor.Submit(cluster.template)
+    if len(cluster.indexes) == 1:
+        return schedd.submit(submit, count=1)
+    return schedd.submit(submit, itemdata=iter(cluster.items))
+
+
+def _since_expression(since: float) -> str:
+    """History is read newest first: stop at the first job that left the queue before the run."""
+    return f"EnteredCurrentStatus < {int(since) - 60}"
 
 
 def _native_of(ad: Mapping[str, Any]) -> str:

@@ -6,10 +6,10 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import htcondor2 as htcondor
 
@@ -18,6 +18,7 @@ from ...sites import Site
 
 # The bindings read security settings from process-wide configuration: one site at a time.
 _CONFIG_LOCK = threading.RLock()
+T = TypeVar("T")
 DEFAULT_METHODS = ("IDTOKENS", "FS")
 KNOWN_METHODS = {"IDTOKENS", "FS", "SCITOKENS", "SSL", "PASSWORD", "TOKEN", "CLAIMTOBE"}
 
@@ -65,22 +66,31 @@ class Connection:
             os.symlink(os.path.abspath(self.token_file), os.path.join(self._token_dir, "site-token"))
         return self._token_dir
 
-    @contextmanager
-    def session(self, what: str) -> Iterator[None]:
-        """Apply this site's security settings; turn binding errors into the user's errors."""
+    def run(self, what: str, action: Callable[[Any], T], *, idempotent: bool = True) -> T:
+        """`action(schedd)` with this site's security settings; errors become the user's errors.
+
+        Retried once when the schedd forgot our security session (it restarted), and for
+        idempotent actions also when it could not be reached for a moment.
+        """
         with _CONFIG_LOCK:
             htcondor.param["SEC_CLIENT_AUTHENTICATION_METHODS"] = ", ".join(self.methods)
             token_dir = self._token_directory()
             if token_dir:
                 htcondor.param["SEC_TOKEN_DIRECTORY"] = token_dir
-            try:
-                yield
-            except htcondor.HTCondorException as exc:
-                self._schedd = None  # located again next time (the schedd may have restarted)
-                raise error_for(self.site, what, exc) from None
+            for attempt in (1, 2):
+                try:
+                    return action(self.schedd())
+                except htcondor.HTCondorException as exc:
+                    self._schedd = None  # located again (a restarted schedd may have moved)
+                    text = str(exc).lower()
+                    if attempt == 1 and ("session" in text or idempotent):
+                        time.sleep(0.5)
+                        continue
+                    raise error_for(self.site, what, exc) from None
+        raise AssertionError("unreachable")
 
     def schedd(self) -> Any:
-        """Call inside session()."""
+        """Call inside run()."""
         if self._schedd is None:
             options = self.site.options
             if options.get("collector") or options.get("schedd"):

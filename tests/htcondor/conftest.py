@@ -1,0 +1,76 @@
+"""Fixtures for tests against the project's real HTCondor pool (scripts/services/htcondor.sh)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from esap_executors.sites import Catalogue
+from esap_executors.store import Store
+from tests.support import EXAMPLE_SITES, require_service
+
+POOL_ENV = Path("/var/lib/htcondor-ci/env")
+
+
+def pool_settings() -> dict[str, str]:
+    """What htcondor.sh recorded: HTC_MODE (native|chroot), HTC_ROOT, HTC_USER, HTC_VENV."""
+    values: dict[str, str] = {}
+    if POOL_ENV.is_file():
+        for line in POOL_ENV.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                name, value = line[len("export "):].split("=", 1)
+                values[name] = value
+    return values
+
+
+@pytest.fixture(autouse=True)
+def pool() -> None:
+    require_service("htcondor")
+
+
+@pytest.fixture
+def work_root() -> Iterator[Path]:
+    # not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the jobs run as esapuser
+    path = Path(tempfile.mkdtemp(prefix="esap-htc-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def catalogue(work_root: Path) -> Catalogue:
+    """examples/sites.yaml with the HTCondor sites' work roots in this test's directory."""
+    catalogue = Catalogue.load(EXAMPLE_SITES)
+    for name in ("htcondor-local", "htcondor-transfer"):
+        site = catalogue.get(name)
+        catalogue.sites[name] = dataclasses.replace(site, work_root=str(work_root / name))
+    return catalogue
+
+
+@pytest.fixture
+def store(state_dir: Path) -> Store:
+    return Store()
+
+
+def with_options(catalogue: Catalogue, name: str, **options: object) -> None:
+    site = catalogue.get(name)
+    catalogue.sites[name] = dataclasses.replace(site, options={**site.options, **options})
+
+
+def condor_admin(*argv: str) -> list[str]:
+    """An HTCondor admin command where the daemons live (inside the chroot on Debian 12)."""
+    settings = pool_settings()
+    root = settings.get("HTC_ROOT", "")
+    if settings.get("HTC_MODE") == "chroot" and root:
+        return ["chroot", root, *argv]
+    return list(argv)
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0

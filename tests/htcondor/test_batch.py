@@ -1,0 +1,94 @@
+"""Many jobs: one schedd transaction, status with no schedd query, a bounded fallback."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from esap_executors.backends import backend_class
+from esap_executors.backends.base import Submission
+from esap_executors.job import make_spec
+from esap_executors.runs import JobRequest, Run
+from esap_executors.sites import Catalogue
+from esap_executors.states import JobState
+from esap_executors.store import Store
+from tests.htcondor.conftest import with_options
+
+
+def test_300_jobs_go_in_one_transaction_and_complete_without_queries(catalogue: Catalogue, store: Store) -> None:
+    requests = [JobRequest(key=f"j{i}", spec=make_spec(["sh", "-c", f"echo {i}"])) for i in range(300)]
+    with Run.open(f"htc-300-{uuid.uuid4()}", catalogue=catalogue, store=store, default_site="htcondor-local") as run:
+        records = run.submit(requests)
+        backend = run.backend("htcondor-local")
+        assert backend.action_count == 1  # one schedd submission for all 300
+        clusters = {r.native_id.split(".")[0] for r in records if r.native_id}
+        assert len(clusters) == 1
+        assert sorted(int((r.native_id or "").split(".")[1]) for r in records) == list(range(300))
+        final = run.wait(timeout=240)
+        queries = backend.query_count
+    assert all(r.state is JobState.COMPLETED for r in final.values()), {r.state for r in final.values()}
+    by_key = {r.key: r for r in final.values()}
+    from pathlib import Path
+
+    assert Path(by_key["j123"].stdout).read_text().strip() == "123"
+    assert queries == 0
+
+
+def test_fallback_costs_two_queries_per_poll_however_many_jobs(catalogue: Catalogue, store: Store) -> None:
+    """With the event log considered silent at once, each poll makes one queue query and at
+    most one history query for all jobs."""
+    with_options(catalogue, "htcondor-local", log_silence=0)
+    site = catalogue.get("htcondor-local")
+    backend = backend_class("htcondor")(site)
+    run_id = "rfallback" + uuid.uuid4().hex[:6]
+    jobs = []
+    for i in range(20):
+        workdir = f"{site.work_root}/{run_id}/{i}"
+        jobs.append(Submission(job_id=f"{run_id}.{i}", run_id=run_id, name="f", spec=make_spec(["sleep", "1"]),
+                               workdir=workdir, stdout=f"{workdir}/out", stderr=f"{workdir}/err"))
+    backend.validate(jobs)
+    natives = backend.submit(jobs)
+    since = time.time() - 5
+    per_poll = []
+    states: dict[str, JobState] = {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        before = backend.query_count
+        statuses = backend.poll(natives, run_id=run_id, since=since)
+        per_poll.append(backend.query_count - before)
+        states = {n: s.state for n, s in statuses.items()}
+        if all(s.is_final for s in states.values()):
+            break
+        time.sleep(0.5)
+    backend.close()
+    assert all(s is JobState.COMPLETED for s in states.values()), states
+    assert max(per_poll) <= 2 and sum(per_poll) >= 1, per_poll
+
+
+def test_fallback_alone_sees_completion_when_the_log_is_lost(catalogue: Catalogue, store: Store) -> None:
+    """A log that was deleted (or never reached this machine): the fallback still settles the run."""
+    with_options(catalogue, "htcondor-local", log_silence=0.5)
+    site = catalogue.get("htcondor-local")
+    backend = backend_class("htcondor")(site)
+    run_id = "rlost" + uuid.uuid4().hex[:6]
+    workdir = f"{site.work_root}/{run_id}/0"
+    jobs = [Submission(job_id=f"{run_id}.{i}", run_id=run_id, name="l", spec=make_spec(["sh", "-c", f"exit {i}"]),
+                       workdir=f"{workdir}{i}", stdout=f"{workdir}{i}/out", stderr=f"{workdir}{i}/err")
+            for i in range(3)]
+    natives = backend.submit(jobs)
+    backend.close()
+    import os
+
+    os.rename(f"{site.work_root}/{run_id}/htcondor-events.log", f"{site.work_root}/{run_id}/moved.log")
+    fresh = backend_class("htcondor")(site)
+    deadline = time.monotonic() + 120
+    statuses = {}
+    while time.monotonic() < deadline:
+        statuses = fresh.poll(natives, run_id=run_id, since=time.time() - 30)
+        if all(s.state.is_final for s in statuses.values()):
+            break
+        time.sleep(0.6)
+    fresh.close()
+    assert [statuses[n].state for n in natives] == [JobState.COMPLETED] * 3
+    assert [statuses[n].exit_code for n in natives] == [0, 1, 2]
+    assert fresh.query_count >= 2  # the queue, then the history for jobs that left it

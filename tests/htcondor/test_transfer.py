@@ -1,0 +1,61 @@
+"""A site without a shared filesystem: HTCondor's file transfer moves inputs and outputs."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from esap_executors.errors import BadInput
+from esap_executors.job import StageIn, StageOut, make_spec
+from esap_executors.runs import JobRequest, Run
+from esap_executors.sites import Catalogue
+from esap_executors.states import JobState
+from esap_executors.store import Store
+
+
+def test_inputs_and_outputs_travel_by_file_transfer(catalogue: Catalogue, store: Store, work_root: Path) -> None:
+    inputs = work_root / "inputs"
+    inputs.mkdir()
+    (inputs / "in.txt").write_text("alpha\n")
+    (inputs / "other-name.txt").write_text("beta\n")
+    results = work_root / "results"
+    results.mkdir()
+    results.chmod(0o777)  # the shadow writes remapped outputs as the job owner
+    spec = make_spec(
+        ["sh", "-c", "cat in.txt sub/data.txt > out.txt; mkdir -p deep; pwd > deep/where.txt"],
+        stage_in=(StageIn(str(inputs / "in.txt"), "in.txt"), StageIn(str(inputs / "other-name.txt"), "sub/data.txt")),
+        stage_out=(StageOut("out.txt", str(results / "combined.txt")), StageOut("deep/where.txt", "where.txt")),
+    )
+    with Run.open(f"htc-xfer-{uuid.uuid4()}", catalogue=catalogue, store=store,
+                  default_site="htcondor-transfer") as run:
+        assert run.backend("htcondor-transfer").handles_staging
+        record = run.submit([JobRequest(key="xfer", spec=spec)])[0]
+        final = run.wait(timeout=120)[record.job_id]
+    assert final.state is JobState.COMPLETED, final.reason
+    assert (results / "combined.txt").read_text() == "alpha\nbeta\n"
+    where = (Path(final.workdir) / "where.txt").read_text().strip()
+    assert where != final.workdir  # it ran in the execute node's scratch directory, not the workdir
+    assert not (Path(final.workdir) / "out.txt").exists()  # remapped, not left in the workdir
+
+
+def test_a_missing_declared_input_is_refused_before_submission(catalogue: Catalogue, store: Store,
+                                                              work_root: Path) -> None:
+    spec = make_spec(["cat", "in.txt"], stage_in=(StageIn(str(work_root / "nope.txt"), "in.txt"),))
+    with Run.open(f"htc-miss-{uuid.uuid4()}", catalogue=catalogue, store=store,
+                  default_site="htcondor-transfer") as run:
+        with pytest.raises(BadInput, match="nope.txt"):
+            run.submit([JobRequest(key="missing", spec=spec)])
+        assert run.backend("htcondor-transfer").action_count == 0
+        assert run.snapshot() == {}
+
+
+def test_a_missing_declared_output_fails_the_job(catalogue: Catalogue, store: Store) -> None:
+    spec = make_spec(["true"], stage_out=(StageOut("never-written.txt", "never-written.txt"),))
+    with Run.open(f"htc-out-{uuid.uuid4()}", catalogue=catalogue, store=store,
+                  default_site="htcondor-transfer") as run:
+        record = run.submit([JobRequest(key="noout", spec=spec)])[0]
+        final = run.wait(timeout=120)[record.job_id]
+    assert final.state is JobState.FAILED
+    assert final.reason and "never-written.txt" in final.reason
