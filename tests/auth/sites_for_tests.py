@@ -24,7 +24,10 @@ POLICY: dict[str, Any] = {
 
 
 def policy_sites(directory: Path, work_root: Path | None = None) -> Path:
-    """<dir>/sites.yaml: `<site>-policy` for local, slurm-local and htcondor-local (when present)."""
+    """<dir>/sites.yaml: `<site>-policy` for local, slurm-local and htcondor-local (when present).
+
+    htcondor-local-policy authenticates with its IDTOKEN only.
+    """
     examples = yaml.safe_load(EXAMPLE_SITES.read_text()) or {}
     sites: dict[str, Any] = {}
     for name in ("local", "slurm-local", "htcondor-local"):
@@ -32,6 +35,8 @@ def policy_sites(directory: Path, work_root: Path | None = None) -> Path:
             continue
         block = copy.deepcopy(examples[name])
         block["policy"] = copy.deepcopy(POLICY)
+        if name == "htcondor-local":  # the schedd must accept the IDTOKEN alone, no FS fallback
+            block["credentials"] = {**block.get("credentials", {}), "htcondor_auth": ["IDTOKENS"]}
         if work_root is not None and name != "htcondor-local":
             block["work_root"] = str(work_root / name)
         sites[f"{name}-policy"] = block
