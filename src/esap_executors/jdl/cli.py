@@ -1,0 +1,217 @@
+"""`esap run job.jdl` / `esap submit job.jdl`, and `esap output ID`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInput
+from ..paths import state_dir
+from ..runs import JobRequest, Run, job_id_for, refresh
+from ..sites import Catalogue
+from ..states import JobState, JobStatus
+from ..store import JobRecord, Store
+from . import records
+from .placement import choose_site, fit_to_site
+from .sandbox import Retrieval, copy_present, prefetch, register_transfers, retrieve
+from .translate import JdlDescription, JdlJob, load
+
+# core job options that a JDL file sets itself
+_NOT_FOR_JDL = {
+    "cores": "CpuNumber", "mem": "Requirements on GlueHostMainMemoryRAMSize", "walltime": "CPUTime",
+    "gpus": None, "scratch": None, "container": None, "requirements": "Requirements", "rank": "Rank",
+    "name": "JobName",
+}
+
+
+def run_jdl(args: argparse.Namespace, wait: bool) -> int:
+    path = _jdl_path(args)
+    register_transfers()
+    description = load(path)
+    for warning in description.warnings:
+        print(f"esap: warning: {warning}", file=sys.stderr)
+    catalogue = Catalogue.load(args.sites)
+    site = choose_site(catalogue, description, getattr(args, "site", None))
+    jobs = fit_to_site(description, site)
+    key = getattr(args, "run_key", None) or f"jdl-{uuid.uuid4()}"
+    run = Run.open(key, catalogue=catalogue, front="jdl")
+    quiet = bool(getattr(args, "json", False))
+    try:
+        jobs = _with_inputs_fetched(jobs, run.run_id)
+        jobs = _with_billing(jobs, args)
+        output_dirs = _output_dirs(args, run.run_id, jobs)
+        records.save(run.store, [
+            records.JdlRecord(run.run_id, job.key, str(Path(path).resolve()), job.outputs, output_dirs[job.key],
+                              description.perusal_interval)
+            for job in jobs
+        ])
+        if wait and not quiet:
+            run.add_listener(_progress)
+        requests = [JobRequest(key=job.key, spec=job.spec, site=site.name, name=job.name) for job in jobs]
+        submitted = run.submit(requests)
+        if not wait:
+            _print_submitted(submitted, quiet)
+            return 0
+        if not quiet:
+            print(f"esap: submitted {len(submitted)} job(s) to {site.name}"
+                  + (f" ({submitted[0].job_id})" if len(submitted) == 1 else ""), file=sys.stderr, flush=True)
+        final = _wait(run, description, submitted, output_dirs)
+    finally:
+        run.close()
+    by_key = {job.key: job for job in jobs}
+    results = []
+    code = 0
+    for record in final:
+        outcome = retrieve(Path(record.workdir), by_key[record.key].outputs, output_dirs[record.key])
+        results.append((record, outcome, output_dirs[record.key]))
+        if record.state is not JobState.COMPLETED or outcome.failed:
+            code = 1
+    _report(results, quiet)
+    return code
+
+
+def _jdl_path(args: argparse.Namespace) -> str:
+    command = [c for c in args.command if c != "--"]
+    if len(command) > 1:
+        raise BadInput(f"a JDL file takes no further arguments (got {' '.join(command[1:])}); "
+                       "set Arguments in the file", field="command")
+    for option, attribute in _NOT_FOR_JDL.items():
+        if getattr(args, option, None):
+            hint = f": set {attribute} in the file" if attribute else ""
+            raise BadInput(f"--{option} does not apply to a JDL job{hint}", field=f"--{option}")
+    if getattr(args, "env", None):
+        raise BadInput("--env does not apply to a JDL job: set Environment in the file", field="--env")
+    return command[0]
+
+
+def _with_inputs_fetched(jobs: Sequence[JdlJob], run_id: str) -> list[JdlJob]:
+    """URL inputs are downloaded before anything is submitted: a bad URL or certificate stops all."""
+    cache = state_dir() / "jdl-inputs" / run_id
+    return [replace(job, spec=job.spec.with_changes(stage_in=prefetch(job.spec.stage_in, cache))) for job in jobs]
+
+
+def _with_billing(jobs: Sequence[JdlJob], args: argparse.Namespace) -> list[JdlJob]:
+    changes = {name: getattr(args, name) for name in ("account", "partition", "qos") if getattr(args, name, None)}
+    if not changes:
+        return list(jobs)
+    return [replace(job, spec=job.spec.with_changes(**changes)) for job in jobs]
+
+
+def _output_dirs(args: argparse.Namespace, run_id: str, jobs: Sequence[JdlJob]) -> dict[str, Path]:
+    chosen = getattr(args, "output_dir", None)
+    dirs = {}
+    for job in jobs:
+        job_id = job_id_for(run_id, job.key, 0)
+        if chosen is None:
+            dirs[job.key] = (Path.cwd() / "esap-output" / job_id).resolve()
+        elif len(jobs) > 1:
+            dirs[job.key] = (Path(chosen) / job_id).resolve()
+        else:
+            dirs[job.key] = Path(chosen).resolve()
+    return dirs
+
+
+def _progress(record: JobRecord, status: JobStatus) -> None:
+    print(f"esap: {record.job_id} {record.name} ({record.site}:{record.native_id}) {status.describe()}",
+          file=sys.stderr, flush=True)
+
+
+def _print_submitted(submitted: Sequence[JobRecord], quiet: bool) -> None:
+    if quiet:
+        print(json.dumps([{"id": r.job_id, "name": r.name, "site": r.site, "native_id": r.native_id}
+                          for r in submitted]))
+        return
+    for record in submitted:
+        print(f"{record.job_id}  {record.site}:{record.native_id}")
+    print("esap: follow with `esap status ID`; fetch the output sandbox with `esap output ID`", file=sys.stderr)
+
+
+def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
+          output_dirs: dict[str, Path]) -> list[JobRecord]:
+    ids = [r.job_id for r in submitted]
+    perusal = description.perusal_interval
+    step = float(perusal) if perusal else (5.0 if description.expiry else None)
+    outputs = {job.key: [o.name for o in job.outputs] for job in description.jobs}
+    try:
+        while True:
+            latest = run.wait(ids, timeout=step)
+            if all(r.state.is_final for r in latest.values()):
+                break
+            live = [r for r in latest.values() if not r.state.is_final]
+            if perusal:
+                for record in live:
+                    if record.state is JobState.RUNNING:
+                        copy_present(Path(record.workdir), outputs[record.key], output_dirs[record.key])
+            if description.expiry and time.time() > description.expiry:
+                late = [r.job_id for r in live if r.state is JobState.QUEUED]
+                if late:
+                    print(f"esap: ExpiryTime passed: cancelling {len(late)} job(s) that never started",
+                          file=sys.stderr)
+                    run.cancel(late)
+    except KeyboardInterrupt:
+        print("esap: interrupted: cancelling the job(s)", file=sys.stderr)
+        run.cancel(ids)
+        latest = run.wait(ids, timeout=60)
+    order = {r.key: i for i, r in enumerate(submitted)}
+    return sorted(latest.values(), key=lambda r: order.get(r.key, 0))
+
+
+def _report(results: Sequence[tuple[JobRecord, Retrieval, Path]], quiet: bool) -> None:
+    if quiet:
+        print(json.dumps([_as_dict(record, outcome, folder) for record, outcome, folder in results]))
+        return
+    for record, outcome, folder in results:
+        print(f"{record.job_id} {record.name}: {record.status().describe()} on {record.site}")
+        if outcome.retrieved:
+            print(f"  output sandbox in {folder}: " + ", ".join(_shown(p, folder) for p in outcome.retrieved))
+        for name in outcome.missing:
+            print(f"  missing: {name} (in OutputSandbox, not produced by the job)")
+        for failure in outcome.failed:
+            print(f"  not retrieved: {failure}")
+
+
+def _shown(location: str, folder: Path) -> str:
+    path = Path(location)
+    return str(path.relative_to(folder)) if path.is_absolute() and path.is_relative_to(folder) else location
+
+
+def _as_dict(record: JobRecord, outcome: Retrieval, folder: Path) -> dict[str, Any]:
+    return {
+        "id": record.job_id, "name": record.name, "site": record.site, "native_id": record.native_id,
+        "state": record.state.value, "exit_code": record.exit_code, "reason": record.reason,
+        "output_dir": str(folder), "retrieved": outcome.retrieved, "missing": outcome.missing,
+        "failed": outcome.failed,
+    }
+
+
+# --- esap output ------------------------------------------------------------------------------
+def output_command(args: argparse.Namespace) -> int:
+    register_transfers()
+    store = Store()
+    record = store.job(args.id)
+    meta = records.find(store, record.run_id, record.key)
+    if meta is None:
+        raise BadInput(f"{record.job_id} is not a JDL job: it has no output sandbox (see `esap logs`)", field="ID")
+    attempts = [r for r in store.jobs_of_run(record.run_id) if r.key == record.key]
+    record = max(attempts, key=lambda r: r.attempt)
+    record = refresh(store, Catalogue.load(args.sites), [record])[0]
+    folder = Path(args.dir).resolve() if args.dir else meta.output_dir
+    if not record.state.is_final:
+        if meta.perusal_interval is None:
+            print(f"esap: {record.job_id} is {record.state.value}; its output sandbox comes back when it ends",
+                  file=sys.stderr)
+            return 1
+        copied = copy_present(Path(record.workdir), [o.name for o in meta.outputs], folder)
+        print(f"{record.job_id} {record.name}: {record.state.value}; perusal copy in {folder}: "
+              + (", ".join(copied) or "no file yet"))
+        return 0
+    outcome = retrieve(Path(record.workdir), meta.outputs, folder)
+    _report([(record, outcome, folder)], bool(getattr(args, "json", False)))
+    return 1 if outcome.failed else 0
