@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,10 +42,24 @@ _STATES = {
     sup.CANCELLED: JobState.CANCELLED,
 }
 
-_STATUS_QUERY = (
-    "SELECT j.id, j.state, j.exit_code, j.signal, j.reason, j.stdout, j.stderr, "
-    "j.submitted, j.started, j.ended, j.batch, b.supervisor_pid, b.supervisor_start, b.created, "
-    "j.job_id FROM local_jobs j JOIN local_batches b ON b.batch = j.batch "
+# One statement for a poll: a row per job (id, state, time of its last change, details once
+# it ended), then a row per batch that still has live jobs among them (NULL, batch, created,
+# supervisor) so that a batch whose supervisor died is noticed without another query.
+_POLL_QUERY = """
+WITH wanted(id) AS (SELECT value FROM json_each(?))
+SELECT j.id, j.state, COALESCE(j.ended, j.started, j.submitted),
+       CASE WHEN j.ended IS NOT NULL
+            THEN json_array(j.exit_code, j.signal, j.reason, j.stdout, j.stderr) END
+FROM local_jobs j WHERE j.id IN wanted
+UNION ALL
+SELECT NULL, b.batch, b.created, json_array(b.supervisor_pid, b.supervisor_start)
+FROM local_batches b WHERE b.finished IS NULL
+  AND b.batch IN (SELECT j.batch FROM local_jobs j WHERE j.id IN wanted AND j.ended IS NULL)
+"""
+
+_DETAILS = (
+    "SELECT j.id, j.state, COALESCE(j.ended, j.started, j.submitted), "
+    "json_array(j.exit_code, j.signal, j.reason, j.stdout, j.stderr), j.job_id FROM local_jobs j "
 )
 
 
@@ -62,6 +76,9 @@ class LocalBackend(Backend):
         self._store: Any = None
         self._found_executables: dict[tuple[str, str], bool] = {}
         self._adopted: dict[str, float] = {}
+        # Last status per local job, reused while its state and change time stay the same:
+        # polling thousands of waiting jobs then costs one query and a lookup per job.
+        self._statuses: dict[int, tuple[str, str, float, JobStatus]] = {}
 
     # the database
     def _db(self) -> sqlite3.Connection:
@@ -194,55 +211,56 @@ class LocalBackend(Backend):
 
     # poll, explain, find
     def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
-        rows = self._rows(native_ids)
-        self._adopt_orphans(rows)
-        result = {f"L{row[0]}": _status(row) for row in rows}
+        self.query_count += 1
+        rows = self._db().execute(_POLL_QUERY, (_ids_json(native_ids),)).fetchall()
+        result: dict[str, JobStatus] = {}
+        cache = self._statuses
+        for row in rows:
+            if row[0] is None:
+                self._check_supervisor(str(row[1]), float(row[2]), json.loads(row[3]))
+                continue
+            known = cache.get(row[0])
+            if known is None or known[1] != row[1] or known[2] != row[2]:
+                known = (f"L{row[0]}", row[1], row[2], _status(row))
+                if row[3] is None:
+                    cache[row[0]] = known
+                else:  # ended: the poller stops asking
+                    cache.pop(row[0], None)
+            result[known[0]] = known[3]
         for native in native_ids:
             if native not in result:
                 result[native] = JobStatus(JobState.FAILED, reason=f"no record of local job {native}")
         return result
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
-        return {f"L{row[0]}": _status(row) for row in self._rows(native_ids)}
+        self.query_count += 1
+        rows = self._db().execute(
+            _DETAILS + "WHERE j.id IN (SELECT value FROM json_each(?))", (_ids_json(native_ids),)
+        ).fetchall()
+        return {f"L{row[0]}": _status(row) for row in rows}
 
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
         self.query_count += 1
-        rows = self._db().execute(_STATUS_QUERY + "WHERE j.run_id=? ORDER BY j.id", (run_id,)).fetchall()
-        latest = {str(row[14]): row for row in rows}
-        self._adopt_orphans(latest.values())
+        rows = self._db().execute(_DETAILS + "WHERE j.run_id=? ORDER BY j.id", (run_id,)).fetchall()
+        latest = {str(row[4]): row for row in rows}  # a job submitted again: its newest row
         return [FoundJob(f"L{row[0]}", job_id, _status(row)) for job_id, row in latest.items()]
 
-    def _rows(self, native_ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        self.query_count += 1
-        ids = [_local_number(native) for native in native_ids]
-        rows: list[tuple[Any, ...]] = self._db().execute(
-            _STATUS_QUERY + "WHERE j.id IN (SELECT value FROM json_each(?))",
-            (json.dumps([i for i in ids if i is not None]),),
-        ).fetchall()
-        return rows
-
-    def _adopt_orphans(self, rows: Iterable[tuple[Any, ...]]) -> None:
+    def _check_supervisor(self, batch: str, created: float, supervisor: list[int | None]) -> None:
         """Give a new supervisor to live jobs whose supervisor died or never started."""
-        checked: set[str] = set()
+        pid, start = supervisor
+        if sup.supervisor_alive(pid, start):
+            return
         now = time.time()
-        for row in rows:
-            batch = str(row[10])
-            if row[1] not in sup.LIVE_STATES or batch in checked:
-                continue
-            checked.add(batch)
-            pid, start, created = row[11], row[12], float(row[13])
-            if sup.supervisor_alive(pid, start):
-                continue
-            if pid is None and now - created < UNCLAIMED_GRACE_S:
-                continue
-            if now - self._adopted.get(batch, 0.0) < ADOPT_RETRY_S:
-                continue
-            self._adopted[batch] = now
-            self._start_supervisor(batch)
+        if pid is None and now - created < UNCLAIMED_GRACE_S:
+            return
+        if now - self._adopted.get(batch, 0.0) < ADOPT_RETRY_S:
+            return
+        self._adopted[batch] = now
+        self._start_supervisor(batch)
 
     # cancel
     def cancel(self, native_ids: Sequence[str]) -> None:
-        ids = json.dumps([i for i in map(_local_number, native_ids) if i is not None])
+        ids = _ids_json(native_ids)
         with sup.immediate(self._db()) as db:
             db.execute(
                 "UPDATE local_jobs SET state=?, reason=?, ended=? "
@@ -269,23 +287,22 @@ class LocalBackend(Backend):
 
 
 def _status(row: Sequence[Any]) -> JobStatus:
-    state = _STATES.get(str(row[1]), JobState.UNKNOWN)
-    changed = row[9] or row[8] or row[7]
+    """(id, state, time of the last change, JSON [exit code, signal, reason, stdout, stderr])."""
+    details = json.loads(row[3]) if row[3] is not None else (None,) * 5
     return JobStatus(
-        state=state,
-        exit_code=row[2],
-        signal=row[3],
-        reason=row[4],
-        stdout_path=row[5],
-        stderr_path=row[6],
-        time=float(changed),
+        state=_STATES.get(str(row[1]), JobState.UNKNOWN),
+        exit_code=details[0],
+        signal=details[1],
+        reason=details[2],
+        stdout_path=details[3],
+        stderr_path=details[4],
+        time=float(row[2]),
     )
 
 
-def _local_number(native_id: str) -> int | None:
-    if native_id.startswith("L") and native_id[1:].isdigit():
-        return int(native_id[1:])
-    return None
+def _ids_json(native_ids: Sequence[str]) -> str:
+    """Local ids "L<n>" as a JSON array of n, for json_each: one parameter for any count."""
+    return json.dumps([int(n[1:]) for n in native_ids if n[:1] == "L" and n[1:].isdigit()])
 
 
 def _executable_exists(program: str, search_path: str, job: Submission) -> bool:

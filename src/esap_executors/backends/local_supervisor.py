@@ -22,6 +22,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -183,6 +184,7 @@ class Supervisor:
         self.terminating = False
         self.blocked = False
         self.next_cancel_check = 0.0
+        self.executables: dict[tuple[str, str], str | None] = {}
         self.has_queued = True
         self._wake_r, self._wake_w = os.pipe()
 
@@ -414,7 +416,7 @@ class Supervisor:
     def launch(self, job: Job) -> None:
         opened: list[IO[bytes]] = []
         try:
-            os.makedirs(job.workdir, exist_ok=True)
+            ensure_directory(job.workdir)
             stdin: IO[bytes] | int = subprocess.DEVNULL
             if job.stdin:
                 stdin = open(os.path.join(job.workdir, job.stdin), "rb")  # noqa: SIM115
@@ -425,8 +427,8 @@ class Supervisor:
             opened.append(stderr)
             env = {**os.environ, **job.env} if job.env else None
             process = subprocess.Popen(
-                job.argv, cwd=job.workdir, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
-                start_new_session=True,
+                job.argv, executable=self.executable(job), cwd=job.workdir, stdin=stdin,
+                stdout=stdout, stderr=stderr, env=env, start_new_session=True,
             )
         except OSError as exc:
             reason = f"could not start {job.argv[0] if job.argv else 'the job'}: {exc.strerror or exc}"
@@ -438,6 +440,17 @@ class Supervisor:
         deadline = time.monotonic() + job.walltime_s if job.walltime_s else None
         self.running[process.pid] = Running(job, process, deadline)
         self.pids_to_record.append((process.pid, job.id))
+
+    def executable(self, job: Job) -> str | None:
+        """argv[0] looked up on the job's PATH once per program, not once per job."""
+        program = job.argv[0]
+        if "/" in program:
+            return None
+        search_path = job.env.get("PATH") or os.environ.get("PATH", os.defpath)
+        key = (program, search_path)
+        if key not in self.executables:
+            self.executables[key] = shutil.which(program, path=search_path)
+        return self.executables[key]
 
     def sleep(self) -> None:
         if self.endings:
@@ -483,10 +496,13 @@ _SIGNALS = {s.value for s in signal.Signals}
 
 
 def open_output(path: str) -> IO[bytes]:
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
+    ensure_directory(os.path.dirname(path))
     return open(path, "ab")  # noqa: SIM115
+
+
+def ensure_directory(path: str) -> None:
+    if path and not os.path.isdir(path):
+        os.makedirs(path, exist_ok=True)
 
 
 def kill_orphan_group(pid: int | None, started: float | None) -> None:
