@@ -3,6 +3,7 @@ detached supervisor that enforces walltime, obeys cancel and shares the cores bu
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -282,3 +283,33 @@ def test_container_job_runs_under_the_site_runtime(state_dir: Path, tmp_path: Pa
         (record,) = run.wait(timeout=120).values()
     assert record.state is JobState.COMPLETED, Path(record.stderr).read_text()
     assert Path(record.stdout).read_text() == f"inside {record.workdir}\n/bin/busybox\n"
+
+
+def test_jobs_of_a_killed_supervisor_are_failed_and_the_rest_adopted(
+    state_dir: Path, catalogue: Catalogue
+) -> None:
+    sleeper = make_spec(["sh", "-c", "echo $$ > job.pid; exec sleep 60"])
+    with Run.open("adopt", catalogue=catalogue) as run:
+        records = run.submit([
+            JobRequest(key="s1", spec=sleeper, site="local"),
+            JobRequest(key="s2", spec=sleeper, site="local"),
+            JobRequest(key="later", spec=make_spec(["echo", "adopted"]), site="local"),
+        ])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(
+            [r for r in local_rows(state_dir, run.run_id) if r["pid"] is not None]
+        ) < 2:
+            time.sleep(0.1)
+        db = sqlite3.connect(state_dir / "state.db")
+        (supervisor,) = db.execute("SELECT supervisor_pid FROM local_batches").fetchone()
+        db.close()
+        os.kill(supervisor, signal.SIGKILL)
+        final = run.wait(timeout=120)
+    by_key = {r.key: r for r in final.values()}
+    for key in ("s1", "s2"):
+        assert by_key[key].state is JobState.FAILED
+        assert by_key[key].reason == "local supervisor lost"
+        assert gone(int((Path(by_key[key].workdir) / "job.pid").read_text()))
+    assert by_key["later"].state is JobState.COMPLETED
+    assert Path(by_key["later"].stdout).read_text() == "adopted\n"
+    assert len(records) == 3
