@@ -279,6 +279,8 @@ class RestAccess:
         exit_code = signal = None
         if self.exit_codes_in_records:
             exit_code, signal = _exit_struct(job.get("exit_code"))
+        elif slurm_state == "COMPLETED":  # COMPLETED means exit code 0; others come from explain()
+            exit_code = 0
         common = {"state": slurm_state, "reason": reason, "comment": str(comment or ""),
                   "exit_code": exit_code, "signal": signal, "name": str(job.get("name") or "")}
         array = job.get("array") or {}
@@ -394,7 +396,7 @@ def _partition(item: Mapping[str, Any]) -> Partition:
     if limit is None and isinstance(item.get("maximums"), dict):
         limit = item["maximums"].get("time")
     minutes = _number(limit)
-    if minutes is not None and minutes >= INFINITE:
+    if minutes is not None and (minutes < 0 or minutes >= INFINITE):
         minutes = None
     nodes = item.get("nodes")
     if isinstance(nodes, dict):

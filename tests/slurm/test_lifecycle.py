@@ -1,0 +1,71 @@
+"""Success, non-zero exit, TIMEOUT, cancel and an array of 50, through sbatch and slurmrestd.
+
+Everything runs in one run so the minute a TIMEOUT needs is spent once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from esap_executors.states import JobState
+
+from .conftest import SITES, JobRequest, shell
+
+pytestmark = pytest.mark.slurm
+
+
+def test_success_failure_timeout_cancel_and_array(new_run) -> None:
+    run = new_run()
+    requests = []
+    for site in SITES:
+        requests += [
+            JobRequest(f"{site}-ok", shell('echo "job=$SLURM_JOB_ID"', cores=2), site=site),
+            JobRequest(f"{site}-exit3", shell("echo failing >&2; exit 3"), site=site),
+            JobRequest(f"{site}-cancel", shell("sleep 600"), site=site),
+            JobRequest(f"{site}-timeout", shell("sleep 600", walltime="1m"), site=site),
+        ]
+        requests += [
+            JobRequest(f"{site}-array-{i}", shell(f"echo task {i} $SLURM_ARRAY_TASK_ID", memory="64M"), site=site)
+            for i in range(50)
+        ]
+    records = {r.key: r for r in run.submit(requests)}
+
+    for site in SITES:  # 50 same-shaped jobs went out as ONE job array
+        arrays = {records[f"{site}-array-{i}"].native_id.split("_")[0] for i in range(50)}
+        assert len(arrays) == 1, arrays
+
+    cancel_ids = [records[f"{site}-cancel"].job_id for site in SITES]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        snapshot = run.snapshot()
+        if all(snapshot[j].state is JobState.RUNNING for j in cancel_ids):
+            break
+        time.sleep(0.5)
+    run.cancel(cancel_ids)
+
+    final = run.wait(timeout=400)
+    by_key = {r.key: r for r in final.values()}
+    assert all(r.state.is_final for r in by_key.values()), {k: r.state for k, r in by_key.items()}
+    for site in SITES:
+        ok = by_key[f"{site}-ok"]
+        assert ok.state is JobState.COMPLETED and ok.exit_code == 0, (site, ok)
+        assert re.search(r"job=\d+", Path(ok.stdout).read_text()), site
+
+        failed = by_key[f"{site}-exit3"]
+        assert failed.state is JobState.FAILED and failed.exit_code == 3, (site, failed)
+        assert "failing" in Path(failed.stderr).read_text()
+
+        assert by_key[f"{site}-cancel"].state is JobState.CANCELLED, site
+
+        timed_out = by_key[f"{site}-timeout"]
+        assert timed_out.state is JobState.FAILED, (site, timed_out)
+        assert "TIMEOUT" in (timed_out.reason or ""), (site, timed_out.reason)
+
+        for i in range(50):
+            task = by_key[f"{site}-array-{i}"]
+            assert task.state is JobState.COMPLETED, (site, i, task)
+            assert Path(task.stdout).read_text().startswith(f"task {i} "), (site, i)

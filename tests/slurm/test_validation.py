@@ -1,0 +1,58 @@
+"""Bad requests are refused before anything reaches the scheduler, on both paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from esap_executors.errors import BadInput
+
+from .conftest import SITES, JobRequest, sacct_count, shell
+
+pytestmark = pytest.mark.slurm
+
+CASES = {
+    "short-partition-limit": (dict(partition="short", walltime="10m"), "walltime", "time limit of partition 'short'"),
+    "unknown-partition": (dict(partition="nosuch"), "partition", "unknown partition 'nosuch'"),
+    "unknown-account": (dict(account="nosuch"), "account", "unknown account 'nosuch'"),
+    "too-many-cores": (dict(cores=1000), "cores", "no node of partition 'debug' has that many"),
+    "too-many-gpus": (dict(gpus=8), "gpus", "GPUs"),
+}
+
+
+@pytest.mark.parametrize("site", SITES)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_refused_before_submission(new_run, site: str, case: str) -> None:
+    values, field, words = CASES[case]
+    run = new_run()
+    good = JobRequest("good", shell("true"), site=site)
+    bad = JobRequest("bad", shell("true", **values), site=site)
+    with pytest.raises(BadInput) as refused:
+        run.submit([good, bad])
+    assert refused.value.field == field
+    assert words in str(refused.value)
+    assert run.snapshot() == {}  # nothing recorded
+    assert sacct_count(run.run_id) == 0  # nothing sent, not even the good job
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_accepted_limits_and_accounts(new_run, site: str) -> None:
+    """The short partition within its limit, a real account, a QoS and a GPU are accepted."""
+    run = new_run()
+    spec = shell('echo "gpus=$CUDA_VISIBLE_DEVICES"', partition="short", walltime="2m", account="cta",
+                 qos="debug", gpus=1)
+    record = run.submit([JobRequest("fits", spec, site=site)])[0]
+    final = run.wait(timeout=120)[record.job_id]
+    assert final.state.value == "completed", final
+    with open(final.stdout) as out:
+        assert out.read().strip() == "gpus=0"
+    accounting = __import__("subprocess").run(
+        ["sacct", "-n", "-X", "-P", "-j", final.native_id, "-o", "Account,QOS,Partition"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert accounting[0] == "cta|debug|short"
+
+
+def test_slurm_account_environment_is_honoured(new_run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SBATCH_ACCOUNT", "nosuch")
+    run = new_run()
+    with pytest.raises(BadInput, match="unknown account 'nosuch'"):
+        run.submit([JobRequest("env-account", shell("true"), site="slurm-local")])
