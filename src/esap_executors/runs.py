@@ -157,7 +157,11 @@ class Run:
         records: list[JobRecord] = []
         for (site, request, _, attempt), spec in zip(fresh, authorized, strict=True):
             job_id = job_id_for(self.run_id, request.key, attempt)
-            workdir = spec.cwd or str(Path(site.work_root) / self.run_id / job_id.split(".")[1])
+            # The job's own directory under the site's work root always holds its default std
+            # streams; it is also the working directory unless the job names one (like sbatch,
+            # the CLI runs a job where it was submitted from).
+            private = str(Path(site.work_root) / self.run_id / job_id.split(".")[1])
+            workdir = spec.cwd or private
             records.append(
                 JobRecord(
                     job_id=job_id,
@@ -169,8 +173,8 @@ class Run:
                     state=JobState.QUEUED,
                     spec=spec,
                     workdir=workdir,
-                    stdout=_stream_path(workdir, spec.stdout, "esap.out"),
-                    stderr=_stream_path(workdir, spec.stderr, "esap.err"),
+                    stdout=_stream_path(workdir, spec.stdout, private, "esap.out"),
+                    stderr=_stream_path(workdir, spec.stderr, private, "esap.err"),
                     attempt=attempt,
                 )
             )
@@ -202,6 +206,8 @@ class Run:
             if not backend.handles_staging:
                 for record in group:
                     Path(record.workdir).mkdir(parents=True, exist_ok=True)
+                    Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
+                    Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
                     stage_in(record.spec, record.workdir)
             native_ids = backend.submit([_submission(r) for r in group])
             self.store.set_native_ids((r.job_id, n) for r, n in zip(group, native_ids, strict=True))
@@ -399,9 +405,9 @@ def _exit_ok(spec: JobSpec, status: JobStatus) -> bool:
     return status.exit_code is None or status.exit_code in spec.success_exit_codes
 
 
-def _stream_path(workdir: str, given: str | None, default: str) -> str:
+def _stream_path(workdir: str, given: str | None, private: str, default: str) -> str:
     if not given:
-        return str(Path(workdir) / default)
+        return str(Path(private) / default)
     return given if given.startswith("/") else str(Path(workdir) / given)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -92,7 +93,7 @@ def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
         gpus=args.gpus,
         scratch=args.scratch,
         env=env,
-        cwd=None,
+        cwd=os.getcwd(),
         container=Container(args.container) if args.container else None,
         requirements=args.requirements,
         rank=args.rank,
