@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import BadInput
+from ..errors import BadInput, Unreachable
 from ..states import JobState, JobStatus
 from . import local_supervisor as sup
 from .base import Backend, FoundJob, Submission
@@ -207,7 +207,8 @@ class LocalBackend(Backend):
             )
         finally:
             os.close(fd)
-        starter.wait()  # it forks the supervisor and exits at once
+        if starter.wait() != 0:  # it forks the supervisor and exits at once
+            raise Unreachable(f"the local supervisor did not start (see {log_path})")
 
     # poll, explain, find
     def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:

@@ -354,8 +354,8 @@ class Supervisor:
     def choose(self, db: sqlite3.Connection) -> list[Job]:
         """Mark running the oldest queued jobs of the site that fit, if they are ours.
 
-        Queued jobs of other live batches that are older keep their cores reserved (first come,
-        first served across processes; smaller younger jobs may fill the gaps).
+        Queued jobs of other live batches that are older keep their cores reserved: first come,
+        first served across every esap process of the user.
         """
         max_cores = db.execute("SELECT max_cores FROM local_slots WHERE site=?", (self.site,)).fetchone()
         budget = int(max_cores[0]) if max_cores else 1
@@ -388,7 +388,7 @@ class Supervisor:
                     too_big.append(job_id)
                 continue
             if cores > free:
-                continue
+                break  # first come, first served: a big job is not overtaken by small ones
             if batch != self.batch:
                 if batch not in live_others:
                     live_others[batch] = supervisor_alive(pid, start)
