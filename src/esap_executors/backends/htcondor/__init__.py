@@ -138,8 +138,11 @@ class HTCondorBackend(Backend):
         description.write_script(job)
         if self.owner:
             uid, gid = owner_account(self.owner)
+            work_root = Path(self.site.work_root).resolve()
             for path in {workdir, Path(job.stdout).parent, Path(job.stderr).parent}:
-                give_to(path, uid, gid)
+                # only what esap created under the work root: never a user's own directory
+                if path.resolve().is_relative_to(work_root):
+                    give_to(path, uid, gid)
 
     # --- status -----------------------------------------------------------------------
     def _event_log(self, run_id: str) -> RunEventLog:
