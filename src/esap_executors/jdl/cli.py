@@ -77,11 +77,28 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
     return code
 
 
+def _trailing_options(args: argparse.Namespace, extra: list[str]) -> None:
+    """Options written after the file (`esap run job.jdl --output-dir D`) are read too."""
+    parser = argparse.ArgumentParser(prog="esap run FILE.jdl", add_help=False, exit_on_error=False)
+    parser.add_argument("--site")
+    parser.add_argument("--output-dir")
+    parser.add_argument("--run-id", dest="run_key")
+    parser.add_argument("--json", action="store_true", default=None)
+    try:
+        found, unknown = parser.parse_known_args(extra)
+    except argparse.ArgumentError as exc:
+        raise BadInput(str(exc), field="command") from None
+    if unknown:
+        raise BadInput(f"a JDL file takes no further arguments (got {' '.join(unknown)}); "
+                       "set Arguments in the file", field="command")
+    for name, value in vars(found).items():
+        if value is not None:
+            setattr(args, name, value)
+
+
 def _jdl_path(args: argparse.Namespace) -> str:
     command = [c for c in args.command if c != "--"]
-    if len(command) > 1:
-        raise BadInput(f"a JDL file takes no further arguments (got {' '.join(command[1:])}); "
-                       "set Arguments in the file", field="command")
+    _trailing_options(args, command[1:])
     for option, attribute in _NOT_FOR_JDL.items():
         if getattr(args, option, None):
             hint = f": set {attribute} in the file" if attribute else ""
