@@ -100,7 +100,8 @@ def test_failed_refresh_submits_nothing(sites: Path) -> None:
     out = esap("submit", "--site", "local-policy", "--", "true", sites=sites,
                env={"ESAP_OIDC_CLIENT_ID": "ci-short"})
     assert out.returncode == 3
-    assert "run esap login" in out.stderr
+    assert "refresh was refused" in out.stderr and "run esap login" in out.stderr
+    assert first.refresh_token not in out.stderr and first.access_token not in out.stderr
     assert jobs_in_store() == 0
     assert Store().policy_decisions()[-1]["allowed"] is False
 

@@ -61,7 +61,7 @@ def platform_identity(policy: SitePolicy) -> Identity:
     """Verify the user's platform token against the issuer the policy trusts."""
     config = load_config()
     found = find_token(config)
-    issuer = policy.issuer or (found.tokens.issuer if found.tokens else None) or config.issuer
+    issuer = policy.issuer or config.issuer  # never merely the issuer the token names
     claimed = unverified_issuer(found.token)
     if claimed is not None and claimed.rstrip("/") != issuer.rstrip("/"):
         raise AuthError(f"the platform token from {found.source} was issued by {claimed}, "
