@@ -203,11 +203,11 @@ class Run:
             by_site[record.site].append(record)
         for site_name, group in by_site.items():
             backend = self.backend(site_name)
-            if not backend.handles_staging:
-                for record in group:
+            for record in group:
+                Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
+                Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
+                if not backend.handles_staging:
                     Path(record.workdir).mkdir(parents=True, exist_ok=True)
-                    Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
-                    Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
                     stage_in(record.spec, record.workdir)
             native_ids = backend.submit([_submission(r) for r in group])
             self.store.set_native_ids((r.job_id, n) for r, n in zip(group, native_ids, strict=True))
