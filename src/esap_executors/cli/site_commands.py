@@ -68,9 +68,9 @@ def _plain(value: Any) -> Any:
 def match_sites(args: argparse.Namespace) -> int:
     requirements, rank = args.requirements, args.rank
     if args.jobfile:
-        from ..jdl.parse import load_jdl
+        from ..jdl.translate import load
 
-        description = load_jdl(args.jobfile)
+        description = load(args.jobfile)
         requirements = requirements or description.requirements
         rank = rank or description.rank
     if not requirements:
