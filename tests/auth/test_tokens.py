@@ -156,3 +156,25 @@ def test_issuer_urls() -> None:
     check_issuer_url("http://[::1]:9400/")
     with pytest.raises(BadInput, match="refused except on loopback"):
         check_issuer_url("http://iam-escape.cloud.cnaf.infn.it/")
+
+
+def test_oidc_agent_comes_after_the_files_and_before_the_cache(auth_env: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # oidc-agent is not installed on these machines: a stand-in `oidc-token` checks the contract
+    # (account as the only argument, token on stdout, only used when the agent's socket is set)
+    login("alice")
+    agent_token = login("bob", save=False).access_token
+    (tmp_path / "agent-token").write_text(agent_token)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "oidc-token"
+    stub.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "argv"}\ncat {tmp_path / "agent-token"}\n')
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with_agent = AuthConfig(issuer=ISSUER, client_id="ci-device", oidc_agent_account="escape")
+    assert find_token(with_agent).source.startswith("esap login cache")  # no agent socket: skipped
+    monkeypatch.setenv("OIDC_SOCK", str(tmp_path / "agent.sock"))
+    found = find_token(with_agent)
+    assert (found.source, found.token) == ("oidc-agent account escape", agent_token)
+    assert (tmp_path / "argv").read_text().split() == ["escape"]
+    assert find_token(CONFIG).source.startswith("esap login cache")  # no account configured

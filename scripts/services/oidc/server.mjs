@@ -203,6 +203,25 @@ provider.registerGrantType(EXCHANGE_GRANT, async (ctx, next) => {
   await next();
 }, ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'want_composite', 'audience', 'scope', 'resource', 'requested_token_type']);
 
+// Userinfo for IAM-style bearer tokens (JWT access tokens for the API audience, which
+// oidc-provider's own userinfo refuses): {sub, email, name, preferred_username, groups}.
+// Anything else falls through to oidc-provider: 401 with WWW-Authenticate: Bearer error="invalid_token".
+provider.use(async (ctx, next) => {
+  const bearer = /^Bearer (\S+)$/i.exec(ctx.get('authorization') || '');
+  if (ctx.path === '/userinfo' && bearer) {
+    try {
+      const { payload } = await jwtVerify(bearer[1], publicKey, { issuer, algorithms: ['RS256'] });
+      const user = userOf(payload.sub);
+      ctx.body = {
+        sub: payload.sub, email: `${payload.sub}@example.test`, name: user.name || payload.sub,
+        preferred_username: payload.sub, groups: user.groups || [],
+      };
+      return;
+    } catch (err) { /* not one of ours: let oidc-provider answer */ }
+  }
+  await next();
+});
+
 // Device grant polling: `interval` in the device authorization reply, `slow_down` when a client
 // polls again sooner than that (oidc-provider alone never says slow_down); a grant type the
 // client may not use is `unauthorized_client`.
