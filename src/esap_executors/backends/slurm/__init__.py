@@ -165,17 +165,18 @@ class SlurmBackend(Backend):
             self.access.cancel(list(native_ids))
 
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
+        """The accounting records of the run, completed by the controller's queue: a job that
+        sacct does not show yet, or shows without its comment, is still found."""
         name = job_name(run_id)
-        self.query_count += 1
-        records = self.access.run_records(name, since)
-        comments = {r.native_id: r.comment for r in records if r.comment}
-        if any(not r.comment for r in records):
-            pending = getattr(self.access, "pending_comments", None)
-            if pending is not None:
-                self.query_count += 1
-                comments.update(pending(name, since))
+        self.query_count += 2
+        records = {r.native_id: r for r in self.access.run_records(name, since)}
+        comments = {r.native_id: r.comment for r in records.values() if r.comment}
+        for queued in self.access.queue_records(name, since):
+            if queued.comment:
+                comments.setdefault(queued.native_id, queued.comment)
+            records.setdefault(queued.native_id, queued)
         found = []
-        for record in records:
+        for record in records.values():
             job_ids = job_ids_from_comment(self.site, run_id, comments.get(record.native_id, ""))
             if not job_ids:
                 continue

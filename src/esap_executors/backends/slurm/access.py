@@ -27,6 +27,9 @@ class SlurmAccess(Protocol):
     def details(self, native_ids: Sequence[str], run_name: str, since: float) -> list[SlurmRecord]:
         """ONE query: failure details (exit code, signal, reason, nodes) of these jobs."""
 
+    def queue_records(self, run_name: str, since: float) -> list[SlurmRecord]:
+        """ONE query of the controller's queue (jobs not yet or not fully in accounting)."""
+
     def cancel(self, native_ids: Sequence[str]) -> None:
         """Cancel these jobs (one call where the interface allows)."""
 

@@ -97,16 +97,18 @@ class CliAccess:
         for start in range(0, len(native_ids), CANCEL_CHUNK):
             self._run(["scancel", *native_ids[start:start + CANCEL_CHUNK]], what="scancel")
 
-    def pending_comments(self, run_name: str, since: float) -> dict[str, str]:
-        """squeue's comments of queued jobs (sacct shows a comment only once a job started)."""
-        out = self._run(["squeue", "--noheader", f"--name={run_name}", "--states=all", "--format=%i|%k"],
+    def queue_records(self, run_name: str, since: float) -> list[SlurmRecord]:
+        """squeue's view of the run: immediate, and with comments (sacct stores a comment only
+        when a job ends)."""
+        out = self._run(["squeue", "--noheader", f"--name={run_name}", "--states=all", "--format=%i|%T|%k"],
                         what="squeue")
-        comments: dict[str, str] = {}
+        records = []
         for line in out.splitlines():
-            job_id, _, comment = line.partition("|")
+            job_id, _, rest = line.partition("|")
+            state, _, comment = rest.partition("|")
             for native in expand_array_id(job_id.strip()):
-                comments[native] = comment.strip()
-        return comments
+                records.append(SlurmRecord(native_id=native, state=normal_state(state), comment=comment.strip()))
+        return records
 
     def cluster(self) -> ClusterInfo:
         config = _key_values(self._run(["scontrol", "show", "config"], what="scontrol show config"))

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -210,17 +211,22 @@ class RestAccess:
                 found.append(record)
         return found
 
-    def pending_comments(self, run_name: str, since: float) -> dict[str, str]:
-        """slurmctld's comments (slurmdb shows a comment only once a job started)."""
+    def queue_records(self, run_name: str, since: float) -> list[SlurmRecord]:
+        """slurmctld's view of the run: immediate, and with comments (slurmdb shows a comment
+        only once a job ended)."""
         data = self._call("GET", f"/slurm/v{self.version}/jobs", params={"update_time": int(since - 60)})
-        comments = {}
+        records = []
         for job in data.get("jobs") or []:
-            if job.get("name") == run_name:
-                record = _ctld_record(job)
-                comments[record.native_id] = record.comment
-                for index in _task_indexes(str(job.get("array_task_string") or "")):
-                    comments[f"{_number(job.get('array_job_id'))}_{index}"] = record.comment
-        return comments
+            if job.get("name") != run_name:
+                continue
+            record = _ctld_record(job)
+            pending = str(job.get("array_task_string") or "")
+            array_id = _number(job.get("array_job_id"))
+            if pending and array_id:  # the record of an array's tasks that have not started yet
+                records += [replace(record, native_id=f"{array_id}_{i}") for i in _task_indexes(pending)]
+            else:
+                records.append(record)
+        return records
 
     def cancel(self, native_ids: Sequence[str]) -> None:
         def one(native: str) -> None:
