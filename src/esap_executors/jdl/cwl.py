@@ -76,8 +76,8 @@ def convert(description: JdlDescription) -> tuple[dict[str, Any], dict[str, Any]
         tool["arguments"] = [_literal(a) for a in argv[1:]]
     tool["inputs"] = inputs
     if spec.stdin:
-        ident = by_name.get(spec.stdin)
-        tool["stdin"] = f"$(inputs.{ident}.path)" if ident else _literal(spec.stdin)
+        staged = by_name.get(spec.stdin)
+        tool["stdin"] = f"$(inputs.{staged}.path)" if staged else _literal(spec.stdin)
     if spec.stdout:
         tool["stdout"] = _literal(spec.stdout)
     if spec.stderr and spec.stderr != spec.stdout:
