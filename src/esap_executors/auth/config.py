@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
+
 from ..errors import AuthError, BadInput
 from ..paths import config_dir
 from ..yamlsource import LocatedDict, load_yaml
@@ -62,6 +64,12 @@ class AuthConfig:
     def verify(self) -> bool | str:
         """What requests' `verify=` gets: always on, optionally with a private CA bundle."""
         return self.ca_bundle or True
+
+    def session(self) -> requests.Session:
+        """An HTTP session for the issuer: TLS verified, with the configured CA bundle if any."""
+        http = requests.Session()
+        http.verify = self.verify
+        return http
 
     def require_client(self) -> str:
         if not self.client_id:

@@ -95,8 +95,7 @@ class OidcClient:
         check_issuer_url(config.issuer)
         self.config = config
         self.client_id = config.require_client()
-        self.session = session or requests.Session()
-        self.session.verify = config.verify
+        self.session = session or config.session()
         self._discovery: Discovery | None = None
 
     # discovery ---------------------------------------------------------------------------

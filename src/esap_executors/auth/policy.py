@@ -66,7 +66,7 @@ def platform_identity(policy: SitePolicy) -> Identity:
     if claimed is not None and claimed.rstrip("/") != issuer.rstrip("/"):
         raise AuthError(f"the platform token from {found.source} was issued by {claimed}, "
                         f"but this site trusts {issuer}")
-    claims = verify_token(found.token, issuer=issuer, audience=policy.audience)
+    claims = verify_token(found.token, issuer=issuer, audience=policy.audience, session=config.session())
     return Identity(claims, found.source)
 
 

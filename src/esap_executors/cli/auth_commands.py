@@ -58,7 +58,7 @@ def login_command(args: argparse.Namespace) -> int:
     print(f"(code {device.user_code}, valid for {minutes} min; waiting for approval...)", flush=True)
     tokens = client.wait_device_login(device, scope=scope, audience=config.audience)
     TokenCache().save(tokens)
-    claims = _claims_or_none(tokens)
+    claims = _claims_or_none(tokens, config)
     who = f" as {claims.subject}" if claims else ""
     groups = f"; groups: {', '.join(claims.groups) or 'none'}" if claims else ""
     refresh = "" if tokens.refresh_token else " (no refresh token: ask for offline_access to stay logged in)"
@@ -88,7 +88,7 @@ def whoami_command(args: argparse.Namespace) -> int:
     found = find_token(config)
     issuer = found.tokens.issuer if found.tokens else config.issuer
     audience = found.tokens.audience if found.tokens else config.audience
-    claims = verify_token(found.token, issuer=issuer, audience=audience)
+    claims = verify_token(found.token, issuer=issuer, audience=audience, session=config.session())
     if args.json:
         print(json.dumps({
             "subject": claims.subject, "issuer": claims.issuer, "groups": list(claims.groups),
@@ -124,7 +124,7 @@ def _token_for_audience(config: AuthConfig, token: str, tokens: TokenSet | None,
     """The current token when it already carries the audience, else an exchanged one."""
     issuer = tokens.issuer if tokens else config.issuer
     try:
-        verify_token(token, issuer=issuer, audience=audience)
+        verify_token(token, issuer=issuer, audience=audience, session=config.session())
         return token
     except AuthError:
         pass
@@ -137,8 +137,9 @@ def _token_for_audience(config: AuthConfig, token: str, tokens: TokenSet | None,
     return exchanged.access_token
 
 
-def _claims_or_none(tokens: TokenSet) -> Claims | None:
+def _claims_or_none(tokens: TokenSet, config: AuthConfig) -> Claims | None:
     try:
-        return verify_token(tokens.access_token, issuer=tokens.issuer, audience=tokens.audience)
+        return verify_token(tokens.access_token, issuer=tokens.issuer, audience=tokens.audience,
+                            session=config.session())
     except AuthError:
         return None
