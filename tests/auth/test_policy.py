@@ -53,6 +53,17 @@ def test_user_outside_the_groups_is_denied_before_submission(site: str, sites: P
         (site, "carol", ["/guests"], False)]
 
 
+def test_the_jdl_front_is_held_to_the_same_policy(sites: Path, tmp_path: Path) -> None:
+    jdl = tmp_path / "job.jdl"
+    jdl.write_text('[\n  Executable = "/bin/echo";\n  Arguments = "hello";\n  StdOutput = "out.txt";\n'
+                   '  OutputSandbox = {"out.txt"};\n]\n')
+    login("carol")
+    out = esap("submit", "--site", "local-policy", str(jdl), sites=sites, cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert "admits only groups" in out.stderr and "carol is in groups [/guests]" in out.stderr
+    assert jobs_in_store() == 0
+
+
 def test_billed_account_reaches_slurm(sites: Path) -> None:
     need("slurm-local-policy", sites)
     login("alice")  # /escape/cta -> account cta
