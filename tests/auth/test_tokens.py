@@ -178,3 +178,14 @@ def test_oidc_agent_comes_after_the_files_and_before_the_cache(auth_env: Path, t
     assert (found.source, found.token) == ("oidc-agent account escape", agent_token)
     assert (tmp_path / "argv").read_text().split() == ["escape"]
     assert find_token(CONFIG).source.startswith("esap login cache")  # no account configured
+
+
+def test_login_audience_is_kept_across_refresh(auth_env: Path) -> None:
+    tokens = login("alice", audience="urn:ci:centre")
+    assert verify_token(tokens.access_token, issuer=ISSUER, audience="urn:ci:centre").subject == "alice"
+    renewed = client("ci-device").refresh(tokens)
+    assert renewed.audience == "urn:ci:centre" and renewed.refresh_token
+    assert verify_token(renewed.access_token, issuer=ISSUER, audience="urn:ci:centre").subject == "alice"
+    # the CLI hands it out for that audience without any exchange
+    out = esap("token", "--audience", "urn:ci:centre", sites=None)
+    assert out.returncode == 0 and out.stdout.strip() == tokens.access_token
