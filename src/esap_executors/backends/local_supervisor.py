@@ -180,7 +180,10 @@ class Supervisor:
         self.jobs: dict[int, Job] = {}
         self.running: dict[int, Running] = {}  # by pid
         self.endings: list[Ending] = []
+        # Pids are written with the next transaction, or after IDLE_TICK_S at the latest:
+        # only a supervisor adopting this batch after a crash needs them.
         self.pids_to_record: list[tuple[int, int]] = []
+        self.pids_waiting_since = 0.0
         self.terminating = False
         self.blocked = False
         self.next_cancel_check = 0.0
@@ -245,15 +248,25 @@ class Supervisor:
     def run(self) -> None:
         self.install_signals()
         while self.running or self.has_queued:
-            self.reap()
-            now = time.monotonic()
-            if self.terminating:
-                self.kill_all(now)
-            self.enforce_limits(now)
-            self.settle_and_start()
-            if self.running or self.has_queued:
-                self.sleep()
-        self.finish()
+            try:
+                self.reap()
+                now = time.monotonic()
+                if self.terminating:
+                    self.kill_all(now)
+                self.enforce_limits(now)
+                self.settle_and_start()
+                if self.running or self.has_queued:
+                    self.sleep()
+            except sqlite3.OperationalError as exc:  # a long lock: keep the jobs, try again
+                print(f"esap local supervisor {self.batch}: {exc}; retrying", file=sys.stderr, flush=True)
+                time.sleep(1)
+        while True:
+            try:
+                self.finish()
+                return
+            except sqlite3.OperationalError as exc:
+                print(f"esap local supervisor {self.batch}: {exc}; retrying", file=sys.stderr, flush=True)
+                time.sleep(1)
 
     def reap(self) -> None:
         while self.running:
@@ -314,42 +327,49 @@ class Supervisor:
 
     def settle_and_start(self) -> None:
         """One transaction: record ended jobs and pids, then start the jobs whose cores fit."""
-        if not (self.endings or self.pids_to_record or self.has_queued):
+        if not (self.endings or self.has_queued):
             return
-        if not (self.endings or self.pids_to_record) and not self.may_start():
+        if not self.endings and not self.may_start():
             return
         with immediate(self.db) as db:
             self.record(db)
             to_start = self.choose(db) if self.has_queued and not self.terminating else []
+        self.recorded()
         for job in to_start:
             self.launch(job)
 
-    def may_start(self) -> bool:
-        """Cheap read before taking the write lock: is any core free on the site?"""
-        row = self.db.execute(
+    def budget_used_queued(self, db: sqlite3.Connection) -> tuple[int, int, int]:
+        """The site's cores budget, the cores in use, and how many of our jobs still wait."""
+        row = db.execute(
             "SELECT (SELECT max_cores FROM local_slots WHERE site=?), "
             "(SELECT COALESCE(SUM(cores), 0) FROM local_jobs WHERE site=? AND state=?), "
             "(SELECT COUNT(*) FROM local_jobs WHERE batch=? AND state=?)",
             (self.site, self.site, RUNNING, self.batch, QUEUED),
         ).fetchone()
-        self.has_queued = bool(row[2])
-        free = (row[0] or 0) - row[1]
-        if free <= 0:
-            # Woken by SIGCHLD when our own jobs free cores; poll when others hold them.
-            ours = sum(entry.job.cores for entry in self.running.values())
-            self.blocked = self.has_queued and row[1] > ours
-        return self.has_queued and free > 0
+        return int(row[0] or 1), int(row[1]), int(row[2])
+
+    def may_start(self) -> bool:
+        """Cheap read before taking the write lock: is any core free on the site?"""
+        budget, used, mine_left = self.budget_used_queued(self.db)
+        self.has_queued = bool(mine_left)
+        # Woken by SIGCHLD when our own jobs free cores; poll often when others hold them.
+        ours = sum(entry.job.cores for entry in self.running.values())
+        self.blocked = self.has_queued and used >= budget and used > ours
+        return self.has_queued and used < budget
 
     def record(self, db: sqlite3.Connection) -> None:
+        """Write pids and endings; `recorded()` forgets them once the transaction committed."""
         if self.pids_to_record:
             db.executemany("UPDATE local_jobs SET pid=? WHERE id=?", self.pids_to_record)
-            self.pids_to_record = []
         if self.endings:
             db.executemany(
                 "UPDATE local_jobs SET state=?, exit_code=?, signal=?, reason=?, ended=? WHERE id=?",
                 [(e.state, e.exit_code, e.signal, e.reason, e.ended, e.job_id) for e in self.endings],
             )
-            self.endings = []
+
+    def recorded(self) -> None:
+        self.pids_to_record.clear()
+        self.endings.clear()
 
     def choose(self, db: sqlite3.Connection) -> list[Job]:
         """Mark running the oldest queued jobs of the site that fit, if they are ours.
@@ -357,16 +377,8 @@ class Supervisor:
         Queued jobs of other live batches that are older keep their cores reserved: first come,
         first served across every esap process of the user.
         """
-        max_cores = db.execute("SELECT max_cores FROM local_slots WHERE site=?", (self.site,)).fetchone()
-        budget = int(max_cores[0]) if max_cores else 1
-        used = db.execute(
-            "SELECT COALESCE(SUM(cores), 0) FROM local_jobs WHERE site=? AND state=?",
-            (self.site, RUNNING),
-        ).fetchone()[0]
+        budget, used, mine_left = self.budget_used_queued(db)
         free = budget - used
-        mine_left = db.execute(
-            "SELECT COUNT(*) FROM local_jobs WHERE batch=? AND state=?", (self.batch, QUEUED)
-        ).fetchone()[0]
         self.has_queued = bool(mine_left)
         self.blocked = self.has_queued
         if free <= 0 or not self.has_queued:
@@ -400,14 +412,17 @@ class Supervisor:
                 chosen.append(job)
                 free -= cores
         now = time.time()
-        db.executemany(
-            "UPDATE local_jobs SET state=?, started=? WHERE id=?",
-            [(RUNNING, now, job.id) for job in chosen],
-        )
-        db.executemany(
-            "UPDATE local_jobs SET state=?, reason=?, ended=? WHERE id=?",
-            [(FAILED, f"needs more cores than the site's budget of {budget}", now, i) for i in too_big],
-        )
+        if chosen:
+            db.executemany(
+                "UPDATE local_jobs SET state=?, started=? WHERE id=?",
+                [(RUNNING, now, job.id) for job in chosen],
+            )
+        if too_big:
+            reason = f"needs more cores than the site's budget of {budget}"
+            db.executemany(
+                "UPDATE local_jobs SET state=?, reason=?, ended=? WHERE id=?",
+                [(FAILED, reason, now, i) for i in too_big],
+            )
         if len(chosen) + len(too_big) >= mine_left:
             self.has_queued = False
         self.blocked = self.has_queued and not chosen
@@ -439,6 +454,8 @@ class Supervisor:
                 handle.close()
         deadline = time.monotonic() + job.walltime_s if job.walltime_s else None
         self.running[process.pid] = Running(job, process, deadline)
+        if not self.pids_to_record:
+            self.pids_waiting_since = time.monotonic()
         self.pids_to_record.append((process.pid, job.id))
 
     def executable(self, job: Job) -> str | None:
@@ -455,9 +472,10 @@ class Supervisor:
     def sleep(self) -> None:
         if self.endings:
             return  # failed launches: record them now
-        if self.pids_to_record:
+        if self.pids_to_record and time.monotonic() - self.pids_waiting_since >= IDLE_TICK_S:
             with immediate(self.db) as db:
                 self.record(db)
+            self.recorded()
         timeout = BLOCKED_TICK_S if self.blocked else IDLE_TICK_S
         now = time.monotonic()
         for entry in self.running.values():
@@ -478,6 +496,7 @@ class Supervisor:
                 "UPDATE local_batches SET finished=?, cpu_s=? WHERE batch=?",
                 (time.time(), usage.ru_utime + usage.ru_stime, self.batch),
             )
+        self.recorded()
 
 
 def ending_of(entry: Running, code: int) -> Ending:
