@@ -1,0 +1,1 @@
+"""CWL front: `esap-cwltool`, cwltool with every CommandLineTool step run as a job on a site."""

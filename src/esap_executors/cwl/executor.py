@@ -1,0 +1,115 @@
+"""cwltool's JobExecutor for sites: no thread per job, no local resource accounting.
+
+The workflow is advanced in this thread; every runnable CommandLineTool job collected while
+cwltool has more to offer is submitted in one batch when it has nothing more (scatter and
+parallel branches together). The run's poller completes the jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from cwltool.context import RuntimeContext
+from cwltool.errors import WorkflowException
+from cwltool.executors import JobExecutor
+from cwltool.job import JobBase
+from cwltool.process import Process
+
+from ..errors import EsapError
+from .session import EsapSettings, Session
+
+
+def select_resources(request: dict[str, int | float], runtime_context: RuntimeContext) -> dict[str, int | float]:
+    """The Min of every range, rounded up (a site, not this host, has to satisfy it)."""
+    result: dict[str, int | float] = {
+        "cores": math.ceil(request["coresMin"]),
+        "ram": math.ceil(request["ramMin"]),
+        "tmpdirSize": math.ceil(request["tmpdirMin"]),
+        "outdirSize": math.ceil(request["outdirMin"]),
+    }
+    if "cudaDeviceCountMin" in request:
+        result["cudaDeviceCount"] = math.ceil(request["cudaDeviceCountMin"])
+    return result
+
+
+class EsapJobExecutor(JobExecutor):
+    def __init__(self, settings: EsapSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.session: Session | None = None
+        self.esap_error: EsapError | None = None
+        self.finished = False
+
+    def run_jobs(
+        self,
+        process: Process,
+        job_order_object: Any,
+        logger: logging.Logger,
+        runtime_context: RuntimeContext,
+    ) -> None:
+        lock = runtime_context.workflow_eval_lock
+        if lock is None:
+            raise WorkflowException("runtimeContext.workflow_eval_lock must not be None")
+        finished = False
+        session: Session | None = None
+        try:
+            session = self.session = Session(self.settings, process, job_order_object, runtime_context)
+            runtime_context.esap = session  # type: ignore[attr-defined]
+            with lock:
+                self._advance(process, job_order_object, logger, runtime_context, session)
+            finished = True
+        except EsapError as exc:
+            self.esap_error = exc
+            finished = True
+            raise WorkflowException(str(exc)) from exc
+        except WorkflowException:
+            finished = True
+            raise
+        finally:
+            if session is not None:
+                if not finished:  # interrupted: do not leave jobs running unattended
+                    session.cancel_outstanding()
+                    finished = True
+                elif session.in_flight:
+                    session.cancel_outstanding()
+                session.run.close()
+                self.finished = finished
+
+    def execute(
+        self, process: Process, job_order_object: Any, runtime_context: RuntimeContext,
+        logger: logging.Logger | None = None,
+    ) -> tuple[Any, str]:
+        """After cwltool has moved the outputs: end the generation and remove the steps' directories."""
+        self.finished = False
+        try:
+            if logger is None:
+                return super().execute(process, job_order_object, runtime_context)
+            return super().execute(process, job_order_object, runtime_context, logger)
+        finally:
+            if self.session is not None:
+                self.session.close(finished=self.finished)
+
+    def _advance(
+        self, process: Process, job_order: Any, logger: logging.Logger, runtime_context: RuntimeContext,
+        session: Session,
+    ) -> None:
+        for job in process.job(job_order, self.output_callback, runtime_context):
+            if job is not None:
+                if isinstance(job, JobBase):
+                    job.builder = runtime_context.builder or job.builder
+                    if job.outdir is not None:
+                        self.output_dirs.add(job.outdir)
+                job.run(runtime_context)
+                continue
+            # cwltool has nothing runnable until something finishes: send what was collected
+            session.flush()
+            if session.in_flight:
+                session.wait()
+            else:
+                logger.error("Workflow cannot make any more progress.")
+                break
+        session.flush()
+        while session.in_flight:
+            session.wait()

@@ -1,0 +1,256 @@
+"""A CommandLineTool job that is sent to a site instead of run as a local process.
+
+`run` prepares the job exactly as cwltool does (directories, staged inputs, InitialWorkDir,
+environment), writes the portable script and hands the job to the session, which submits the
+batch and returns; `finish` is the tail of cwltool's `JobBase._execute` (exit-code mapping,
+InitialWorkDir relink, output collection, callback), called when the job is final.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any, cast
+
+from cwltool.context import RuntimeContext
+from cwltool.errors import WorkflowException
+from cwltool.job import CommandLineJob, relink_initialworkdir
+from cwltool.process import stage_files
+from cwltool.utils import bytes2str_in_dicts
+
+from ..job import Container, JobSpec
+from ..runs import JobRequest
+from ..sites import Site
+from ..states import JobState
+from .placement import Placement, place
+from .script import job_script
+
+if TYPE_CHECKING:
+    from ..store import JobRecord
+    from .session import Session
+
+log = logging.getLogger("cwltool")
+
+SCRIPT_NAME = "esap-job.sh"
+# Backends whose jobs see this host's files at the same paths: inputs are symlinked as cwltool
+# does. Elsewhere (HTCondor: execute side in its own root, jobs owned by another user; and
+# containers, which mount only the job's directory) inputs are copied into the job's directory.
+LINKING_BACKENDS = frozenset({"local", "slurm"})
+WALLTIME_MARGIN_S = 60  # the tool's own time limit is enforced in the script; the scheduler's is a backstop
+
+
+class EsapCommandLineJob(CommandLineJob):
+    esap_key: str = ""
+    esap_root: str = ""
+    esap_image: str | None = None
+    esap_copy_inputs = False
+
+    def run(self, runtimeContext: RuntimeContext, tmpdir_lock: Any = None) -> None:
+        session: Session = runtimeContext.esap  # type: ignore[attr-defined]
+        previous = session.run.latest(self.esap_key)
+        attach = previous is not None and previous.state not in (JobState.FAILED, JobState.CANCELLED)
+        if not attach:
+            for directory in (self.outdir, self.tmpdir, self.stagedir):
+                if directory and directory.startswith(self.esap_root + os.sep):
+                    shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(self.tmpdir, exist_ok=True)
+        self._setup(runtimeContext)
+        resources = self.builder.resources
+        placement = place(session.run.catalogue, self, session.default_site,
+                          math.ceil(resources.get("cudaDeviceCount", 0) or 0))
+        site = session.site(placement.site)
+        session.check_site(site)
+        self.esap_copy_inputs = self.esap_image is not None or site.backend not in LINKING_BACKENDS
+        if not attach:
+            self._stage(runtimeContext)
+        request = self._request(session, runtimeContext, site, placement, write=not attach)
+        if not attach:
+            give_to_owner(site, self.esap_root)
+        session.enqueue(self, request)
+
+    def _setup(self, runtimeContext: RuntimeContext) -> None:
+        """cwltool's setup without its CUDA check, which runs nvidia-smi on this (submit) host."""
+        import cwltool.job as cwltool_job
+
+        original = cwltool_job.cuda_check
+        cwltool_job.cuda_check = _cuda_on_site
+        try:
+            super()._setup(runtimeContext)
+        finally:
+            cwltool_job.cuda_check = original
+
+    def _stage(self, runtimeContext: RuntimeContext) -> None:
+        symlink = not self.esap_copy_inputs
+        stage_files(self.pathmapper, _copy_input, ignore_writable=True, symlink=symlink,
+                    secret_store=runtimeContext.secret_store)
+        if self.generatemapper is not None:
+            stage_files(
+                self.generatemapper,
+                _copy_input,
+                ignore_writable=self.inplace_update,
+                symlink=symlink,
+                secret_store=runtimeContext.secret_store,
+            )
+            relink_initialworkdir(self.generatemapper, self.outdir, self.builder.outdir,
+                                  inplace_update=self.inplace_update)
+
+    def _stream_paths(self) -> tuple[str | None, str | None, str | None]:
+        stdin_path = None
+        if self.stdin is not None:
+            reverse = self.pathmapper.reversemap(self.stdin)
+            if reverse is None:
+                raise WorkflowException(f"{self.stdin} missing from pathmapper")
+            # with copied inputs the job reads the staged copy, else the original
+            stdin_path = self.stdin if self.esap_copy_inputs else reverse[1]
+        paths: list[str | None] = []
+        for name in (self.stdout, self.stderr):
+            if name is None:
+                paths.append(None)
+                continue
+            full = os.path.join(self.base_path_logs, name)
+            os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+            paths.append(full)
+        return stdin_path, paths[0], paths[1]
+
+    def _request(
+        self, session: Session, runtimeContext: RuntimeContext, site: Site, placement: Placement, *, write: bool
+    ) -> JobRequest:
+        resources = self.builder.resources
+        commands = [str(x) for x in self.command_line]
+        if not commands:
+            raise WorkflowException(
+                "Cannot run a CommandLineTool that produces an empty command line. "
+                "Specify a 'baseCommand', 'arguments', and/or an input with an "
+                "'inputBinding' so there is a program to execute."
+            )
+        env: MutableMapping[str, str] = dict(self.environment)
+        if runtimeContext.secret_store is not None:
+            commands = cast(list[str], runtimeContext.secret_store.retrieve(cast(Any, commands)))
+            env = cast(MutableMapping[str, str], runtimeContext.secret_store.retrieve(cast(Any, env)))
+        stdin_path, stdout_path, stderr_path = self._stream_paths()
+        script_path = os.path.join(self.esap_root, SCRIPT_NAME)
+        if write:
+            text = job_script(
+                outdir=self.outdir,
+                commands=commands,
+                env=env,
+                stdin=stdin_path,
+                stdout=stdout_path,
+                stderr=stderr_path,
+                timelimit=self.timelimit or None,
+                modules=self._modules(site),
+            )
+            descriptor = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(text)
+        spec = JobSpec(
+            argv=("/bin/sh", script_path),
+            cwd=self.esap_root,
+            stdout=os.path.join(self.esap_root, "esap.out"),
+            stderr=os.path.join(self.esap_root, "esap.err"),
+            cores=max(1, math.ceil(resources.get("cores", 1))),
+            memory_mib=max(1, math.ceil(resources.get("ram", 256))),
+            gpus=placement.gpus,
+            walltime_s=self.timelimit + WALLTIME_MARGIN_S if self.timelimit else None,
+            container=Container(image=self.esap_image) if self.esap_image else None,
+            network=bool(self.networkaccess),
+            success_exit_codes=tuple(self.successCodes) or (0,),
+            requirements=placement.requirements,
+            labels={"cwl_step": self.name},
+        )
+        return JobRequest(key=self.esap_key, spec=spec, site=site.name, name=self.name)
+
+    def _modules(self, site: Site) -> list[str]:
+        software, _ = self.builder.get_requirement("SoftwareRequirement")
+        if not software or not site.modules:
+            return []
+        modules = []
+        packages: Any = software.get("packages") or []
+        for package in packages:
+            module = site.modules.get(str(package.get("package", "")))
+            if module:
+                modules.append(module)
+        return modules
+
+    def finish(self, record: JobRecord | None, runtimeContext: RuntimeContext, error: str | None = None) -> None:
+        """Map the exit code, collect the outputs on the shared filesystem, report to cwltool."""
+        outputs: Any = {}
+        rcode: int | None = None
+        if record is not None:
+            rcode = record.exit_code if record.exit_code is not None else (-record.signal if record.signal else None)
+        try:
+            if error is not None:
+                raise WorkflowException(error)
+            if rcode is None:
+                state = record.state.value if record else "unknown"
+                reason = f" ({record.reason})" if record and record.reason else ""
+                ident = record.job_id if record else ""
+                raise WorkflowException(f"job {ident} ended {state}{reason} without an exit code")
+            if rcode in self.successCodes:
+                status = "success"
+            elif rcode in self.temporaryFailCodes:
+                status = "temporaryFail"
+            elif rcode in self.permanentFailCodes:
+                status = "permanentFail"
+            elif rcode == 0:
+                status = "success"
+            else:
+                status = "permanentFail"
+            if status != "success":
+                log.warning("[job %s] exited with status: %d (esap job %s on %s)", self.name, rcode,
+                            record.job_id if record else "?", record.site if record else "?")
+            if "listing" in self.generatefiles and self.generatemapper is not None:
+                relink_initialworkdir(self.generatemapper, self.outdir, self.builder.outdir,
+                                      inplace_update=self.inplace_update)
+            _, stdout_path, stderr_path = self._stream_paths()
+            runtimeContext.log_dir_handler(self.outdir, self.base_path_logs, stdout_path, stderr_path)
+            outputs = bytes2str_in_dicts(self.collect_outputs(self.outdir, rcode))
+        except WorkflowException as err:
+            log.error("[job %s] Job error:\n%s", self.name, err)
+            status = "permanentFail"
+        except Exception as err:  # the same catch-all as cwltool's _execute
+            log.exception("Exception while collecting the outputs of job %s: %s", self.name, err)
+            status = "permanentFail"
+        if status != "success":
+            log.warning("[job %s] completed %s", self.name, status)
+        else:
+            log.info("[job %s] completed %s", self.name, status)
+        if runtimeContext.workflow_eval_lock is None:
+            raise WorkflowException("runtimeContext.workflow_eval_lock must not be None")
+        if self.output_callback:
+            with runtimeContext.workflow_eval_lock:
+                self.output_callback(outputs, status)
+        if runtimeContext.rm_tmpdir:
+            for directory in (self.stagedir, self.tmpdir):
+                if directory and os.path.exists(directory):
+                    shutil.rmtree(directory, True)
+
+
+def _copy_input(source: str, target: str) -> None:
+    """Stage by copying (children of a copied directory are already there)."""
+    if os.path.isdir(source):
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    elif not os.path.exists(target):
+        shutil.copy2(source, target)
+
+
+def give_to_owner(site: Site, root: str) -> None:
+    """Root submitting to a site whose jobs run as `options.owner`: the job's tree becomes theirs."""
+    owner = site.options.get("owner")
+    if not owner or os.geteuid() != 0:
+        return
+    import pwd
+
+    entry = pwd.getpwnam(str(owner))
+    for directory, subdirs, files in os.walk(root):
+        os.chown(directory, entry.pw_uid, entry.pw_gid)
+        for name in [*subdirs, *files]:
+            os.lchown(os.path.join(directory, name), entry.pw_uid, entry.pw_gid)
+
+
+def _cuda_on_site(cuda_req: Any, requestCount: int) -> int:
+    """The submit host has no GPU (and no nvidia-smi): the site's scheduler provides them."""
+    return max(requestCount, 1)

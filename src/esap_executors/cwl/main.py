@@ -1,0 +1,110 @@
+"""`esap-cwltool`: cwltool plus `--executor esap|local`, `--site` and the `--esap-*` options.
+
+Stock cwltool has no `--executor` option and no plugin mechanism, so this is a separate
+command (never installed as `cwltool`). `--executor local` is stock cwltool, unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from cwltool.argparser import arg_parser
+from cwltool.context import LoadingContext, RuntimeContext
+from cwltool.main import _signal_handler, _terminate_processes
+from cwltool.main import main as cwltool_main
+
+from .executor import EsapJobExecutor, select_resources
+from .session import EsapSettings
+from .tool import esap_make_tool
+
+ESAP_DESTS = ("executor", "site", "esap_sites", "esap_run_id", "esap_workdir")
+
+
+def esap_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("esap-executors (esap-cwltool only)")
+    group.add_argument("--executor", choices=("esap", "local"), default="esap",
+                       help="esap: every CommandLineTool step is a job on a site (default); "
+                            "local: exactly stock cwltool")
+    group.add_argument("--site", metavar="NAME", default=None,
+                       help="run every step on this site (an esap:Site hint of a step wins); "
+                            "default: requirements-based choice, else 'local'")
+    group.add_argument("--esap-sites", metavar="FILE", default=None,
+                       help="the site catalogue (default: $ESAP_SITES, else ~/.config/esap/sites.yaml)")
+    group.add_argument("--esap-run-id", metavar="KEY", default=None,
+                       help="resume key of the run (default: derived from workflow, inputs, working "
+                            "directory and --outdir, so rerunning the same command resumes)")
+    group.add_argument("--esap-workdir", metavar="DIR", default=None,
+                       help="directory for the steps' working directories; must be visible on the "
+                            "sites at the same path (default: the directory of --tmp-outdir-prefix)")
+
+
+def split_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our own options, and everything else in its original order (for cwltool)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    esap_options(parser)
+    return parser.parse_known_args(list(argv))
+
+
+def full_parser() -> argparse.ArgumentParser:
+    parser = arg_parser()
+    parser.prog = "esap-cwltool"
+    parser.description = (parser.description or "") + (
+        " -- esap-cwltool: cwltool with --executor esap (steps as jobs on SLURM, HTCondor or local sites)."
+    )
+    esap_options(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in arguments or "--help" in arguments:
+        full_parser().print_help()
+        return 0
+    own, rest = split_arguments(arguments)
+    signal.signal(signal.SIGTERM, _signal_handler)
+    try:
+        if own.executor == "local":
+            return int(cwltool_main(argsl=rest))
+        return run_esap(own, rest)
+    finally:
+        _terminate_processes()
+
+
+def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
+    args = parse_cwltool_arguments(rest)
+    settings = EsapSettings(
+        sites_file=own.esap_sites,
+        default_site=own.site,
+        run_key=own.esap_run_id,
+        work_dir=own.esap_workdir,
+    )
+    runtime_context = RuntimeContext(vars(args))
+    runtime_context.select_resources = select_resources
+    runtime_context.esap_final_outdir = args.outdir  # type: ignore[attr-defined]
+    loading_context = LoadingContext(vars(args))
+    loading_context.singularity = runtime_context.singularity
+    loading_context.podman = runtime_context.podman
+    loading_context.construct_tool_object = esap_make_tool
+    executor = EsapJobExecutor(settings)
+    code = int(cwltool_main(args=args, executor=executor, loadingContext=loading_context,
+                            runtimeContext=runtime_context))
+    if executor.esap_error is not None and code != 0:
+        print(f"esap-cwltool: {executor.esap_error}", file=sys.stderr)
+        return executor.esap_error.exit_code
+    return code
+
+
+def parse_cwltool_arguments(rest: list[str]) -> argparse.Namespace:
+    """As cwltool's main() does it: $CWLTOOL_OPTIONS first, then the command line."""
+    import os
+
+    extra = [x for x in os.environ.get("CWLTOOL_OPTIONS", "").split(" ") if x]
+    args = arg_parser().parse_args(extra + rest)
+    if args.record_container_id:
+        if not args.cidfile_dir:
+            args.cidfile_dir = os.getcwd()
+        del args.record_container_id
+    return args

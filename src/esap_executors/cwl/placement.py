@@ -1,0 +1,62 @@
+"""Which site a step runs on: its `esap:Site` hint, else `--site`, else the core's matchmaking
+(GPU steps go to a site that has GPUs; a GPU *hint* falls back to CPU when none has)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadInput
+from ..matchmaking import match
+from ..sites import Catalogue
+
+log = logging.getLogger(__name__)
+
+ESAP_NAMESPACE = "https://w3id.org/esap/cwl#"
+SITE_HINT = ESAP_NAMESPACE + "Site"
+CUDA_REQUIREMENT = "http://commonwl.org/cwltool#CUDARequirement"
+
+
+def gpu_requirements(count: int) -> str:
+    """A site offers GPUs through its ClassAd attribute `GPUs` (sites.yaml `attributes:`)."""
+    return f"other.GPUs >= {count}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    site: str | None  # None: the run's default site
+    gpus: int
+    requirements: str | None = None
+
+
+def site_hint(job: Any) -> str | None:
+    """The site named by an `esap:Site` hint (or requirement) of the step, if any."""
+    hint, _ = job.builder.get_requirement(SITE_HINT)
+    if not hint:
+        return None
+    for field in ("name", ESAP_NAMESPACE + "name", "site", ESAP_NAMESPACE + "site"):
+        value = hint.get(field)
+        if isinstance(value, str) and value:
+            return value
+    raise BadInput("the esap:Site hint needs `name: <site>`", field="esap:Site")
+
+
+def place(catalogue: Catalogue, job: Any, default_site: str | None, gpus: int) -> Placement:
+    named = site_hint(job) or default_site
+    if named is not None:
+        catalogue.get(named)
+    if gpus <= 0:
+        return Placement(site=named, gpus=0)
+    _, required = job.builder.get_requirement(CUDA_REQUIREMENT)
+    requirements = gpu_requirements(gpus)
+    result = match(catalogue, requirements, sites=[named] if named else None)
+    if result.matched:
+        chosen = result.matched[0][0].name
+        return Placement(site=chosen, gpus=gpus, requirements=requirements)
+    where = f"site {named} has no GPUs" if named else "no site has GPUs"
+    if required:
+        raise BadInput(f"step {job.name} requires {gpus} GPU(s) but {where} "
+                       "(a site declares them with `attributes: {GPUs: N}`)", field="CUDARequirement")
+    log.warning("[job %s] %s: the GPU hint is dropped, the step runs on CPU", job.name, where)
+    return Placement(site=named, gpus=0)

@@ -1,0 +1,165 @@
+"""One executor invocation as a run of the core: batched submission, completion by the run's listener."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from cwltool.context import RuntimeContext
+
+from ..errors import BadInput, EsapError
+from ..runs import JobRequest, Run
+from ..sites import Catalogue, Site
+from ..states import JobStatus
+from ..store import JobRecord, Store
+from .job import EsapCommandLineJob
+from .keys import current_generation, digest, end_generation, run_base_key
+
+log = logging.getLogger("cwltool")
+
+
+@dataclass(frozen=True)
+class EsapSettings:
+    sites_file: str | None = None
+    default_site: str | None = None
+    run_key: str | None = None  # --esap-run-id: an explicit key instead of workflow + inputs + dirs
+    work_dir: str | None = None  # where the per-job directories go (shared with the sites)
+
+
+class Session:
+    def __init__(
+        self, settings: EsapSettings, process: Any, job_order: Any, runtime_context: RuntimeContext
+    ) -> None:
+        self.settings = settings
+        self.runtime_context = runtime_context
+        store = Store()
+        catalogue = Catalogue.load(settings.sites_file)
+        self.default_site = settings.default_site
+        if self.default_site is not None:
+            catalogue.get(self.default_site)
+        outdir = getattr(runtime_context, "esap_final_outdir", None)
+        self.base_key = settings.run_key or run_base_key(str(process.tool.get("id", "")), job_order, outdir)
+        self.generation = current_generation(store, self.base_key)
+        self.run = Run.open(f"{self.base_key}#{self.generation}", catalogue=catalogue, store=store,
+                            front="cwl", default_site=self.default_site)
+        base = settings.work_dir or os.path.dirname(runtime_context.tmp_outdir_prefix) or "/tmp"
+        self.work_root = os.path.join(os.path.abspath(base), f"esap-cwl-{self.run.run_id}")
+        os.makedirs(self.work_root, exist_ok=True)
+        self._lock = threading.Lock()
+        self._pending: list[tuple[EsapCommandLineJob, JobRequest]] = []
+        self._waiting: dict[str, EsapCommandLineJob] = {}  # job key -> job, until final
+        self._finishing: set[str] = set()
+        self._occurrences: Counter[str] = Counter()
+        self.errors: list[BaseException] = []
+        self.run.add_listener(self._on_change)
+        log.info("esap run %s (resume with the same command; `esap status %s`)", self.run.run_id, self.run.run_id)
+
+    # --- keys and directories -----------------------------------------------------------
+    def job_key(self, stem: str, tool_id: str, job_order: Any) -> str:
+        """Step name + tool + inputs; a repeat of the same (e.g. scatter over equal values) is numbered."""
+        base = f"{stem}:{digest(tool_id, job_order)[:16]}"
+        with self._lock:
+            self._occurrences[base] += 1
+            count = self._occurrences[base]
+        return base if count == 1 else f"{base}#{count}"
+
+    def job_root(self, key: str) -> str:
+        name = hashlib.sha256(key.encode()).hexdigest()[:16]
+        root = os.path.join(self.work_root, name)
+        os.makedirs(root, exist_ok=True)
+        return root
+
+    # --- sites ---------------------------------------------------------------------------
+    def site(self, name: str | None) -> Site:
+        return self.run.catalogue.get(name or self.default_site or "local")
+
+    def check_site(self, site: Site) -> None:
+        if not site.shared_filesystem:
+            raise BadInput(
+                f"site {site.name} has no shared filesystem; esap-cwltool collects outputs in place and "
+                "supports only sites with shared_filesystem: true (local, SLURM, htcondor-local)",
+                field="--site",
+            )
+
+    # --- submission ----------------------------------------------------------------------
+    def enqueue(self, job: EsapCommandLineJob, request: JobRequest) -> None:
+        self._pending.append((job, request))
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._waiting) + len(self._pending)
+
+    def flush(self) -> None:
+        """Submit everything collected since the last flush: one run.submit, one backend call per site."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        with self._lock:
+            for job, request in batch:
+                self._waiting[request.key] = job
+        try:
+            records = self.run.submit([request for _, request in batch])
+        except EsapError as exc:
+            with self._lock:
+                for _, request in batch:
+                    self._waiting.pop(request.key, None)
+            for job, _ in batch:
+                job.finish(None, self.runtime_context, error=str(exc))
+            return
+        for record in records:
+            if record.state.is_final:  # reattached to a job that had already ended
+                self._complete(record)
+
+    def _on_change(self, record: JobRecord, status: JobStatus) -> None:
+        if record.run_id == self.run.run_id and status.state.is_final:
+            self._complete(record)
+
+    def _complete(self, record: JobRecord) -> None:
+        with self._lock:
+            job = self._waiting.get(record.key)
+            if job is None or record.key in self._finishing:
+                return
+            self._finishing.add(record.key)
+        try:
+            job.finish(record, self.runtime_context)
+        except BaseException as exc:  # surfaced in the executor's thread
+            self.errors.append(exc)
+        finally:
+            with self._lock:  # only now: the executor must not see it gone before its callback ran
+                self._waiting.pop(record.key, None)
+                self._finishing.discard(record.key)
+            lock = self.runtime_context.workflow_eval_lock
+            if lock is not None:
+                with lock:
+                    lock.notify_all()
+
+    def wait(self) -> None:
+        lock = self.runtime_context.workflow_eval_lock
+        if lock is not None:
+            lock.wait(timeout=1)
+        if self.errors:
+            raise self.errors[0]
+
+    # --- end -----------------------------------------------------------------------------
+    def cancel_outstanding(self) -> None:
+        with self._lock:
+            keys = set(self._waiting)
+            self._waiting.clear()
+        job_ids = [r.job_id for r in self.run.snapshot().values() if r.key in keys and not r.state.is_final]
+        if job_ids:
+            log.warning("cancelling %d job(s) of run %s", len(job_ids), self.run.run_id)
+            self.run.cancel(job_ids)
+
+    def close(self, *, finished: bool) -> None:
+        """A finished generation is never resumed (cwltool has removed its directories)."""
+        if finished:
+            end_generation(self.run.store, self.base_key, self.generation)
+            if self.runtime_context.rm_tmpdir:
+                shutil.rmtree(self.work_root, ignore_errors=True)
