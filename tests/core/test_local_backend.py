@@ -147,14 +147,18 @@ from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run, run_id_for
 from esap_executors.sites import Catalogue
 
-key, count, sites = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-script = "date +%s.%N; sleep 0.02; date +%s.%N"
+key, count, sites, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+script = "date +%s.%N; sleep 0.03; date +%s.%N"
+# The first job holds a core until the test sees both processes submitted: their jobs overlap.
+first = f"date +%s.%N; while [ ! -e {go} ]; do sleep 0.05; done; date +%s.%N"
 requests = [
-    JobRequest(key=f"j{i}", spec=make_spec(["sh", "-c", script], cores=2 if i % 10 == 0 else 1),
-               site="local")
+    JobRequest(key=f"j{i}", spec=make_spec(["sh", "-c", first if i == 0 else script],
+                                           cores=2 if i % 10 == 5 else 1), site="local")
     for i in range(count)
 ]
 with Run.open(key, catalogue=Catalogue.load(sites)) as run:
+    print("ready", flush=True)
+    sys.stdin.readline()  # both processes submit at the same moment
     run.submit(requests)
     print("submitted", flush=True)
     states = {r.state.value for r in run.wait(timeout=600).values()}
@@ -175,18 +179,28 @@ def peak_cores(intervals: list[tuple[float, float, int]]) -> int:
 
 
 def test_200_jobs_share_the_cores_budget_across_two_processes(
-    state_dir: Path, catalogue: Catalogue
+    state_dir: Path, catalogue: Catalogue, tmp_path: Path
 ) -> None:
+    go = tmp_path / "go"
     command = [sys.executable, "-c", SUBMITTER]
     submitters = [
-        subprocess.Popen([*command, key, "100", str(EXAMPLE_SITES)], cwd=ROOT, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen([*command, key, "100", str(EXAMPLE_SITES), str(go)], cwd=ROOT, text=True,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for key in ("budget-a", "budget-b")
     ]
+    for process in submitters:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    for process in submitters:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    for process in submitters:
+        assert process.stdout is not None and process.stdout.readline() == "submitted\n"
+    go.touch()
     outputs = [p.communicate(timeout=600) for p in submitters]
     for process, (out, err) in zip(submitters, outputs, strict=True):
         assert process.returncode == 0, out + err
-        assert out.split() == ["submitted", "completed"]
+        assert out.split() == ["completed"]
     rows = [row for key in ("budget-a", "budget-b") for row in local_rows(state_dir, run_id_for(key))]
     assert len(rows) == 200 and {row["state"] for row in rows} == {"completed"}
     assert len({row["batch"] for row in rows}) == 2
@@ -215,7 +229,7 @@ if moment == "before-confirm":  # die after the backend got the jobs, before the
     Store.set_native_ids = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 run = Run.open(key, catalogue=Catalogue.load(sites))
 requests = [
-    JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.3"]),
+    JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.5"]),
                site="local")
     for i in range(12)
 ]
@@ -247,7 +261,7 @@ def test_run_resumed_after_submitter_sigkill_has_no_duplicates(
     killed_at = time.time()
 
     requests = [
-        JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.3"]),
+        JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.5"]),
                    site="local")
         for i in range(12)
     ]
