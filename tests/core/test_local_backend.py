@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from esap_executors.backends import local as local_backend
 from esap_executors.backends.local import LocalBackend
 from esap_executors.backends.local_supervisor import process_start_ticks
 from esap_executors.errors import BadInput
@@ -144,7 +145,7 @@ def test_describe_publishes_glue_attributes(catalogue: Catalogue) -> None:
 SUBMITTER = """
 import sys
 from esap_executors.job import make_spec
-from esap_executors.runs import JobRequest, Run, run_id_for
+from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 
 key, count, sites, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -220,13 +221,16 @@ def test_200_jobs_share_the_cores_budget_across_two_processes(
 KILLED_SUBMITTER = """
 import os, signal, sys
 from esap_executors.job import make_spec
-from esap_executors.runs import JobRequest, Run, run_id_for
+from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.store import Store
 
 key, log, sites, moment = sys.argv[1:5]
 if moment == "before-confirm":  # die after the backend got the jobs, before the store knew
     Store.set_native_ids = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+if moment == "before-supervisor":  # die after recording the batch, before starting its supervisor
+    from esap_executors.backends.local import LocalBackend
+    LocalBackend._start_supervisor = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 run = Run.open(key, catalogue=Catalogue.load(sites))
 requests = [
     JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.5"]),
@@ -239,10 +243,13 @@ run.wait(timeout=600)
 """
 
 
-@pytest.mark.parametrize("moment", ["mid-run", "before-confirm"])
+@pytest.mark.parametrize("moment", ["mid-run", "before-confirm", "before-supervisor"])
 def test_run_resumed_after_submitter_sigkill_has_no_duplicates(
-    state_dir: Path, catalogue: Catalogue, tmp_path: Path, moment: str
+    state_dir: Path, catalogue: Catalogue, tmp_path: Path, moment: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # a batch nobody supervises is adopted by the next poll after this grace
+    monkeypatch.setattr(local_backend, "UNCLAIMED_GRACE_S", 1.0)
     log = tmp_path / "ran.log"
     key = f"resume-{moment}"
     submitter = subprocess.Popen(
