@@ -130,6 +130,10 @@ def test_jobs_over_the_cores_budget_or_without_executable_are_refused(
                 JobRequest(key="typo", spec=make_spec(["no-such-program-xyz"]), site="local"),
             ])
         assert missing.value.field == "argv" and "no-such-program-xyz" in str(missing.value)
+        with pytest.raises(BadInput) as no_input:
+            run.submit([JobRequest(key="in", spec=make_spec(["cat"], stdin="/no/such/input"),
+                                   site="local")])
+        assert no_input.value.field == "stdin"
         assert run.store.jobs_of_run(run.run_id) == []
     assert local_rows(state_dir, run.run_id) == []
 

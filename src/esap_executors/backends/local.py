@@ -117,6 +117,9 @@ class LocalBackend(Backend):
                 self._command(job)  # the container runtime and image must resolve
             elif spec.argv:
                 self._check_executable(job)
+            if spec.stdin and not _file_for_job(spec.stdin, job):
+                raise BadInput(f"{spec.stdin!r}: no such file for the job's standard input",
+                               field="stdin")
 
     def _check_executable(self, job: Submission) -> None:
         program = job.spec.argv[0]
@@ -309,12 +312,17 @@ def _ids_json(native_ids: Sequence[str]) -> str:
 def _executable_exists(program: str, search_path: str, job: Submission) -> bool:
     if "/" not in program:
         return shutil.which(program, path=search_path) is not None
-    if os.path.isabs(program):
-        return os.path.isfile(program)
-    normal = posixpath.normpath(program)
+    return _file_for_job(program, job)
+
+
+def _file_for_job(path: str, job: Submission) -> bool:
+    """An existing file, or one that stage-in puts into the working directory."""
+    if os.path.isabs(path):
+        return os.path.isfile(path)
+    normal = posixpath.normpath(path)
     if any(posixpath.normpath(entry.dest) == normal for entry in job.spec.stage_in):
-        return True  # copied into the working directory before the job starts
-    return os.path.isfile(os.path.join(job.workdir, program))
+        return True
+    return os.path.isfile(os.path.join(job.workdir, path))
 
 
 _RAM_MIB: list[int] = []
