@@ -238,6 +238,8 @@ class Supervisor:
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, self._on_terminate)
+        for number in (signal.SIGCHLD, signal.SIGTERM):
+            signal.siginterrupt(number, False)  # SQLite's file I/O is restarted, not failed
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
