@@ -18,7 +18,7 @@ from esap_executors.auth import jwt_check, oidc
 from esap_executors.auth.config import AuthConfig
 from esap_executors.auth.oidc import OidcClient, TokenSet
 from esap_executors.auth.tokens import TokenCache
-from tests.support import ROOT, require_service
+from tests.support import IN_CI, ROOT, require_service
 
 ISSUER = "http://127.0.0.1:9400"
 APPROVER = ROOT / "scripts" / "services" / "oidc" / "device_approve.py"
@@ -40,8 +40,9 @@ def auth_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in ("BEARER_TOKEN", "BEARER_TOKEN_FILE", "ESAP_OIDC_CLIENT_SECRET", "ESAP_OIDC_SCOPE",
                  "ESAP_OIDC_AUDIENCE", "ESAP_AUTH_CONFIG", "OIDC_SOCK", "ESAP_SITES"):
         monkeypatch.delenv(name, raising=False)
-    if Path(f"/tmp/bt_u{os.getuid()}").exists():
-        pytest.skip(f"/tmp/bt_u{os.getuid()} exists and would be found before esap's own tokens")
+    stray = Path(f"/tmp/bt_u{os.getuid()}")
+    if stray.exists():  # a WLCG token file of this user would be found before esap's own tokens
+        (pytest.fail if IN_CI else pytest.skip)(f"{stray} exists: the auth tests need it absent")
     # a provider restart renews its keys and endpoints: never reuse another test's view of them
     oidc._DISCOVERY_CACHE.clear()
     jwt_check._JWKS_CACHE.clear()
