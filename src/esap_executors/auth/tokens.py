@@ -164,7 +164,9 @@ class TokenCache:
             info = self.path.stat()
         except FileNotFoundError:
             return {}
-        if stat.S_IMODE(info.st_mode) & 0o077 or info.st_uid != os.getuid():
+        if info.st_uid != os.getuid():
+            raise AuthError(f"the token cache {self.path} belongs to another user: run esap login")
+        if stat.S_IMODE(info.st_mode) & 0o077:
             raise AuthError(f"the token cache {self.path} is readable by others "
                             f"(mode {stat.S_IMODE(info.st_mode):o}): run esap logout, then esap login")
         try:
