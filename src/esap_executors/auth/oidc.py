@@ -2,8 +2,9 @@
 
 Endpoints always come from the issuer's discovery document (IAM's device endpoint is
 /devicecode, not a path a client may guess). The grants are plain form POSTs with `requests`:
-oauthlib's request builders refuse http:// even on loopback and it has no RFC 8628 polling
-loop or RFC 8693 helper, so they would add nothing here.
+requests-oauthlib/oauthlib raise InsecureTransportError for http:// (the loopback test
+provider) unless OAUTHLIB_INSECURE_TRANSPORT is set for the whole process, and they have no
+RFC 8628 polling loop and no RFC 8693 helper, so for these few POSTs they would add nothing.
 """
 
 from __future__ import annotations
