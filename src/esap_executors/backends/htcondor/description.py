@@ -51,8 +51,9 @@ def job_description(job: Submission, site: Site, settings: SubmitSettings) -> di
         "universe": "vanilla",
         "initialdir": quoting.literal(job.workdir),
         "log": quoting.literal(settings.event_log),
-        "output": quoting.literal(job.stdout),
-        "error": quoting.literal(job.stderr),
+        # relative to initialdir where possible: then the same for every job of a cluster
+        "output": quoting.literal(_relative_to(job.stdout, job.workdir)),
+        "error": quoting.literal(_relative_to(job.stderr, job.workdir)),
         "request_cpus": str(spec.cores),
         "transfer_executable": "false",
         "batch_name": quoting.literal(job.run_id),
@@ -97,6 +98,11 @@ def job_description(job: Submission, site: Site, settings: SubmitSettings) -> di
         keys["should_transfer_files"] = "NO"
     keys.update(settings.extra)
     return keys
+
+
+def _relative_to(path: str, directory: str) -> str:
+    parent, name = os.path.split(path)
+    return name if os.path.normpath(parent) == os.path.normpath(directory) else path
 
 
 def transfer_keys(job: Submission) -> dict[str, str]:
