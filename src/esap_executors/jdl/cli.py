@@ -23,6 +23,7 @@ from .placement import choose_site, fit_to_site
 from .sandbox import Retrieval, copy_present, prefetch, register_transfers, retrieve
 from .translate import JdlDescription, JdlJob, load
 
+RETRY_GRACE_S = 60.0  # how long a failed job with retries left may wait for its resubmission
 # core job options that a JDL file sets itself
 _NOT_FOR_JDL = {
     "cores": "CpuNumber", "mem": "Requirements on GlueHostMainMemoryRAMSize", "walltime": "CPUTime",
@@ -156,10 +157,11 @@ def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
     perusal = description.perusal_interval
     step = float(perusal) if perusal else (5.0 if description.expiry else None)
     outputs = {job.key: [o.name for o in job.outputs] for job in description.jobs}
+    retry_grace: dict[str, float] = {}
     try:
         while True:
-            latest = run.wait(ids, timeout=step)
-            if all(r.state.is_final for r in latest.values()):
+            latest = run.wait(ids, timeout=step or 1.0)
+            if all(_settled(r, retry_grace) for r in latest.values()):
                 break
             live = [r for r in latest.values() if not r.state.is_final]
             if perusal:
@@ -178,6 +180,16 @@ def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
         latest = run.wait(ids, timeout=60)
     order = {r.key: i for i, r in enumerate(submitted)}
     return sorted(latest.values(), key=lambda r: order.get(r.key, 0))
+
+
+def _settled(record: JobRecord, retry_grace: dict[str, float]) -> bool:
+    """Final, and no retry is on its way (the run resubmits a failed job with retries left)."""
+    if not record.state.is_final:
+        return False
+    if record.state is JobState.FAILED and record.attempt < record.spec.retries:
+        since = retry_grace.setdefault(record.job_id, time.monotonic())
+        return time.monotonic() - since > RETRY_GRACE_S
+    return True
 
 
 def _report(results: Sequence[tuple[JobRecord, Retrieval, Path]], quiet: bool) -> None:
@@ -203,7 +215,8 @@ def _as_dict(record: JobRecord, outcome: Retrieval, folder: Path) -> dict[str, A
     return {
         "id": record.job_id, "name": record.name, "site": record.site, "native_id": record.native_id,
         "state": record.state.value, "exit_code": record.exit_code, "reason": record.reason,
-        "output_dir": str(folder), "retrieved": outcome.retrieved, "missing": outcome.missing,
+        "attempt": record.attempt, "workdir": record.workdir, "output_dir": str(folder),
+        "retrieved": outcome.retrieved, "missing": outcome.missing,
         "failed": outcome.failed,
     }
 

@@ -9,6 +9,7 @@ from ..errors import BadInput
 from ..job import StageOut
 from ..matchmaking import match, no_match_message
 from ..sites import Catalogue, Site
+from .sandbox import COLLECT_DIR, collecting_script
 from .translate import JdlDescription, JdlJob
 
 
@@ -53,8 +54,16 @@ def fit_to_site(description: JdlDescription, site: Site) -> list[JdlJob]:
         return list(description.jobs)
     fitted = []
     for job in description.jobs:
-        # the scheduler's file transfer returns them to the submit-side working directory
         streams = {job.spec.stdout, job.spec.stderr}  # the scheduler returns those on its own
-        outputs = tuple(StageOut(source=o.name, dest=o.name) for o in job.outputs if o.name not in streams)
-        fitted.append(replace(job, spec=job.spec.with_changes(stage_out=outputs)))
+        names = [o.name for o in job.outputs if o.name not in streams]
+        if not names:
+            fitted.append(job)
+            continue
+        # A declared file the job did not write must not fail the transfer back (HTCondor holds
+        # such a job): the job copies what exists into one folder, and that folder comes back.
+        spec = job.spec.with_changes(
+            argv=(), script=collecting_script(job.spec, names),
+            stage_out=(StageOut(source=COLLECT_DIR, dest=COLLECT_DIR),),
+        )
+        fitted.append(replace(job, spec=spec))
     return fitted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import shlex
 import shutil
 import urllib.parse
 from collections.abc import Sequence
@@ -13,12 +14,14 @@ from pathlib import Path
 import requests
 
 from ..errors import BadInput, Unreachable
-from ..job import StageIn
+from ..job import JobSpec, StageIn
 from ..staging import URL_FETCHERS, URL_UPLOADERS, copy_path
 
 INPUT_SCHEMES = ("file", "http", "https")
 OUTPUT_SCHEMES = ("file", "http", "https")
 TIMEOUT = (15, 300)  # connect, read (seconds)
+# where a job without a shared filesystem gathers its output sandbox for the file transfer back
+COLLECT_DIR = ".esap-output-sandbox"
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,19 @@ def prefetch(stage_in: Sequence[StageIn], cache: Path) -> tuple[StageIn, ...]:
     return tuple(result)
 
 
+def collecting_script(spec: JobSpec, names: Sequence[str]) -> str:
+    """The job, then a copy of the declared outputs that exist into COLLECT_DIR."""
+    body = spec.script if spec.script else shlex.join(spec.argv)
+    quoted = " ".join(shlex.quote(n) for n in names)
+    return (
+        "#!/bin/sh\n(\n" + body.rstrip("\n") + "\n)\nstatus=$?\n"
+        f"mkdir -p {COLLECT_DIR}\n"
+        f"for f in {quoted}; do\n"
+        f'  if [ -e "$f" ]; then mkdir -p "{COLLECT_DIR}/$(dirname -- "$f")" && cp -pR -- "$f" "{COLLECT_DIR}/$f"; fi\n'
+        "done\nexit $status\n"
+    )
+
+
 # --- output retrieval ------------------------------------------------------------------------
 @dataclass
 class Retrieval:
@@ -182,7 +198,9 @@ def retrieve(workdir: Path, outputs: Sequence[OutputFile], output_dir: Path) -> 
     """Bring the output sandbox back; a missing file is reported, the others still come back."""
     result = Retrieval([], [], [])
     for out in outputs:
-        source = workdir / out.name
+        source = workdir / COLLECT_DIR / out.name
+        if not source.exists():
+            source = workdir / out.name
         if not source.exists():
             result.missing.append(out.name)
             continue

@@ -1,0 +1,157 @@
+"""JDL jobs at work on the sites: attributes, retries, perusal, parametric batches, submit + output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support import EXAMPLE_SITES, VENV_BIN, require_service
+
+from .helpers import EXAMPLES, run, run_json, write_jdl
+
+WORKER = """#!/bin/sh
+echo "args: $#"
+for a in "$@"; do echo "arg=[$a]"; done
+echo "GREETING=$GREETING"
+echo "VO_LABEL=${ESAP_VO:-unset}"
+read line; echo "stdin=[$line]"
+echo "to stderr" >&2
+"""
+
+
+def test_attributes_at_work_on_the_local_site(tmp_path: Path, state_dir: Path) -> None:
+    (tmp_path / "worker.sh").write_text(WORKER)  # mode 644: the front makes it executable on the worker
+    (tmp_path / "pre.sh").write_text("echo prologue > pre.txt\n")
+    (tmp_path / "input.txt").write_text("first line\n")
+    path = write_jdl(tmp_path, """
+JobName = "attributes";
+Executable = "worker.sh";
+Arguments = "plain 'two words' \\"double quoted\\"";
+Environment = {"GREETING=hello world"};
+InputSandbox = {"worker.sh", "pre.sh", "input.txt"};
+StdInput = "input.txt";
+StdOutput = "both.txt";
+StdError = "both.txt";
+Prologue = "pre.sh";
+Epilogue = "/bin/sh";
+EpilogueArguments = "-c 'echo epilogue > post.txt'";
+CpuNumber = 2;
+CPUTime = 300;
+VirtualOrganisation = "escape";
+OutputSandbox = {"both.txt", "pre.txt", "post.txt"};
+""")
+    [job] = run_json("run", str(path), cwd=tmp_path)
+    assert job["state"] == "completed" and job["name"] == "attributes" and job["missing"] == []
+    folder = Path(job["output_dir"])
+    out = (folder / "both.txt").read_text()
+    assert "args: 3\narg=[plain]\narg=[two words]\narg=[double quoted]\n" in out
+    assert "GREETING=hello world" in out and "stdin=[first line]" in out and "to stderr" in out
+    assert (folder / "pre.txt").read_text() == "prologue\n"
+    assert (folder / "post.txt").read_text() == "epilogue\n"
+    record = json.loads(run("status", job["id"], "--json", cwd=tmp_path).stdout)
+    assert record["state"] == "completed"
+
+
+def test_retry_count_resubmits_a_failed_job(tmp_path: Path, state_dir: Path) -> None:
+    marker = tmp_path / "tried-once"
+    path = write_jdl(tmp_path, f"""
+Executable = "/bin/sh";
+Arguments = "-c 'if [ -e {marker} ]; then echo second; else touch {marker}; exit 4; fi'";
+StdOutput = "out.txt";
+OutputSandbox = {{"out.txt"}};
+RetryCount = 1;
+""")
+    [job] = run_json("run", str(path), cwd=tmp_path)
+    assert job["state"] == "completed" and job["attempt"] == 1
+    assert (Path(job["output_dir"]) / "out.txt").read_text() == "second\n"
+
+
+def test_perusal_copies_chosen_files_while_the_job_runs(tmp_path: Path, state_dir: Path) -> None:
+    release = tmp_path / "release"
+    path = write_jdl(tmp_path, f"""
+Executable = "/bin/sh";
+Arguments = "-c 'echo working > progress.txt; while [ ! -e {release} ]; do sleep 0.2; done; echo done >> progress.txt'";
+OutputSandbox = {{"progress.txt"}};
+PerusalFileEnable = true;
+PerusalTimeInterval = 1;
+""")
+    folder = tmp_path / "out"
+    command = [str(VENV_BIN / "esap"), "--sites", str(EXAMPLE_SITES), "run", str(path), "--output-dir", str(folder)]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        copy = folder / "progress.txt"
+        deadline = time.time() + 120
+        while time.time() < deadline and not copy.exists():
+            time.sleep(0.2)
+        assert copy.read_text() == "working\n"  # copied back while the job still runs
+        release.touch()
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        release.touch()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert copy.read_text() == "working\ndone\n"
+
+
+def test_parametric_job_of_20_in_one_batch(tmp_path: Path, state_dir: Path) -> None:
+    jobs = run_json("run", str(EXAMPLES / "parametric.jdl"), "--output-dir", str(tmp_path / "results"),
+                    cwd=tmp_path)
+    assert len(jobs) == 20 and all(j["state"] == "completed" for j in jobs)
+    for index, job in enumerate(jobs):
+        folder = Path(job["output_dir"])
+        assert folder == tmp_path / "results" / job["id"]
+        assert (folder / f"out_{index}.txt").read_text() == f"value {index} squared is {index * index}\n"
+    run_ids = {j["id"].split(".")[0] for j in jobs}
+    assert len(run_ids) == 1
+    with sqlite3.connect(state_dir / "state.db") as db:
+        batches = db.execute("SELECT COUNT(DISTINCT batch), COUNT(*) FROM local_jobs WHERE run_id = ?",
+                             (run_ids.pop(),)).fetchone()
+    assert tuple(batches) == (1, 20)  # one submission for the 20 jobs
+
+
+def test_submit_prints_the_id_then_status_and_output(tmp_path: Path, state_dir: Path) -> None:
+    submitted = run("submit", str(EXAMPLES / "simple.jdl"), cwd=tmp_path, sites=EXAMPLES / "pbs-site.yaml")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split()[0]
+    deadline = time.time() + 120
+    state = ""
+    while time.time() < deadline and state != "completed":
+        status = run("status", job_id, "--json", cwd=tmp_path, sites=EXAMPLES / "pbs-site.yaml")
+        state = json.loads(status.stdout)["state"]
+        time.sleep(0.3)
+    assert state == "completed"
+    output = run("output", job_id, cwd=tmp_path, sites=EXAMPLES / "pbs-site.yaml")
+    assert output.returncode == 0, output.stderr
+    assert "missing: image.png" in output.stdout
+    folder = tmp_path / "esap-output" / job_id
+    assert (folder / "simple.out").read_text().strip() and (folder / "simple.err").exists()
+
+
+def test_outputs_come_back_through_htcondor_file_transfer(tmp_path: Path, state_dir: Path) -> None:
+    require_service("htcondor")
+    # the pool runs the job as an unprivileged user, whose transfer reads the input: not under
+    # pytest's private tmp folder
+    tmp_path = Path(tempfile.mkdtemp(prefix="esap-jdl-transfer-", dir="/tmp"))
+    tmp_path.chmod(0o755)
+    (tmp_path / "in.txt").write_text("hello\n")
+    path = write_jdl(tmp_path, """
+Executable = "/bin/sh";
+Arguments = "-c 'mkdir -p data; cat in.txt > data/result.txt; echo err >&2'";
+InputSandbox = {"in.txt"};
+StdOutput = "o.txt"; StdError = "e.txt";
+OutputSandbox = {"o.txt", "e.txt", "data/result.txt", "missing.png"};
+""")
+    result = run("run", str(path), "--site", "htcondor-transfer", "--json", cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    [job] = json.loads(result.stdout)
+    folder = Path(job["output_dir"])
+    assert (folder / "data" / "result.txt").read_text() == "hello\n"
+    assert (folder / "e.txt").read_text() == "err\n"
+    assert job["missing"] == ["missing.png"]
+    shutil.rmtree(tmp_path, ignore_errors=True)
