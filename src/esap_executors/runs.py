@@ -284,21 +284,21 @@ class Run:
         self._finish_outputs(backend, applied)
         changed_ids = set(self.store.update_states((r.job_id, s) for r, s in applied))
         retry: list[JobRecord] = []
+        # A job missing from changed_ids was already recorded by another process (e.g. `esap
+        # status` refreshing the store): this run still has to see the change and tell its listeners.
         with self._finished:
             for record, status in applied:
-                if record.job_id not in changed_ids:
-                    continue
                 record.state = status.state
                 record.exit_code = status.exit_code if status.exit_code is not None else record.exit_code
                 record.signal = status.signal or record.signal
                 record.reason = status.reason or record.reason
                 record.updated = status.time
-                if status.state is JobState.FAILED and record.attempt < record.spec.retries:
+                if (status.state is JobState.FAILED and record.attempt < record.spec.retries
+                        and record.job_id in changed_ids):
                     retry.append(record)
             self._finished.notify_all()
         for record, status in applied:
-            if record.job_id in changed_ids:
-                self._notify(record, status)
+            self._notify(record, status)
         if retry:
             self._retry(retry)
         still_live = any(not r.state.is_final for r in live) or bool(retry)
