@@ -12,6 +12,7 @@ from esap_executors.jdl import JdlDescription, translate
 from esap_executors.jdl.attributes import REJECTED
 from esap_executors.jdl.document import parse_text
 from esap_executors.jdl.placement import choose_site, fit_to_site
+from esap_executors.jdl.sandbox import COLLECT_DIR
 from esap_executors.sites import Catalogue
 
 from .helpers import overlay_catalogue
@@ -224,7 +225,10 @@ def test_outputs_come_back_by_file_transfer_without_a_shared_filesystem(tmp_path
     description = jdl(tmp_path, BASE + 'StdOutput = "o"; OutputSandbox = {"o", "data/result.txt"};')
     transfer = Catalogue.load(overlay_catalogue(tmp_path, {"htcondor-transfer": {}})).get("htcondor-transfer")
     [job] = fit_to_site(description, transfer)
-    assert [(o.source, o.dest) for o in job.spec.stage_out] == [("data/result.txt", "data/result.txt")]
+    # the job gathers the declared files that exist in one folder, which the transfer brings back
+    assert [(o.source, o.dest) for o in job.spec.stage_out] == [(COLLECT_DIR, COLLECT_DIR)]
+    assert job.spec.script is not None and "for f in data/result.txt; do" in job.spec.script
+    assert "(\n/bin/echo\n)\nstatus=$?" in job.spec.script
 
 
 # --- sandboxes ----------------------------------------------------------------------------
