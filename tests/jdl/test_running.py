@@ -155,3 +155,33 @@ OutputSandbox = {"o.txt", "e.txt", "data/result.txt", "missing.png"};
     assert (folder / "e.txt").read_text() == "err\n"
     assert job["missing"] == ["missing.png"]
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_submitted_job_with_perusal_gives_a_snapshot_through_esap_output(tmp_path: Path, state_dir: Path) -> None:
+    release = tmp_path / "release"
+    path = write_jdl(tmp_path, f"""
+Executable = "/bin/sh";
+Arguments = "-c 'echo step1 > log.txt; while [ ! -e {release} ]; do sleep 0.2; done; echo step2 >> log.txt'";
+OutputSandbox = {{"log.txt"}};
+PerusalFileEnable = true;
+""")
+    try:
+        submitted = run("submit", str(path), cwd=tmp_path)
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = submitted.stdout.split()[0]
+        snapshot = tmp_path / "snapshot"
+        deadline = time.time() + 60
+        while time.time() < deadline and not (snapshot / "log.txt").exists():
+            peek = run("output", job_id, "--dir", str(snapshot), cwd=tmp_path)
+            assert peek.returncode == 0, peek.stderr
+            time.sleep(0.3)
+        assert (snapshot / "log.txt").read_text() == "step1\n" and "perusal copy" in peek.stdout
+    finally:
+        release.touch()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        final = run("output", job_id, cwd=tmp_path)
+        if final.returncode == 0 and "completed" in final.stdout:
+            break
+        time.sleep(0.3)
+    assert (tmp_path / "esap-output" / job_id / "log.txt").read_text() == "step1\nstep2\n"

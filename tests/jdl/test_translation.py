@@ -317,3 +317,12 @@ def test_refused_attributes_say_not_supported(tmp_path: Path, name: str) -> None
 def test_unknown_attribute_is_a_warning(tmp_path: Path) -> None:
     description = jdl(tmp_path, BASE + 'MyOwnHint = "fast";')
     assert description.warnings == (f"{tmp_path / 'job.jdl'}:2: unknown attribute MyOwnHint ignored",)
+
+
+def test_forced_site_that_fails_requirements_is_used_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalogue = Catalogue.load(overlay_catalogue(tmp_path, {"local": {}}))
+    description = jdl(tmp_path, BASE + 'Requirements = other.GlueCEInfoLRMSType == "PBS";')
+    assert choose_site(catalogue, description, "local").name == "local"
+    assert 'warning: --site local does not satisfy Requirements (fails other.GlueCEInfoLRMSType == "PBS" ' \
+           '(GlueCEInfoLRMSType = "local"))' in capsys.readouterr().err
