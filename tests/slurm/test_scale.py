@@ -1,4 +1,4 @@
-"""500 jobs per path tracked with ONE scheduler query per poll cycle, however many are live."""
+"""500 jobs per path tracked with a constant number of scheduler queries per poll cycle."""
 
 from __future__ import annotations
 
@@ -38,5 +38,6 @@ def test_500_jobs_constant_queries_per_cycle(new_run) -> None:
         polls = cycles[site]
         assert polls, site
         assert max(live for live, _ in polls) >= JOBS // 2, polls  # many jobs live in a cycle...
-        assert {queries for _, queries in polls} == {1}, polls  # ...and always exactly one query
+        # ...and always one query (two only when the controller forgot jobs or did not answer)
+        assert {queries for _, queries in polls} <= {1, 2}, polls
     assert sacct_count(run.run_id) == 2 * JOBS  # nothing submitted twice

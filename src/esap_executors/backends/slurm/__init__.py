@@ -40,6 +40,11 @@ class SlurmBackend(Backend):
         "submit_workers": int,  # parallel submissions of single jobs (default 4)
         "timeout": (int, float),  # seconds per scheduler call (default 60)
         "user": str,  # the SLURM user for account checks (default: this user / slurm_user)
+        # where poll() looks: accounting (sacct / slurmdb), or controller (squeue) first and
+        # accounting only for jobs the controller no longer shows or when it does not answer.
+        # auto: controller on the CLI path (run-scoped squeue, no accounting lag), accounting
+        # on the REST path (slurmrestd's controller list is not run-scoped).
+        "status": str,
     }
 
     def __init__(self, site: Any) -> None:
@@ -50,6 +55,11 @@ class SlurmBackend(Backend):
             raise BadInput(f"unknown access {access!r} (known: rest, cli, auto)", source=site.source,
                            line=site.line, field=f"{site.name}.options.access")
         self.access_mode = access
+        status = str(self.options.get("status", "auto"))
+        if status not in {"auto", "accounting", "controller"}:
+            raise BadInput(f"unknown status source {status!r} (known: auto, accounting, controller)",
+                           source=site.source, line=site.line, field=f"{site.name}.options.status")
+        self.status_source = status
         self._access: SlurmAccess | None = None
         self._cluster: ClusterInfo | None = None
         self._validated: set[Any] = set()
@@ -138,14 +148,31 @@ class SlurmBackend(Backend):
         return [by_job[job.job_id] for job in jobs]
 
     def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
+        """One run-scoped query; a second (accounting) only for jobs the controller forgot."""
         self._run = (run_id, since)
-        self.query_count += 1
-        records = {r.native_id: r for r in self.access.run_records(job_name(run_id), since)}
+        name = job_name(run_id)
+        records: dict[str, SlurmRecord] = {}
+        use_controller = self.status_source == "controller" or (
+            self.status_source == "auto" and self.access.kind == "cli")
+        ask_accounting = not use_controller
+        if use_controller:
+            self.query_count += 1
+            try:
+                records = {r.native_id: r for r in self.access.queue_records(name, since)}
+            except Unreachable as exc:  # slurmctld down or restarting: accounting still answers
+                log.info("site %s: controller query failed (%s); asking accounting", self.site.name, exc)
+                ask_accounting = True
+            else:
+                ask_accounting = any(native not in records for native in native_ids)
+        if ask_accounting:
+            self.query_count += 1
+            for accounted in self.access.run_records(name, since):
+                records.setdefault(accounted.native_id, accounted)
         statuses = {}
         for native in native_ids:
-            record = records.get(native)
-            # not in the accounting database yet (it lags sbatch by ~0.5 s): still queued
-            statuses[native] = JobStatus(JobState.QUEUED) if record is None else to_status(record)
+            found = records.get(native)
+            # not in the accounting database yet (it lags sbatch): still queued
+            statuses[native] = JobStatus(JobState.QUEUED) if found is None else to_status(found)
         return statuses
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from ...errors import BadInput, Unreachable
 from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres, parse_slurm_minutes
 from .mapping import BatchJob, sbatch_argv
-from .records import SlurmRecord, expand_array_id, normal_state, parse_exit_code
+from .records import SlurmRecord, decode_wait_status, expand_array_id, normal_state, parse_exit_code
 
 log = logging.getLogger(__name__)
 
 RECORD_FIELDS = "JobID,State,ExitCode,Reason,Comment"
 DETAIL_FIELDS = "JobID,State,ExitCode,Reason,Comment,NodeList,Elapsed,MaxRSS"
+QUEUE_FORMAT = "JobArrayID:|,State:|,Reason:|,exit_code:|,Comment:"
 CANCEL_CHUNK = 500  # ids per scancel call: keeps argv far below ARG_MAX
 # errors that mean "the request is wrong", not "the cluster is unreachable"
 _USER_ERRORS = (
@@ -98,16 +99,29 @@ class CliAccess:
             self._run(["scancel", *native_ids[start:start + CANCEL_CHUNK]], what="scancel")
 
     def queue_records(self, run_name: str, since: float) -> list[SlurmRecord]:
-        """squeue's view of the run: immediate, and with comments (sacct stores a comment only
-        when a job ends)."""
-        out = self._run(["squeue", "--noheader", f"--name={run_name}", "--states=all", "--format=%i|%T|%k"],
-                        what="squeue")
+        """The controller's view of the run (squeue): immediate, with exit codes and comments,
+        for as long as the controller keeps finished jobs (MinJobAge)."""
+        out = self._run(
+            ["squeue", "--noheader", f"--name={run_name}", "--states=all",
+             f"--Format={QUEUE_FORMAT}"],
+            what="squeue",
+        )
         records = []
         for line in out.splitlines():
-            job_id, _, rest = line.partition("|")
-            state, _, comment = rest.partition("|")
-            for native in expand_array_id(job_id.strip()):
-                records.append(SlurmRecord(native_id=native, state=normal_state(state), comment=comment.strip()))
+            parts = line.rstrip().split("|", 4)
+            if len(parts) < 5:
+                continue
+            job_id, state, reason, status, comment = (p.strip() for p in parts)
+            code, signal = decode_wait_status(int(status)) if status.isdigit() else (None, None)
+            state = normal_state(state)
+            if state in ("PENDING", "RUNNING", "CONFIGURING", "REQUEUED"):
+                code = signal = None
+            for native in expand_array_id(job_id):
+                records.append(SlurmRecord(
+                    native_id=native, state=state, exit_code=code, signal=signal,
+                    reason=None if reason in ("None", "(null)") else reason,
+                    comment="" if comment == "(null)" else comment,
+                ))
         return records
 
     def cluster(self) -> ClusterInfo:

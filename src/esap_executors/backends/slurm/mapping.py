@@ -23,7 +23,7 @@ from ..base import Submission
 
 ACCOUNT_ENV = ("SBATCH_ACCOUNT", "SLURM_ACCOUNT")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ARRAY_DIR = ".slurm"  # per-run directory (under the site's work_root) for array task scripts
+ARRAY_DIR = ".slurm"  # per-run directory (under the site's work_root): array task maps, SLURM logs
 COMMENT_PREFIX = "esap"
 
 
@@ -167,26 +167,27 @@ def array_dir(site: Site, run_id: str) -> Path:
 
 
 def _array(site: Site, members: Sequence[Submission], resources: Resources) -> BatchJob:
-    """Task scripts and the task -> job id map go to files: the comment stays short."""
+    """One script selects the task's lines by $SLURM_ARRAY_TASK_ID; the task -> job id map goes
+    to a file in the run's directory (for crash recovery): the comment stays short."""
     run_id = members[0].run_id
     job_ids = tuple(m.job_id for m in members)
     tag = hashlib.sha256("\n".join(job_ids).encode()).hexdigest()[:12]
     directory = array_dir(site, run_id) / tag
     directory.mkdir(parents=True, exist_ok=True)
-    for index, member in enumerate(members):
-        (directory / f"task-{index}.sh").write_text(task_script(site, member))
     (directory / "tasks.json").write_text(json.dumps(list(job_ids)))
-    script = "\n".join([
+    lines = [
         "#!/bin/bash",
-        f"# esap array of {len(members)} jobs of run {run_id}; task i runs task-i.sh",
-        f'exec /bin/bash {shlex.quote(str(directory))}/task-"$SLURM_ARRAY_TASK_ID".sh',
-        "",
-    ])
+        f"# esap array of {len(members)} jobs of run {run_id}",
+        'case "$SLURM_ARRAY_TASK_ID" in',
+    ]
+    for index, member in enumerate(members):
+        lines += [f"{index})", task_script(site, member).rstrip("\n"), ";;"]
+    lines += ['*) echo "esap: no task $SLURM_ARRAY_TASK_ID in this array" >&2; exit 99;;', "esac", ""]
     return BatchJob(
         name=job_name(run_id),
         comment=f"{COMMENT_PREFIX} {run_id} array {tag}",
         resources=resources,
-        script=script,
+        script="\n".join(lines),
         workdir=str(directory),
         stdout=str(directory / "slurm-%A_%a.out"),
         stderr=str(directory / "slurm-%A_%a.out"),

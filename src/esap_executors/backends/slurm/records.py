@@ -91,6 +91,13 @@ def parse_exit_code(text: str) -> tuple[int | None, int | None]:
         return None, None
 
 
+def decode_wait_status(value: int) -> tuple[int | None, int | None]:
+    """slurmctld's raw exit status (a wait(2) status) -> (exit code, signal)."""
+    if value & 0x7F:
+        return None, value & 0x7F
+    return (value >> 8) & 0xFF, None
+
+
 _PENDING_ARRAY = re.compile(r"^(\d+)_\[([^\]]+)\]$")
 
 

@@ -17,7 +17,7 @@ import requests
 from ...errors import AuthError, BadInput, Unreachable
 from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres
 from .mapping import BatchJob, rest_fields
-from .records import SlurmRecord, normal_state
+from .records import SlurmRecord, decode_wait_status, normal_state
 from .token import TokenSource
 
 log = logging.getLogger(__name__)
@@ -351,9 +351,7 @@ def _exit_struct(value: Any) -> tuple[int | None, int | None]:
         signal = _number(signal_info.get("id", signal_info.get("signal_id"))) if isinstance(signal_info, dict) else None
         return code, signal or None
     if isinstance(value, int):  # slurmctld v0.0.38: a wait(2) status
-        if value & 0x7F:
-            return None, value & 0x7F
-        return (value >> 8) & 0xFF, None
+        return decode_wait_status(value)
     return None, None
 
 

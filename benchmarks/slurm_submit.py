@@ -1,0 +1,223 @@
+"""SLURM submission and end-to-end benchmark: esap (CLI and slurmrestd paths) against plain sbatch.
+
+    .venv/bin/python benchmarks/slurm_submit.py [--singles 100] [--array 500] [--e2e 200] [--write]
+
+Measured on the cluster of scripts/services/slurm.sh, all in one run:
+  * submission rate (jobs/s) of single jobs: a plain `sbatch` loop (bash), esap CLI, esap REST;
+  * submission rate of same-shaped jobs, which esap sends as one job array (CLI and REST);
+  * wall time of N trivial jobs end to end (submit -> all seen completed) with esap, against the
+    scheduler's floor: the same N as one `sbatch --array` and a tight (0.2 s) squeue wait loop.
+The cluster is drained between phases (not timed). --write replaces the "## slurm" section of
+benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from esap_executors.backends.base import Submission  # noqa: E402
+from esap_executors.backends.slurm import SlurmBackend  # noqa: E402
+from esap_executors.job import make_spec  # noqa: E402
+from esap_executors.runs import JobRequest, Run  # noqa: E402
+from esap_executors.sites import Catalogue  # noqa: E402
+from esap_executors.store import Store  # noqa: E402
+
+SITES = ROOT / "examples" / "sites.yaml"
+
+
+NAMES: list[str] = ["bench-plain", "bench-plain-array", "bench-floor"]  # jobs this benchmark made
+
+
+def drain() -> None:
+    """Wait until none of this benchmark's jobs is queued or running (not timed)."""
+    names = ",".join(NAMES)
+    while subprocess.run(["squeue", "-h", f"--name={names}", "-o", "%i"], capture_output=True,
+                         text=True).stdout.strip():
+        time.sleep(0.5)
+
+
+def plain_sbatch_loop(n: int, workdir: str) -> float:
+    script = (f'for i in $(seq {n}); do sbatch --parsable -J bench-plain -o /dev/null -D {workdir} '
+              f'--wrap true >/dev/null || exit 1; done')
+    start = time.perf_counter()
+    subprocess.run(["bash", "-c", script], check=True)
+    return time.perf_counter() - start
+
+
+def plain_sbatch_array(n: int, workdir: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(["sbatch", "--parsable", "-J", "bench-plain-array", "-o", "/dev/null", "-D", workdir,
+                    f"--array=0-{n - 1}", "--wrap", "true"], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def submissions(n: int, work: Path, distinct: bool) -> list[Submission]:
+    run_id = "rbench" + uuid.uuid4().hex[:6]
+    NAMES.append(f"esap-{run_id}")
+    subs = []
+    for i in range(n):
+        workdir = work / run_id / f"{i}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        # distinct shapes (a different memory request each) can never share an array
+        spec = make_spec(["true"], memory=f"{16 + i}M" if distinct else "16M", partition="debug")
+        subs.append(Submission(job_id=f"{run_id}.{i:08x}", run_id=run_id, name="bench", spec=spec,
+                               workdir=str(workdir), stdout=str(workdir / "out"), stderr=str(workdir / "err")))
+    return subs
+
+
+def esap_submit(catalogue: Catalogue, site_name: str, subs: list[Submission]) -> float:
+    site = catalogue.get(site_name)
+    site = replace(site, work_root=str(Path(subs[0].workdir).parent.parent))
+    backend = SlurmBackend(site)
+    backend.validate(subs)  # reads the cluster once (a run does this before submitting)
+    start = time.perf_counter()
+    backend.submit(subs)
+    elapsed = time.perf_counter() - start
+    backend.close()
+    return elapsed
+
+
+def floor_end_to_end(n: int, workdir: str) -> float:
+    start = time.perf_counter()
+    job = subprocess.run(["sbatch", "--parsable", "-J", "bench-floor", "-o", "/dev/null", "-D", workdir,
+                          f"--array=0-{n - 1}", "--wrap", "true"], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    while subprocess.run(["squeue", "-h", "-j", job, "-o", "%i"], capture_output=True, text=True).stdout.strip():
+        time.sleep(0.2)
+    return time.perf_counter() - start
+
+
+def esap_end_to_end(catalogue: Catalogue, site_name: str, n: int) -> float:
+    run = Run.open(f"bench-e2e-{uuid.uuid4().hex}", catalogue=catalogue, store=Store())
+    NAMES.append(f"esap-{run.run_id}")
+    spec = make_spec(["true"])
+    start = time.perf_counter()
+    run.submit([JobRequest(f"j{i}", spec, site=site_name) for i in range(n)])
+    final = run.wait(timeout=1800)
+    elapsed = time.perf_counter() - start
+    run.close()
+    bad = [r for r in final.values() if r.state.value != "completed"]
+    if bad:
+        raise SystemExit(f"{len(bad)} job(s) did not complete: {bad[0]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--singles", type=int, default=100)
+    parser.add_argument("--array", type=int, default=500)
+    parser.add_argument("--e2e", type=int, default=200)
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args()
+
+    state = tempfile.mkdtemp(prefix="esap-bench-state-", dir="/tmp")
+    os.environ["ESAP_STATE_DIR"] = state
+    os.chmod(state, 0o755)
+    work = Path(state) / "work"
+    work.mkdir()
+    catalogue = Catalogue.load(SITES)
+    version = subprocess.run(["sinfo", "-V"], capture_output=True, text=True).stdout.strip()
+    results: dict[str, float] = {}
+
+    def note(label: str, seconds: float, jobs: int) -> None:
+        results[label] = seconds
+        print(f"{label:<44} {jobs:5d} jobs {seconds:8.2f} s {jobs / seconds:9.1f} jobs/s", flush=True)
+
+    drain()
+    # --- end to end first, on an idle cluster -------------------------------------------
+    note("floor: sbatch --array + 0.2 s squeue loop", floor_end_to_end(args.e2e, str(work)), args.e2e)
+    drain()
+    note("esap end to end, slurm-local (CLI)", esap_end_to_end(catalogue, "slurm-local", args.e2e), args.e2e)
+    drain()
+    note("esap end to end, slurm-rest (REST)", esap_end_to_end(catalogue, "slurm-rest", args.e2e), args.e2e)
+    drain()
+    # --- submission rates ------------------------------------------------------------------
+    note("plain sbatch loop (bash), single jobs", plain_sbatch_loop(args.singles, str(work)), args.singles)
+    drain()
+    note("esap CLI, single jobs", esap_submit(catalogue, "slurm-local", submissions(args.singles, work, True)),
+         args.singles)
+    drain()
+    note("esap REST, single jobs", esap_submit(catalogue, "slurm-rest", submissions(args.singles, work, True)),
+         args.singles)
+    drain()
+    note("plain sbatch --array", plain_sbatch_array(args.array, str(work)), args.array)
+    drain()
+    note("esap CLI, same-shaped jobs (one array)",
+         esap_submit(catalogue, "slurm-local", submissions(args.array, work, False)), args.array)
+    drain()
+    note("esap REST, same-shaped jobs (one array)",
+         esap_submit(catalogue, "slurm-rest", submissions(args.array, work, False)), args.array)
+    drain()
+
+    def rate(label: str, jobs: int) -> float:
+        return jobs / results[label]
+
+    loop = rate("plain sbatch loop (bash), single jobs", args.singles)
+    floor = results["floor: sbatch --array + 0.2 s squeue loop"]
+    lines = [
+        "## slurm",
+        "",
+        f"`benchmarks/slurm_submit.py` on {version}, scripts/services/slurm.sh cluster (2 fake nodes x 16 "
+        f"CPUs on {os.cpu_count()} cores, {platform.system()} {platform.release()}), "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Other projects' tests may share the machine.",
+        "",
+        "| measurement | jobs | seconds | jobs/s | ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    table = [
+        ("plain sbatch loop (bash), single jobs", args.singles, "1.00 (reference)"),
+        ("esap CLI, single jobs", args.singles, f"{rate('esap CLI, single jobs', args.singles) / loop:.2f} x loop"),
+        ("esap REST, single jobs", args.singles,
+         f"{rate('esap REST, single jobs', args.singles) / loop:.2f} x loop"),
+        ("plain sbatch --array", args.array, f"{rate('plain sbatch --array', args.array) / loop:.1f} x loop"),
+        ("esap CLI, same-shaped jobs (one array)", args.array,
+         f"{rate('esap CLI, same-shaped jobs (one array)', args.array) / loop:.1f} x loop"),
+        ("esap REST, same-shaped jobs (one array)", args.array,
+         f"{rate('esap REST, same-shaped jobs (one array)', args.array) / loop:.1f} x loop"),
+        ("floor: sbatch --array + 0.2 s squeue loop", args.e2e, "1.00 (floor)"),
+        ("esap end to end, slurm-local (CLI)", args.e2e,
+         f"{results['esap end to end, slurm-local (CLI)'] / floor:.2f} x floor"),
+        ("esap end to end, slurm-rest (REST)", args.e2e,
+         f"{results['esap end to end, slurm-rest (REST)'] / floor:.2f} x floor"),
+    ]
+    for label, jobs, ratio in table:
+        lines.append(f"| {label} | {jobs} | {results[label]:.2f} | {jobs / results[label]:.1f} | {ratio} |")
+    lines += [
+        "",
+        "Targets (issue 3): single-job submission at least as fast as the plain sbatch loop (>= 1.00 x loop), "
+        ">= 10x with arrays, end to end <= 1.2 x floor. esap's single jobs go out through "
+        "`submit_workers` parallel sbatch calls / HTTP requests; same-shaped jobs as one array. End to end "
+        "includes the run's bookkeeping (SQLite store, one sacct / slurmdb query per poll cycle with the "
+        "site's poll settings: start 1 s, floor 0.5 s).",
+        "",
+    ]
+    text = "\n".join(lines)
+    print()
+    print(text)
+    if args.write:
+        results_md = ROOT / "benchmarks" / "RESULTS.md"
+        current = results_md.read_text() if results_md.exists() else "# Benchmark results\n\n"
+        start = current.find("## slurm\n")
+        if start >= 0:
+            end = current.find("\n## ", start + 1)
+            current = current[:start] + text + ("" if end < 0 else current[end + 1:])
+        else:
+            current = current.rstrip("\n") + "\n\n" + text
+        results_md.write_text(current)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
