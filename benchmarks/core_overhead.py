@@ -40,6 +40,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## core"
+INTRO = (
+    "`python benchmarks/core_overhead.py`: executor CPU time per job for 1,000 trivial jobs on\n"
+    "the local site, split into the executor process and the detached supervisor (which runs\n"
+    "the jobs; the jobs' own CPU is not counted), and peak RSS while 10,000 jobs are tracked\n"
+    "(store records, the run's snapshot, one poll query per cycle over all of them). CPU times\n"
+    "include kernel time; creating each job's directory and output files is a large part of it\n"
+    "on this machine's filesystem, so that cost is measured on its own for reference."
+)
 CPU_TARGET_MS = 5.0
 RSS_TARGET_MB = 150.0
 
@@ -252,7 +260,7 @@ def append_result(entry: str) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     lines = text.splitlines()
     if SECTION not in lines:
-        RESULTS.write_text(text.rstrip("\n") + f"\n\n{SECTION}\n\n" + entry)
+        RESULTS.write_text(text.rstrip("\n") + f"\n\n{SECTION}\n\n{INTRO}\n\n" + entry)
         return
     start = lines.index(SECTION) + 1
     end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
