@@ -115,6 +115,11 @@ def _doc(description: JdlDescription, spec: JobSpec) -> str:
         lines.append(f"JDL retries: {spec.retries} (RetryCount + ShallowRetryCount)")
     if spec.labels.get("vo"):
         lines.append(f"JDL VirtualOrganisation: {spec.labels['vo']}")
+    for out in description.jobs[0].outputs:
+        if out.dest:
+            lines.append(f"JDL output destination (copy it there after the run): {out.name} -> {out.dest}")
+    if description.perusal_interval:
+        lines.append("JDL PerusalFileEnable: CWL returns outputs only at the end")
     return "\n".join(lines)
 
 
