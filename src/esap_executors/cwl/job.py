@@ -142,6 +142,7 @@ class EsapCommandLineJob(CommandLineJob):
                 stderr=stderr_path,
                 timelimit=self.timelimit or None,
                 modules=self._modules(site),
+                extra_path=self._interpreter_dir(site),
             )
             descriptor = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
             with os.fdopen(descriptor, "w") as handle:
@@ -162,6 +163,19 @@ class EsapCommandLineJob(CommandLineJob):
             labels={"cwl_step": self.name},
         )
         return JobRequest(key=self.esap_key, spec=spec, site=site.name, name=self.name)
+
+    def _interpreter_dir(self, site: Site) -> str | None:
+        """`python` on PATH is the site's declared execute-side interpreter (`execute: {python: ...}`),
+        as tools expect one and execute nodes often have only `python3`."""
+        interpreter = site.execute.get("python")
+        if not interpreter:
+            return None
+        directory = os.path.join(self.esap_root, "bin")
+        os.makedirs(directory, exist_ok=True)
+        link = os.path.join(directory, "python")
+        if not os.path.lexists(link):
+            os.symlink(interpreter, link)
+        return directory
 
     def _modules(self, site: Site) -> list[str]:
         software, _ = self.builder.get_requirement("SoftwareRequirement")

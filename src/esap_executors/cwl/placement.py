@@ -11,7 +11,7 @@ from ..errors import BadInput
 from ..matchmaking import match
 from ..sites import Catalogue
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("cwltool")
 
 ESAP_NAMESPACE = "https://w3id.org/esap/cwl#"
 SITE_HINT = ESAP_NAMESPACE + "Site"

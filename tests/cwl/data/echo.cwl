@@ -1,0 +1,8 @@
+cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: echo
+inputs:
+  message: {type: string, inputBinding: {position: 1}}
+stdout: echo.txt
+outputs:
+  out: stdout

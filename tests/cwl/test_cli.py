@@ -1,0 +1,63 @@
+"""esap-cwltool as a command: --executor local is stock cwltool; errors before submission."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.cwl.helpers import RUN_LINE, run_tool
+
+DATA = Path(__file__).parent / "data"
+
+
+def comparable(value: Any) -> Any:
+    """Outputs without their (directory-dependent) locations."""
+    if isinstance(value, dict):
+        return {k: comparable(v) for k, v in value.items() if k not in ("location", "path")}
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    return value
+
+
+def test_executor_local_behaves_like_stock_cwltool(tmp_path: Path) -> None:
+    args = ["--no-container", DATA / "scatter-wf.cwl"]
+    (tmp_path / "stock").mkdir()
+    (tmp_path / "local").mkdir()
+    stock = run_tool("cwltool", *args, cwd=tmp_path / "stock")
+    local = run_tool("esap-cwltool", "--executor", "local", *args, cwd=tmp_path / "local")
+    assert stock.returncode == local.returncode == 0, local.stderr[-2000:]
+    assert comparable(json.loads(local.stdout)) == comparable(json.loads(stock.stdout))
+    assert not RUN_LINE.search(local.stderr), "--executor local must not create an esap run"
+
+
+def test_stock_cwltool_has_no_executor_option(tmp_path: Path) -> None:
+    completed = run_tool("cwltool", "--executor", "esap", DATA / "echo.cwl", cwd=tmp_path)
+    assert completed.returncode != 0
+    assert "unrecognized arguments: --executor" in completed.stderr
+
+
+def test_help_lists_the_esap_options(tmp_path: Path) -> None:
+    completed = run_tool("esap-cwltool", "--help", cwd=tmp_path)
+    assert completed.returncode == 0
+    for option in ("--executor", "--site", "--esap-sites", "--esap-run-id", "--no-container"):
+        assert option in completed.stdout
+
+
+def test_required_gpus_nowhere_is_refused_before_submission(tmp_path: Path) -> None:
+    completed = run_tool("esap-cwltool", "--enable-ext", "--site", "local", DATA / "gpu-required.cwl", cwd=tmp_path)
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    assert "requires 1 GPU(s) but site local has no GPUs" in completed.stderr
+
+
+def test_site_without_shared_filesystem_is_refused_with_the_reason(tmp_path: Path) -> None:
+    completed = run_tool("esap-cwltool", "--site", "htcondor-transfer", DATA / "echo.cwl", "--message", "x",
+                         cwd=tmp_path)
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    assert "site htcondor-transfer has no shared filesystem" in completed.stderr
+
+
+def test_unknown_site_is_a_one_line_error(tmp_path: Path) -> None:
+    completed = run_tool("esap-cwltool", "--site", "nowhere", DATA / "echo.cwl", "--message", "x", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert "unknown site 'nowhere'" in completed.stderr
