@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -135,10 +133,8 @@ def test_submit_prints_the_id_then_status_and_output(tmp_path: Path, state_dir: 
 
 def test_outputs_come_back_through_htcondor_file_transfer(tmp_path: Path, state_dir: Path) -> None:
     require_service("htcondor")
-    # the pool runs the job as an unprivileged user, whose transfer reads the input: not under
-    # pytest's private tmp folder
-    tmp_path = Path(tempfile.mkdtemp(prefix="esap-jdl-transfer-", dir="/tmp"))
-    tmp_path.chmod(0o755)
+    # in pytest's private tmp folder, which the pool's unprivileged job owner cannot read: the
+    # sandbox is copied at submission, as the grid uploads it
     (tmp_path / "in.txt").write_text("hello\n")
     path = write_jdl(tmp_path, """
 Executable = "/bin/sh";
@@ -154,7 +150,6 @@ OutputSandbox = {"o.txt", "e.txt", "data/result.txt", "missing.png"};
     assert (folder / "data" / "result.txt").read_text() == "hello\n"
     assert (folder / "e.txt").read_text() == "err\n"
     assert job["missing"] == ["missing.png"]
-    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_submitted_job_with_perusal_gives_a_snapshot_through_esap_output(tmp_path: Path, state_dir: Path) -> None:

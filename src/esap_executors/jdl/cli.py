@@ -45,7 +45,7 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
     run = Run.open(key, catalogue=catalogue, front="jdl")
     quiet = bool(getattr(args, "json", False))
     try:
-        jobs = _with_inputs_fetched(jobs, run.run_id)
+        jobs = _with_inputs_fetched(jobs, run.run_id, snapshot_local=not site.shared_filesystem)
         jobs = _with_billing(jobs, args)
         output_dirs = _output_dirs(args, run.run_id, jobs)
         records.save(run.store, [
@@ -109,10 +109,14 @@ def _jdl_path(args: argparse.Namespace) -> str:
     return command[0]
 
 
-def _with_inputs_fetched(jobs: Sequence[JdlJob], run_id: str) -> list[JdlJob]:
+def _with_inputs_fetched(jobs: Sequence[JdlJob], run_id: str, *, snapshot_local: bool) -> list[JdlJob]:
     """URL inputs are downloaded before anything is submitted: a bad URL or certificate stops all."""
     cache = state_dir() / "jdl-inputs" / run_id
-    return [replace(job, spec=job.spec.with_changes(stage_in=prefetch(job.spec.stage_in, cache))) for job in jobs]
+    return [
+        replace(job, spec=job.spec.with_changes(
+            stage_in=prefetch(job.spec.stage_in, cache, snapshot_local=snapshot_local)))
+        for job in jobs
+    ]
 
 
 def _with_billing(jobs: Sequence[JdlJob], args: argparse.Namespace) -> list[JdlJob]:

@@ -156,16 +156,30 @@ def register_transfers() -> None:
         URL_UPLOADERS.setdefault(scheme, upload_file)
 
 
-def prefetch(stage_in: Sequence[StageIn], cache: Path) -> tuple[StageIn, ...]:
-    """Download URL inputs once (before anything is submitted) and stage the local copies."""
+def prefetch(stage_in: Sequence[StageIn], cache: Path, *, snapshot_local: bool = False) -> tuple[StageIn, ...]:
+    """Download URL inputs once (before anything is submitted) and stage the local copies.
+
+    With `snapshot_local` (sites without a shared filesystem) local files are copied too, as the
+    grid uploads the sandbox at submission: the transfer then reads a copy the job's owner can
+    read, not the user's own (possibly private) folder.
+    """
     result = []
     for entry in stage_in:
         scheme = scheme_of(entry.source)
-        if scheme in ("http", "https"):
-            folder = cache / hashlib.sha256(entry.source.encode()).hexdigest()[:16]
-            target = folder / entry.dest
+        if snapshot_local and scheme in (None, "file"):
+            source = Path(urllib.parse.unquote(urllib.parse.urlparse(entry.source).path)) if scheme else \
+                Path(entry.source)
+            target = cache / f"{hashlib.sha256(str(source).encode()).hexdigest()[:16]}.input"
             if not target.exists():
-                folder.mkdir(parents=True, exist_ok=True)
+                cache.mkdir(parents=True, exist_ok=True)
+                copy_path(source, target)
+            result.append(StageIn(source=str(target), dest=entry.dest))
+        elif scheme in ("http", "https"):
+            # named unlike its destination: a site's file transfer then copies it next to the job
+            # (readable by the job's owner) instead of reading it from this private cache
+            target = cache / f"{hashlib.sha256(entry.source.encode()).hexdigest()[:16]}.download"
+            if not target.exists():
+                cache.mkdir(parents=True, exist_ok=True)
                 fetch_url(entry.source, target)
             result.append(StageIn(source=str(target), dest=entry.dest))
         else:
