@@ -1,10 +1,13 @@
 """Talking to the identity provider: discovery, device login (RFC 8628), refresh, exchange (RFC 8693).
 
 Endpoints always come from the issuer's discovery document (IAM's device endpoint is
-/devicecode, not a path a client may guess). The grants are plain form POSTs with `requests`:
-requests-oauthlib/oauthlib raise InsecureTransportError for http:// (the loopback test
-provider) unless OAUTHLIB_INSECURE_TRANSPORT is set for the whole process, and they have no
-RFC 8628 polling loop and no RFC 8693 helper, so for these few POSTs they would add nothing.
+/devicecode, not a path a client may guess). oauthlib builds the device-code and refresh
+request bodies (DeviceClient) and parses every token answer, raising its typed error for an
+error answer. The POSTs themselves go through `requests`: requests-oauthlib's OAuth2Session
+and oauthlib's prepare_*_request/uri methods raise InsecureTransportError for http:// (the
+loopback test provider) unless OAUTHLIB_INSECURE_TRANSPORT is set for the whole process.
+oauthlib has no RFC 8628 polling loop, no parser for the device authorization answer and no
+RFC 8693 helper: those, the exchange request and revocation are plain form POSTs here.
 """
 
 from __future__ import annotations
@@ -14,8 +17,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
+from oauthlib.common import add_params_to_qs
+from oauthlib.oauth2 import (
+    AccessDeniedError,
+    DeviceClient,
+    InvalidClientError,
+    MissingTokenError,
+    OAuth2Error,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+)
+from oauthlib.oauth2.rfc6749.errors import raise_from_error
+from oauthlib.oauth2.rfc6749.parameters import parse_token_response
 
 from ..errors import AuthError, Unreachable
 from .config import AuthConfig, check_issuer_url
@@ -23,7 +39,6 @@ from .redact import redact
 
 log = logging.getLogger(__name__)
 
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 TIMEOUT = 20.0
@@ -97,6 +112,7 @@ class OidcClient:
         self.config = config
         self.client_id = config.require_client()
         self.session = session or config.session()
+        self._oauth = DeviceClient(self.client_id)  # builds request bodies only: holds no token
         self._discovery: Discovery | None = None
 
     # discovery ---------------------------------------------------------------------------
@@ -114,7 +130,7 @@ class OidcClient:
         data = {"scope": scope or self.config.scope}
         if audience:
             data["audience"] = audience
-        reply = self._post(endpoint, data)
+        reply = self._post(endpoint, urlencode(data))
         body = _json(reply, endpoint)
         if reply.status_code != 200:
             raise AuthError(f"device login refused by {self.config.issuer}: {_describe(body)}")
@@ -144,22 +160,22 @@ class OidcClient:
         deadline = time.monotonic() + device.expires_in
         while True:
             sleep(interval)
-            reply = self._post(endpoint, {"grant_type": DEVICE_GRANT, "device_code": device.device_code})
+            reply = self._post(endpoint, self._oauth.prepare_request_body(device.device_code))
             body = _json(reply, endpoint)
-            if reply.status_code == 200:
-                return self._token_set(body, scope or self.config.scope, audience)
-            error = body.get("error")
-            if error == "authorization_pending":
-                pass
-            elif error == "slow_down":
-                interval += slow_down_step
-                log.debug("the provider asked to slow down: polling every %.0f s", interval)
-            elif error == "expired_token":
-                raise AuthError("the login code expired before it was approved: run esap login again")
-            elif error == "access_denied":
-                raise AuthError(f"the login was refused at {self.config.issuer} (access_denied)")
+            try:
+                token = self._parse_token(reply, body)
+            except AccessDeniedError:
+                raise AuthError(f"the login was refused at {self.config.issuer} (access_denied)") from None
+            except OAuth2Error as exc:  # oauthlib has no classes for the RFC 8628 errors: by name
+                if exc.error == "slow_down":
+                    interval += slow_down_step
+                    log.debug("the provider asked to slow down: polling every %.0f s", interval)
+                elif exc.error == "expired_token":
+                    raise AuthError("the login code expired before it was approved: run esap login again") from None
+                elif exc.error != "authorization_pending":
+                    raise AuthError(f"device login failed at {self.config.issuer}: {_describe(body)}") from None
             else:
-                raise AuthError(f"device login failed at {self.config.issuer}: {_describe(body)}")
+                return self._token_set(token, scope or self.config.scope, audience)
             if time.monotonic() > deadline:
                 raise AuthError("the login code expired before it was approved: run esap login again")
 
@@ -169,19 +185,19 @@ class OidcClient:
             raise AuthError(f"the session at {tokens.issuer} has expired and has no refresh token "
                             "(log in with the offline_access scope): run esap login")
         endpoint = self.discovery().token_endpoint
-        data = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
-        if tokens.audience:
-            data["audience"] = tokens.audience
+        form = self._oauth.prepare_refresh_body(refresh_token=tokens.refresh_token, audience=tokens.audience)
         try:
-            reply = self._post(endpoint, data)
+            reply = self._post(endpoint, form)
         except Unreachable as exc:
             raise AuthError(f"the session at {tokens.issuer} expired and cannot be refreshed "
                             f"({exc}): run esap login") from None
         body = _json(reply, endpoint)
-        if reply.status_code != 200:
+        try:
+            token = self._parse_token(reply, body)
+        except OAuth2Error:
             raise AuthError(f"the session at {tokens.issuer} expired and the refresh was refused "
-                            f"({_describe(body)}): run esap login")
-        renewed = self._token_set(body, tokens.scope, tokens.audience)
+                            f"({_describe(body)}): run esap login") from None
+        renewed = self._token_set(token, tokens.scope, tokens.audience)
         if renewed.refresh_token is None:  # the provider did not rotate it: keep the old one
             renewed = TokenSet(**{**renewed.to_dict(), "refresh_token": tokens.refresh_token})
         return renewed
@@ -196,53 +212,69 @@ class OidcClient:
             data["audience"] = audience
         if scope:
             data["scope"] = scope
-        reply = self._post(endpoint, data)
+        reply = self._post(endpoint, urlencode(data))
         body = _json(reply, endpoint)
-        if reply.status_code == 200 and body.get("access_token"):
-            return self._token_set(body, scope or "", audience, keep_refresh=False)
-        error = body.get("error")
-        if error in {"unauthorized_client", "invalid_client", "unsupported_grant_type"}:
+        try:  # RFC 8693 2.2: the answer has the shape of an RFC 6749 token answer
+            token = self._parse_token(reply, body)
+        except (UnauthorizedClientError, InvalidClientError, UnsupportedGrantTypeError) as exc:
             raise AuthError(
                 f"token exchange is not enabled for client {self.client_id} at {self.config.issuer} "
-                f"({error}); an IAM administrator must enable the token-exchange grant for this client"
-            )
-        raise AuthError(f"token exchange refused by {self.config.issuer}: {_describe(body)}")
+                f"({exc.error}); an IAM administrator must enable the token-exchange grant for this client"
+            ) from None
+        except OAuth2Error:
+            raise AuthError(f"token exchange refused by {self.config.issuer}: {_describe(body)}") from None
+        return self._token_set(token, scope or "", audience, keep_refresh=False)
 
     def revoke(self, token: str, hint: str = "refresh_token") -> None:
         endpoint = self.discovery().revocation_endpoint
         if endpoint:
             try:
-                self._post(endpoint, {"token": token, "token_type_hint": hint})
+                self._post(endpoint, urlencode({"token": token, "token_type_hint": hint}))
             except Unreachable:
                 pass
 
     # helpers --------------------------------------------------------------------------------
-    def _post(self, url: str, data: dict[str, str]) -> requests.Response:
-        form = dict(data)
+    def _post(self, url: str, form: str) -> requests.Response:
+        """POST a urlencoded form; the client authenticates with HTTP Basic, or by its id in the form."""
         auth = None
         if self.config.client_secret:
             auth = (self.client_id, self.config.client_secret)
         else:
-            form["client_id"] = self.client_id
+            form = add_params_to_qs(form, [("client_id", self.client_id)])
         try:
-            return self.session.post(url, data=form, auth=auth, timeout=TIMEOUT,
-                                     headers={"Accept": "application/json"})
+            return self.session.post(url, data=form, auth=auth, timeout=TIMEOUT, headers={
+                "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"})
         except requests.RequestException as exc:
             raise Unreachable(f"{url}: {redact(str(exc))}") from None
 
-    def _token_set(self, body: Mapping[str, Any], scope: str, audience: str | None,
-                   keep_refresh: bool = True) -> TokenSet:
-        if not body.get("access_token"):
+    def _parse_token(self, reply: requests.Response, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The token of a 200 answer (RFC 6749 5.1); oauthlib raises its typed OAuth2Error for an error answer.
+
+        No requested scope is passed: oauthlib would raise a Warning when the provider grants a
+        different scope than asked, which RFC 6749 3.3 allows (IAM drops scopes a client may not have).
+        """
+        if reply.status_code != 200:
+            raise_from_error(str(body.get("error") or "error"), body)
+        try:
+            token: dict[str, Any] = parse_token_response(reply.text)
+        except MissingTokenError:
+            token = {}
+        except ValueError as exc:  # an expires_in that is not a whole number
+            raise AuthError(f"{self.config.issuer}: {exc}") from None
+        if not token.get("access_token"):  # absent (MissingTokenError) or empty
             raise AuthError(f"{self.config.issuer} answered without an access token")
-        expires_in = float(body.get("expires_in") or 3600)
+        return token
+
+    def _token_set(self, token: Mapping[str, Any], scope: str, audience: str | None,
+                   keep_refresh: bool = True) -> TokenSet:
         return TokenSet(
             issuer=self.discovery().issuer,
             client_id=self.client_id,
-            access_token=str(body["access_token"]),
-            expires_at=time.time() + expires_in,
-            refresh_token=body.get("refresh_token") if keep_refresh else None,
-            id_token=body.get("id_token"),
-            scope=str(body.get("scope") or scope),
+            access_token=str(token["access_token"]),
+            expires_at=time.time() + float(token.get("expires_in") or 3600),
+            refresh_token=token.get("refresh_token") if keep_refresh else None,
+            id_token=token.get("id_token"),
+            scope=" ".join(token.get("scope") or ()) or scope,  # oauthlib gives the scope as a list
             audience=audience,
         )
 
