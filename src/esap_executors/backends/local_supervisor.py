@@ -533,7 +533,8 @@ def kill_orphan_group(pid: int | None, started: float | None) -> None:
     ticks = process_start_ticks(pid)
     if ticks is None:
         return
-    if abs(_boot_time() + ticks / os.sysconf("SC_CLK_TCK") - started) > 5:
+    began = _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
+    if not started - 2 <= began <= started + 30:
         return  # the pid was reused by another process
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
