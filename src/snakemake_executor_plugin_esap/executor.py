@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shlex
 import sys
 import threading
 import time
@@ -113,14 +115,17 @@ class Executor(RemoteExecutor):
             command = self.format_job_exec(job)
         finally:
             self._python_override = None
+        if site is not None and site.execute:
+            command = _without_submit_side_paths(command)
         env = dict(self.envvars())
         tmpdir = wanted.get("tmpdir")
         if tmpdir:
             env["TMPDIR"] = tmpdir
         spec = JobSpec(
-            script=command,
+            # The job's own directory (the site's, per job) holds what the backend writes for it;
+            # Snakemake runs in the workflow directory on the shared filesystem.
+            script=f"cd {shlex.quote(os.getcwd())} && {command}\n",
             env=env,
-            cwd=os.getcwd(),
             stdout=str(log_dir / f"{stem}.out"),
             stderr=str(log_dir / f"{stem}.err"),
             cores=wanted.cores,
@@ -175,7 +180,8 @@ class Executor(RemoteExecutor):
     async def check_active_jobs(
         self, active_jobs: list[SubmittedJobInfo]
     ) -> AsyncGenerator[SubmittedJobInfo, None]:
-        snapshot = self.run.snapshot()
+        run = getattr(self, "run", None)  # the wait thread starts before __post_init__
+        snapshot = run.snapshot() if run is not None and active_jobs else {}
         for job_info in active_jobs:
             record = snapshot.get((job_info.aux or {}).get("esap_job", ""))
             if record is None or not record.state.is_final:
@@ -190,10 +196,12 @@ class Executor(RemoteExecutor):
 
     async def sleep(self) -> None:
         """Wake as soon as the poller reports a change (reading the snapshot is free)."""
+        changed: threading.Event | None = getattr(self, "_changed", None)
         deadline = time.monotonic() + SNAPSHOT_WAIT_CEILING_S
-        while not self._changed.is_set() and time.monotonic() < deadline:
+        while (changed is None or not changed.is_set()) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        self._changed.clear()
+        if changed is not None:
+            changed.clear()
 
     # ---------------------------------------------------------------- cancel / end
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
@@ -227,30 +235,38 @@ def _execute_python(site: Site | None) -> str | None:
     """The interpreter of the site's execute-side Snakemake (e.g. inside the pool's root)."""
     if site is None:
         return None
-    python = site.execute.get("python")
-    if python:
-        return python
     snakemake = site.execute.get("snakemake")
-    if not snakemake:
-        return None
-    path = Path(snakemake)
-    if path.name.startswith("snakemake"):  # .../bin/snakemake -> .../bin/python
-        return str(path.with_name("python"))
-    return str(path / "bin" / "python")  # an environment prefix
+    if snakemake:
+        path = Path(snakemake)
+        if path.name.startswith("snakemake"):  # .../bin/snakemake -> .../bin/python
+            return str(path.with_name("python"))
+        return str(path / "bin" / "python")  # an environment prefix
+    return site.execute.get("python")
+
+
+# Paths of the submitting Python environment that mean nothing in a site's own execute-side
+# environment (another root or user): the remote Snakemake then uses its own defaults.
+_SUBMIT_SIDE_OPTIONS = re.compile(
+    r"\s--(?:runtime-source-cache-path|scheduler-solver-path)\s+(?:'[^']*'|\"[^\"]*\"|\S+)"
+)
+
+
+def _without_submit_side_paths(command: str) -> str:
+    return _SUBMIT_SIDE_OPTIONS.sub("", command)
 
 
 def _failure_message(record: JobRecord) -> str:
     where = f"{record.site} job {record.native_id}" if record.native_id else record.site
-    reason = record.reason or (
-        f"exit code {record.exit_code}" if record.exit_code is not None else record.state.value
-    )
-    parts = [f"esap job {record.job_id} ({where}) {record.state.value}: {reason}."]
-    if record.exit_code is not None and str(record.exit_code) not in reason:
-        parts.append(f"Exit code {record.exit_code}.")
+    details = []
+    if record.reason and record.reason != "exit code":
+        details.append(record.reason)
+    if record.exit_code is not None:
+        details.append(f"exit code {record.exit_code}")
     if record.signal:
-        parts.append(f"Signal {record.signal}.")
-    parts.append(f"Log: {record.stderr} (stdout {record.stdout}). ")
-    return " ".join(parts)
+        details.append(f"signal {record.signal}")
+    why = ", ".join(details) or record.state.value
+    return (f"esap job {record.job_id} ({where}) {record.state.value}: {why}. "
+            f"Log: {record.stderr} (stdout {record.stdout}). ")
 
 
 def _logs(record: JobRecord) -> list[str]:

@@ -53,3 +53,8 @@ class TestWorkflowsHTCondor(_EsapWorkflows):
         # the pool runs jobs as its unprivileged user, in the workflow directory
         with shared_directory("esap-smk-htc-") as path:
             yield path
+
+    def _copy_test_files(self, test_path: Path, tmp_path: Path) -> None:
+        super()._copy_test_files(test_path, tmp_path)  # type: ignore[no-untyped-call]
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
