@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from esap_executors.backends import local as local_backend
+from esap_executors.backends.base import Submission
 from esap_executors.backends.local import LocalBackend
 from esap_executors.backends.local_supervisor import process_start_ticks
 from esap_executors.errors import BadInput
@@ -338,3 +339,19 @@ def test_jobs_of_a_killed_supervisor_are_failed_and_the_rest_adopted(
     assert by_key["later"].state is JobState.COMPLETED
     assert Path(by_key["later"].stdout).read_text() == "adopted\n"
     assert len(records) == 3
+
+
+def test_a_job_sent_twice_while_live_runs_once(state_dir: Path, catalogue: Catalogue) -> None:
+    backend = LocalBackend(catalogue.get("local"))
+    workdir = state_dir / "twice"
+    job = Submission(job_id="rtwice.1", run_id="rtwice", name="twice",
+                     spec=make_spec(["sh", "-c", "echo once >> ../twice.log; sleep 1"]),
+                     workdir=str(workdir), stdout=str(workdir / "out"), stderr=str(workdir / "err"))
+    first = backend.submit([job])
+    assert backend.submit([job]) == first
+    deadline = time.monotonic() + 60
+    while not backend.poll(first, run_id="rtwice", since=0)[first[0]].state.is_final:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (state_dir / "twice.log").read_text() == "once\n"
+    assert [f.native_id for f in backend.find("rtwice", since=0)] == first
