@@ -27,6 +27,7 @@ CASES = [
     ("[\n" + GOOD_START + "\n", 1, "never closed with ]"),
     (GOOD_START + "Arguments = \"x\";\n)\n", 4, "unexpected ')'"),
     (GOOD_START + "StdError = Undefinedthing;\n", 3, "is undefined"),
+    (GOOD_START + "StdError = 'err.txt';\n", 3, "strings are written in double quotes"),
 ]
 
 

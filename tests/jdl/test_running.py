@@ -180,3 +180,24 @@ PerusalFileEnable = true;
             break
         time.sleep(0.3)
     assert (tmp_path / "esap-output" / job_id / "log.txt").read_text() == "step1\nstep2\n"
+
+
+def test_expiry_time_cancels_a_job_that_never_started(tmp_path: Path, state_dir: Path) -> None:
+    # the local site of the catalogue has 2 cores: a 2-core job keeps the next one queued
+    blocker = write_jdl(tmp_path, 'Executable = "/bin/sleep"; Arguments = "60"; CpuNumber = 2;', "blocker.jdl")
+    submitted = run("submit", str(blocker), cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    blocker_id = submitted.stdout.split()[0]
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if json.loads(run("status", blocker_id, "--json", cwd=tmp_path).stdout)["state"] == "running":
+                break
+            time.sleep(0.3)
+        late = write_jdl(tmp_path, f'Executable = "/bin/true"; ExpiryTime = {int(time.time()) + 10};', "late.jdl")
+        result = run("run", str(late), "--json", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "ExpiryTime passed: cancelling 1 job(s) that never started" in result.stderr
+        assert json.loads(result.stdout)[0]["state"] == "cancelled"
+    finally:
+        run("cancel", blocker_id, cwd=tmp_path)

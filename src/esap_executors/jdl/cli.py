@@ -159,12 +159,16 @@ def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
           output_dirs: dict[str, Path]) -> list[JobRecord]:
     ids = [r.job_id for r in submitted]
     perusal = description.perusal_interval
-    step = float(perusal) if perusal else (5.0 if description.expiry else None)
+    step = float(perusal) if perusal else 5.0
     outputs = {job.key: [o.name for o in job.outputs] for job in description.jobs}
     retry_grace: dict[str, float] = {}
+    expired: set[str] = set()
     try:
         while True:
-            latest = run.wait(ids, timeout=step or 1.0)
+            timeout = step
+            if description.expiry and time.time() < description.expiry:
+                timeout = max(0.5, min(step, description.expiry - time.time() + 0.5))
+            latest = run.wait(ids, timeout=timeout)
             if all(_settled(r, retry_grace) for r in latest.values()):
                 break
             live = [r for r in latest.values() if not r.state.is_final]
@@ -173,8 +177,9 @@ def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
                     if record.state is JobState.RUNNING:
                         copy_present(Path(record.workdir), outputs[record.key], output_dirs[record.key])
             if description.expiry and time.time() > description.expiry:
-                late = [r.job_id for r in live if r.state is JobState.QUEUED]
+                late = [r.job_id for r in live if r.state is JobState.QUEUED and r.job_id not in expired]
                 if late:
+                    expired.update(late)
                     print(f"esap: ExpiryTime passed: cancelling {len(late)} job(s) that never started",
                           file=sys.stderr)
                     run.cancel(late)

@@ -42,8 +42,10 @@ class JdlDocument:
             return None
         value = self.ad.eval(self.statements[name.lower()].name)
         if isinstance(value, classad2.Value):
-            raise self.bad(name, f"the value {self.expression(name)} is {value.name.lower()} "
-                                 "(a reference to an attribute that is not set?)")
+            written = self.statements[name.lower()].expression
+            hint = ("strings are written in double quotes" if written.lstrip().startswith("'")
+                    else "a reference to an attribute that is not set?")
+            raise self.bad(name, f"the value {self.expression(name)} is {value.name.lower()} ({hint})")
         return value
 
     def expression(self, name: str) -> str:
