@@ -326,3 +326,15 @@ def test_forced_site_that_fails_requirements_is_used_with_a_warning(
     assert choose_site(catalogue, description, "local").name == "local"
     assert 'warning: --site local does not satisfy Requirements (fails other.GlueCEInfoLRMSType == "PBS" ' \
            '(GlueCEInfoLRMSType = "local"))' in capsys.readouterr().err
+
+
+def test_site_attributes_without_other_get_a_warning(tmp_path: Path) -> None:
+    description = jdl(tmp_path, BASE + 'Requirements = GlueCEInfoLRMSType == "PBS" && other.GlueCEInfoTotalCPUs > 1;')
+    assert description.warnings == (
+        f"{tmp_path / 'job.jdl'}:2: Requirements uses GlueCEInfoLRMSType, which is the job's own attribute; "
+        "the site's is other.GlueCEInfoLRMSType",)
+
+
+def test_platform_is_quoted(tmp_path: Path) -> None:
+    description = jdl(tmp_path, BASE + 'Platform = "x\\" || true || \\"";')
+    assert description.requirements == 'other.GlueHostArchitecturePlatformType == "x\\" || true || \\""'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -101,8 +102,22 @@ def load(path: str | Path) -> JdlDescription:
     return translate(parse_file(path))
 
 
+_UNSCOPED_GLUE = re.compile(r"(?<![.\w])(Glue\w+)")
+
+
+def _unscoped_site_attributes(doc: JdlDocument) -> list[str]:
+    """GLUE names without `other.` read the job's own (unset) attribute, never the site's."""
+    warnings = []
+    for name in ("Requirements", "Rank"):
+        if name in doc:
+            for found in sorted(set(_UNSCOPED_GLUE.findall(doc.expression(name)))):
+                warnings.append(f"{doc.source}:{doc.line_of(name)}: {name} uses {found}, which is the job's own "
+                                f"attribute; the site's is other.{found}")
+    return warnings
+
+
 def translate(doc: JdlDocument) -> JdlDescription:
-    warnings = check_attributes(doc)
+    warnings = check_attributes(doc) + _unscoped_site_attributes(doc)
     _check_types(doc)
     values = parameter_values(doc)
     jobs: list[JdlJob] = []
@@ -166,7 +181,8 @@ def _requirements(doc: JdlDocument, attrs: _Values) -> str | None:
         terms.append(doc.expression("Requirements"))
     platform = attrs.string("Platform")
     if platform is not None:
-        terms.append(f'other.GlueHostArchitecturePlatformType == "{platform}"')
+        quoted = platform.replace("\\", "\\\\").replace('"', '\\"')
+        terms.append(f'other.GlueHostArchitecturePlatformType == "{quoted}"')
     if not terms:
         return None
     if len(terms) == 1:
