@@ -60,6 +60,7 @@ class EsapJobExecutor(JobExecutor):
             with lock:
                 self._advance(process, job_order_object, logger, runtime_context, session)
             finished = True
+            self.esap_error = session.refusal
         except EsapError as exc:
             self.esap_error = exc
             finished = True
@@ -104,10 +105,11 @@ class EsapJobExecutor(JobExecutor):
                 job.run(runtime_context)
                 continue
             # cwltool has nothing runnable until something finishes: send what was collected
+            progress = session.completions
             session.flush()
             if session.in_flight:
                 session.wait()
-            else:
+            elif session.completions == progress:  # (reattached jobs that had ended complete at once)
                 logger.error("Workflow cannot make any more progress.")
                 break
         session.flush()

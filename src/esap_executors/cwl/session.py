@@ -55,8 +55,10 @@ class Session:
         self._pending: list[tuple[EsapCommandLineJob, JobRequest]] = []
         self._waiting: dict[str, EsapCommandLineJob] = {}  # job key -> job, until final
         self._finishing: set[str] = set()
+        self.completions = 0
         self._occurrences: Counter[str] = Counter()
         self.errors: list[BaseException] = []
+        self.refusal: EsapError | None = None  # a batch the core refused before sending it
         self.run.add_listener(self._on_change)
         log.info("esap run %s (resume with the same command; `esap status %s`)", self.run.run_id, self.run.run_id)
 
@@ -107,11 +109,13 @@ class Session:
         try:
             records = self.run.submit([request for _, request in batch])
         except EsapError as exc:
+            self.refusal = exc
             with self._lock:
                 for _, request in batch:
                     self._waiting.pop(request.key, None)
             for job, _ in batch:
                 job.finish(None, self.runtime_context, error=str(exc))
+            self.completions += len(batch)
             return
         for record in records:
             if record.state.is_final:  # reattached to a job that had already ended
@@ -134,6 +138,7 @@ class Session:
         finally:
             with self._lock:  # only now: the executor must not see it gone before its callback ran
                 self._waiting.pop(record.key, None)
+                self.completions += 1
                 self._finishing.discard(record.key)
             lock = self.runtime_context.workflow_eval_lock
             if lock is not None:
