@@ -6,10 +6,11 @@ Runs against the project's personal pool (scripts/services/htcondor.sh start), s
 `htcondor-local` of examples/sites.yaml (work root moved to a fresh directory under /tmp).
 
 Part `submit`: the same N job descriptions (built by the backend, `true`, submitted on hold so
-that nothing runs and the pool stays idle) go to the schedd
-  - esap: `HTCondorBackend.submit` -> one `Schedd.submit` with item data (one cluster);
+that nothing runs and the pool stays idle) go to the schedd, over the same warm security session:
+  - esap: one `Schedd.submit` with item data (one cluster), what `HTCondorBackend.submit` sends;
   - anchor: what snakemake-executor-plugin-htcondor 0.3 does, per job a fresh `Schedd()`
-    and one `Schedd.submit` (one cluster per job).
+    and one `Schedd.submit` (one cluster per job);
+  - and the whole `HTCondorBackend.submit` (work directories, event log, descriptions too).
 The jobs are removed afterwards. Reported: jobs/s for each and the ratio.
 Part `e2e`: M trivial jobs (`true`) through the Run API, from submit until every job is
 final: wall time, and the schedd queries the status tracking made (0 expected: the job event

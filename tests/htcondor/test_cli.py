@@ -26,7 +26,7 @@ def check_output(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_esap_run_on_htcondor_local(state_dir: Path) -> None:
-    check_output(esap("run", "--site", "htcondor-local", "--", *COMMAND, timeout=180))
+    check_output(esap("run", "--site", "htcondor-local", "--", *COMMAND, timeout=300))
 
 
 def test_esap_run_as_an_unprivileged_user() -> None:
@@ -46,7 +46,7 @@ def test_esap_run_as_an_unprivileged_user() -> None:
         result = subprocess.run(
             ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
              str(venv_esap), "--sites", str(EXAMPLE_SITES), "run", "--site", "htcondor-local", "--", *COMMAND],
-            capture_output=True, text=True, timeout=180, check=False, cwd="/tmp",
+            capture_output=True, text=True, timeout=300, check=False, cwd="/tmp",
         )
         check_output(result)
         assert f"user: {user}" in result.stdout
