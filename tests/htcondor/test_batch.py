@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
+from pathlib import Path
 
 from esap_executors.backends import backend_class
 from esap_executors.backends.base import Submission
@@ -28,8 +30,6 @@ def test_300_jobs_go_in_one_transaction_and_complete_without_queries(catalogue: 
         queries = backend.query_count
     assert all(r.state is JobState.COMPLETED for r in final.values()), {r.state for r in final.values()}
     by_key = {r.key: r for r in final.values()}
-    from pathlib import Path
-
     assert Path(by_key["j123"].stdout).read_text().strip() == "123"
     assert queries == 0
 
@@ -65,30 +65,37 @@ def test_fallback_costs_two_queries_per_poll_however_many_jobs(catalogue: Catalo
     assert max(per_poll) <= 2 and sum(per_poll) >= 1, per_poll
 
 
-def test_fallback_alone_sees_completion_when_the_log_is_lost(catalogue: Catalogue, store: Store) -> None:
-    """A log that was deleted (or never reached this machine): the fallback still settles the run."""
+def test_fallback_alone_sees_completion_when_the_log_is_lost(catalogue: Catalogue, store: Store,
+                                                            work_root: Path) -> None:
+    """A log that was lost (or never reached this machine): queue + history settle the run."""
     with_options(catalogue, "htcondor-local", log_silence=0.5)
     site = catalogue.get("htcondor-local")
     backend = backend_class("htcondor")(site)
     run_id = "rlost" + uuid.uuid4().hex[:6]
-    workdir = f"{site.work_root}/{run_id}/0"
-    jobs = [Submission(job_id=f"{run_id}.{i}", run_id=run_id, name="l", spec=make_spec(["sh", "-c", f"exit {i}"]),
-                       workdir=f"{workdir}{i}", stdout=f"{workdir}{i}/out", stderr=f"{workdir}{i}/err")
-            for i in range(3)]
+    jobs = []
+    for i in range(3):
+        workdir = f"{site.work_root}/{run_id}/{i}"
+        spec = make_spec(["sh", "-c", f"exit {i}"])
+        jobs.append(Submission(job_id=f"{run_id}.{i}", run_id=run_id, name="l", spec=spec,
+                               workdir=workdir, stdout=f"{workdir}/out", stderr=f"{workdir}/err"))
     natives = backend.submit(jobs)
-    backend.close()
-    import os
-
-    os.rename(f"{site.work_root}/{run_id}/htcondor-events.log", f"{site.work_root}/{run_id}/moved.log")
-    fresh = backend_class("htcondor")(site)
+    since = time.time() - 5
     deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # done, as its own event log says
+        if all(s.state.is_final for s in backend.poll(natives, run_id=run_id, since=since).values()):
+            break
+        time.sleep(0.5)
+    backend.close()
+    elsewhere = dataclasses.replace(site, work_root=str(work_root / "no-log-here"))
+    fresh = backend_class("htcondor")(elsewhere)
     statuses = {}
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        statuses = fresh.poll(natives, run_id=run_id, since=time.time() - 30)
+        statuses = fresh.poll(natives, run_id=run_id, since=since)
         if all(s.state.is_final for s in statuses.values()):
             break
         time.sleep(0.6)
     fresh.close()
     assert [statuses[n].state for n in natives] == [JobState.COMPLETED] * 3
     assert [statuses[n].exit_code for n in natives] == [0, 1, 2]
-    assert fresh.query_count >= 2  # the queue, then the history for jobs that left it
+    assert fresh.query_count >= 2  # the queue (they left it), then the history

@@ -69,7 +69,7 @@ def test_held_job_fails_with_the_hold_reason_and_leaves_the_queue(catalogue: Cat
         final = run.wait(timeout=TIMEOUT)[record.job_id]
         backend = run.backend("htcondor-local")
         cluster, proc = (final.native_id or "").split(".")
-        for _ in range(50):  # esap removes the held job; the schedd takes a moment
+        for _ in range(150):  # esap removes the held job; the schedd takes a moment
             left = backend.connection.run("test", lambda schedd: schedd.query(
                 f"ClusterId == {cluster} && ProcId == {proc}", ["JobStatus"]))
             if not left:
