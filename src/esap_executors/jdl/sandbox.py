@@ -10,12 +10,14 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import requests
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput, Unreachable
 from ..job import JobSpec, StageIn
 from ..staging import URL_FETCHERS, URL_UPLOADERS, copy_path
+
+if TYPE_CHECKING:
+    import requests
 
 INPUT_SCHEMES = ("file", "http", "https")
 OUTPUT_SCHEMES = ("file", "http", "https")
@@ -91,6 +93,8 @@ def fetch_url(url: str, target: Path) -> None:
     if scheme == "file":
         copy_path(Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)), target)
         return
+    import requests  # only when a URL is fetched: it is slow to import
+
     try:
         with requests.get(url, stream=True, timeout=TIMEOUT) as response:
             response.raise_for_status()
@@ -114,6 +118,8 @@ def upload_file(source: Path, uri: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         copy_path(source, target)
         return
+    import requests
+
     try:
         response = _put(source, uri)
         if response.status_code == 409:  # WebDAV: the parent collection does not exist
@@ -127,12 +133,16 @@ def upload_file(source: Path, uri: str) -> None:
 
 
 def _put(source: Path, uri: str) -> requests.Response:
+    import requests
+
     with source.open("rb") as data:
         return requests.put(uri, data=data, timeout=TIMEOUT)
 
 
 def _make_collections(uri: str) -> None:
     parsed = urllib.parse.urlparse(uri)
+    import requests
+
     parts = [p for p in parsed.path.split("/") if p][:-1]
     for depth in range(1, len(parts) + 1):
         path = "/" + "/".join(parts[:depth]) + "/"
