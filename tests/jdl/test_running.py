@@ -82,7 +82,7 @@ PerusalTimeInterval = 1;
     try:
         copy = folder / "progress.txt"
         deadline = time.time() + 120
-        while time.time() < deadline and not copy.exists():
+        while time.time() < deadline and not (copy.exists() and copy.read_text() == "working\n"):
             time.sleep(0.2)
         assert copy.read_text() == "working\n"  # copied back while the job still runs
         release.touch()
@@ -164,7 +164,8 @@ PerusalFileEnable = true;
         job_id = submitted.stdout.split()[0]
         snapshot = tmp_path / "snapshot"
         deadline = time.time() + 60
-        while time.time() < deadline and not (snapshot / "log.txt").exists():
+        while time.time() < deadline and not ((snapshot / "log.txt").exists()
+                                              and (snapshot / "log.txt").read_text() == "step1\n"):
             peek = run("output", job_id, "--dir", str(snapshot), cwd=tmp_path)
             assert peek.returncode == 0, peek.stderr
             time.sleep(0.3)

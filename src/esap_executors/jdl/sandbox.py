@@ -250,8 +250,10 @@ def copy_present(workdir: Path, names: Sequence[str], output_dir: Path) -> list[
         if source.is_file():
             target = output_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
             try:
-                shutil.copyfile(source, target)
+                shutil.copyfile(source, partial)
+                partial.replace(target)  # a reader never sees half a copy
                 copied.append(name)
             except OSError:
                 continue
