@@ -59,3 +59,24 @@ def test_a_missing_declared_output_fails_the_job(catalogue: Catalogue, store: St
         final = run.wait(timeout=120)[record.job_id]
     assert final.state is JobState.FAILED
     assert final.reason and "never-written.txt" in final.reason
+
+
+def test_a_batch_with_file_transfer_goes_as_one_cluster(catalogue: Catalogue, store: Store, work_root: Path) -> None:
+    inputs = work_root / "batch-inputs"
+    inputs.mkdir()
+    requests = []
+    for i in range(3):
+        (inputs / f"n{i}.txt").write_text(f"{i}\n")
+        spec = make_spec(["sh", "-c", "cat n.txt n.txt > twice.txt"],
+                         stage_in=(StageIn(str(inputs / f"n{i}.txt"), "n.txt"),),
+                         stage_out=(StageOut("twice.txt", "twice.txt"),))
+        requests.append(JobRequest(key=f"b{i}", spec=spec))
+    with Run.open(f"htc-xfer-batch-{uuid.uuid4()}", catalogue=catalogue, store=store,
+                  default_site="htcondor-transfer") as run:
+        records = run.submit(requests)
+        assert len({(r.native_id or "").split(".")[0] for r in records}) == 1
+        final = run.wait(timeout=120)
+    for i, record in enumerate(records):
+        done = final[record.job_id]
+        assert done.state is JobState.COMPLETED, done.reason
+        assert (Path(done.workdir) / "twice.txt").read_text() == f"{i}\n{i}\n"

@@ -46,6 +46,7 @@ class HTCondorBackend(Backend):
         "log_silence": (int, float),  # seconds without events before one fallback query
         "containers": bool,  # execute nodes can run the site's container runtime
         "submit": dict,  # extra submit keys for every job (site policy, e.g. +ProjectName)
+        "late_materialize": bool,  # the schedd makes a cluster's procs itself (default true)
     }
 
     def __init__(self, site: Site) -> None:
@@ -57,6 +58,7 @@ class HTCondorBackend(Backend):
         self._logs: dict[str, RunEventLog] = {}
         self.release_holds = int(site.options.get("release_holds", 0))
         self.log_silence = float(site.options.get("log_silence", DEFAULT_LOG_SILENCE))
+        self.late = bool(site.options.get("late_materialize", True))
         owner = site.options.get("owner")
         self.owner: str | None = str(owner) if owner and os.geteuid() == 0 else None
 
@@ -92,7 +94,8 @@ class HTCondorBackend(Backend):
             descriptions.append(description.job_description(job, self.site, settings))
         natives: list[str] = [""] * len(jobs)
         for cluster in description.clusters(descriptions):
-            result = self.connection.run("submit", partial(_submit_cluster, cluster=cluster), idempotent=False)
+            result = self.connection.run("submit", partial(_submit_cluster, cluster=cluster, late=self.late),
+                                         idempotent=False)
             self.action_count += 1
             first = result.first_proc()
             for offset, index in enumerate(cluster.indexes):
@@ -280,11 +283,21 @@ def _act(schedd: Any, *, action: Any, targets: Sequence[str], reason: str) -> An
     return schedd.act(action, list(targets), reason)
 
 
-def _submit_cluster(schedd: Any, *, cluster: description.Cluster) -> Any:
-    submit = htcondor.Submit(cluster.template)
+def _submit_cluster(schedd: Any, *, cluster: description.Cluster, late: bool) -> Any:
     if len(cluster.indexes) == 1:
-        return schedd.submit(submit, count=1)
-    return schedd.submit(submit, itemdata=iter(cluster.items))
+        return schedd.submit(htcondor.Submit(cluster.template), count=1)
+    if late:
+        # late materialization: the client sends the description and the item data once and
+        # the schedd makes the procs (ids = item order); all of them at once, so that a
+        # recovering executor's find() sees every proc
+        template = {**cluster.template, "max_materialize": str(len(cluster.indexes))}
+        try:
+            return schedd.submit(htcondor.Submit(template), itemdata=iter(cluster.items))
+        except htcondor.HTCondorException as exc:
+            if "materializ" not in str(exc).lower():
+                raise
+            log.info("schedd refuses late materialization (%s): procs made by the client", exc)
+    return schedd.submit(htcondor.Submit(cluster.template), itemdata=iter(cluster.items))
 
 
 def _since_expression(since: float) -> str:

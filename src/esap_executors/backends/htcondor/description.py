@@ -174,8 +174,26 @@ def clusters(descriptions: Sequence[dict[str, str]]) -> list[Cluster]:
             else:
                 varying.append(name)
         variables = {name: f"esap_v{n}" for n, name in enumerate(varying)}
+        prefixes = {name: _path_prefix([descriptions[i][name] for i in indexes]) for name in varying}
         for name, variable in variables.items():
-            template[name] = f"$({variable})"
-        items = [{variables[name]: descriptions[i][name] for name in varying} for i in indexes]
+            template[name] = f"{prefixes[name]}$({variable})"
+        items = [
+            {variables[name]: descriptions[i][name][len(prefixes[name]):] for name in varying} for i in indexes
+        ]
         result.append(Cluster(template=template, items=items, indexes=indexes))
     return result
+
+
+def _path_prefix(values: Sequence[str]) -> str:
+    """The directory prefix absolute paths share, kept in the template.
+
+    With late materialization a path made only of a macro counts as relative when the schedd
+    materializes it (it gets the submit directory prepended): the template must start with "/".
+    """
+    if not all(v.startswith("/") for v in values):
+        return ""
+    common = os.path.commonprefix(list(values))
+    prefix = common[: common.rfind("/") + 1]
+    if any(v[len(prefix):][:1].isspace() for v in values):
+        return ""  # item data loses leading whitespace
+    return prefix
