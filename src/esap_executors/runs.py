@@ -89,7 +89,7 @@ class Run:
         self._backends: dict[str, Backend] = {}
         self._listeners: list[Listener] = []
         self._poller = StatusPoller(self._poll_site, self._interval_for)
-        self._recovered = False
+        self._retrying: set[str] = set()  # failed attempts whose next attempt is being submitted
 
     @classmethod
     def open(
@@ -296,6 +296,7 @@ class Run:
                 if (status.state is JobState.FAILED and record.attempt < record.spec.retries
                         and record.job_id in changed_ids):
                     retry.append(record)
+                    self._retrying.add(record.job_id)
             self._finished.notify_all()
         for record, status in applied:
             self._notify(record, status)
@@ -323,6 +324,14 @@ class Run:
             self.submit(requests)
         except Exception:
             log.exception("resubmitting %d failed job(s) failed", len(requests))
+        finally:
+            with self._finished:
+                self._retrying.difference_update(r.job_id for r in failed)
+                self._finished.notify_all()
+
+    def _settled(self, record: JobRecord) -> bool:
+        """Final, and not a failed attempt whose retry is being submitted."""
+        return record.state.is_final and record.job_id not in self._retrying
 
     def _notify(self, record: JobRecord, status: JobStatus) -> None:
         for callback in list(self._listeners):
@@ -339,7 +348,7 @@ class Run:
         with self._finished:
             while True:
                 latest = {k: self._records[self._latest_by_key[k]] for k in keys}
-                if all(r.state.is_final for r in latest.values()):
+                if all(self._settled(r) for r in latest.values()):
                     return {r.job_id: r for r in latest.values()}
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from esap_executors.job import JobSpec
+from esap_executors.runs import JobRequest, Run
+from esap_executors.sites import Catalogue
+from esap_executors.states import JobState
+
+
+def test_a_failed_job_with_retries_is_resubmitted_and_wait_follows_it(state_dir: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "tried-once"
+    script = f"if [ -e {marker} ]; then echo second; else touch {marker}; exit 4; fi"
+    run = Run.open("retry-test", catalogue=Catalogue.load())
+    try:
+        first = run.submit([JobRequest(key="flaky", spec=JobSpec(script=script, retries=1))])[0]
+        final = run.wait(timeout=120)
+    finally:
+        run.close()
+    (record,) = final.values()
+    assert record.state is JobState.COMPLETED and record.attempt == 1
+    assert record.job_id != first.job_id
+    assert Path(record.stdout).read_text().strip() == "second"
+    history = {r.job_id: r.state for r in run.store.jobs_of_run(run.run_id)}
+    assert history[first.job_id] is JobState.FAILED
