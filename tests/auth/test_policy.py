@@ -11,6 +11,7 @@ import pytest
 
 from esap_executors.auth.config import AuthConfig
 from esap_executors.auth.policy import authorize
+from esap_executors.errors import PolicyDenied
 from esap_executors.job import make_spec
 from esap_executors.sites import Catalogue
 from esap_executors.store import Store
@@ -165,3 +166,14 @@ def test_policy_errors_name_file_line_and_field(tmp_path: Path) -> None:
     bad.write_text("s:\n  backend: local\n  policy:\n    issuer: http://iam.example.org/\n")
     out = esap("sites", sites=bad)
     assert out.returncode == 2 and "refused except on loopback" in out.stderr
+
+
+def test_jdl_virtual_organisation_limits_the_groups_that_count(sites: Path) -> None:
+    site = Catalogue.load(sites).get("local-policy")
+    store = Store()
+    login("alice")  # /escape and /escape/cta
+    admitted = authorize(site, [make_spec(["true"], labels={"vo": "escape"})], run_id="r-vo", store=store)
+    assert admitted[0].account == "cta"
+    with pytest.raises(PolicyDenied, match="VirtualOrganisation is lofar-vo"):
+        authorize(site, [make_spec(["true"], labels={"vo": "lofar-vo"})], run_id="r-vo", store=store)
+    assert [d["allowed"] for d in store.policy_decisions("r-vo")] == [True, False]

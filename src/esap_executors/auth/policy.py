@@ -6,7 +6,7 @@ Every decision, allowed or denied, goes to the state store's audit table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import AuthError, PolicyDenied
@@ -42,6 +42,7 @@ def authorize(site: Site, specs: Sequence[JobSpec], *, run_id: str, store: Any) 
         raise
     claims = identity.claims
     try:
+        claims = within_virtual_organisation(site, claims, specs)
         rule = admitting_rule(site, policy, claims)
         billing = _billing_for(policy, rule, claims.subject)
         admitted = [_apply(site, policy, rule, billing, spec) for spec in specs]
@@ -68,6 +69,22 @@ def platform_identity(policy: SitePolicy) -> Identity:
                         f"but this site trusts {issuer}")
     claims = verify_token(found.token, issuer=issuer, audience=policy.audience, session=config.session())
     return Identity(claims, found.source)
+
+
+def within_virtual_organisation(site: Site, claims: Claims, specs: Sequence[JobSpec]) -> Claims:
+    """A job naming a VO (JDL VirtualOrganisation) acts only with the user's groups of that VO."""
+    vos = {spec.labels["vo"] for spec in specs if spec.labels.get("vo")}
+    if not vos:
+        return claims
+    if len(vos) > 1:
+        raise PolicyDenied(f"site {site.name}: one submission names several VOs ({', '.join(sorted(vos))})")
+    vo = "/" + vos.pop().strip("/")
+    groups = tuple(g for g in claims.groups if g == vo or g.startswith(vo + "/"))
+    if not groups:
+        yours = ", ".join(claims.groups) or "none"
+        raise PolicyDenied(f"site {site.name}: the job's VirtualOrganisation is {vo[1:]}, "
+                           f"but {claims.subject} is in groups [{yours}], none of that VO")
+    return replace(claims, groups=groups)
 
 
 def admitting_rule(site: Site, policy: SitePolicy, claims: Claims) -> GroupRule | None:
