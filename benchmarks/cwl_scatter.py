@@ -101,6 +101,13 @@ def main() -> None:
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="esap-cwl-bench-", dir="/tmp"))
+    try:
+        run_both(args, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_both(args: argparse.Namespace, base: Path) -> None:
     base.chmod(0o755)
     (base / "wf.cwl").write_text(WORKFLOW)
     (base / "job.json").write_text(json.dumps({"items": list(range(args.width))}))
@@ -119,7 +126,9 @@ def main() -> None:
 
     toil_dir = base / "toil"
     toil_dir.mkdir()
-    toil_env = dict(env, TOIL_SLURM_ARGS="--partition=debug")
+    # toil's workers (_toil_worker) must be on PATH, on the submit host and in the batch jobs
+    toil_bin = str(Path(args.toil).parent)
+    toil_env = dict(env, PATH=f"{wrappers}:{toil_bin}:{os.environ['PATH']}", TOIL_SLURM_ARGS="--partition=debug")
     toil_time, toil_calls, _ = timed_run(
         [args.toil, "--quiet", "--batchSystem", "slurm", "--jobStore", str(toil_dir / "jobstore"),
          "--workDir", str(toil_dir), "--outdir", str(toil_dir / "out"), "--defaultMemory", "100Mi",
@@ -129,7 +138,6 @@ def main() -> None:
     print(f"toil-cwl-runner: {toil_time:.1f} s, {dict(toil_calls)}")
     ratio = esap_time / toil_time
     print(f"ratio esap/toil wall time: {ratio:.2f} (target <= 0.33)")
-    shutil.rmtree(base, ignore_errors=True)
     if args.write:
         write_results(args, esap_time, esap_calls, toil_time, toil_calls, ratio)
 

@@ -31,7 +31,7 @@ def run_suite(
     tags: str | None = "required",
     jobs: int = 2,
     env: dict[str, str] | None = None,
-    timeout: float = 1800,
+    timeout: float = 3500,
 ) -> SuiteResult:
     command = [
         str(VENV_BIN / "cwltest"),
