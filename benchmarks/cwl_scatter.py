@@ -161,7 +161,7 @@ def write_results(args: argparse.Namespace, esap_time: float, esap_calls: Counte
         "",
         f"`benchmarks/cwl_scatter.py`: one {args.width}-way scatter of a trivial step (`echo`) on "
         f"{args.site} ({slurm}, scripts/services/slurm.sh cluster on {os.cpu_count()} cores, "
-        f"{platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        f"Python {platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         "SLURM commands counted through logging wrappers on PATH (queries = squeue + sacct + scontrol + sinfo). "
         f"toil-cwl-runner {toil_version(args.toil)} with `--batchSystem slurm` and its defaults otherwise; "
         "esap-cwltool with the site's poll settings from examples/sites.yaml. "
