@@ -82,6 +82,8 @@ class RunEventLog:
         self.jobs: dict[str, Tracked] = {}
         self.last_news = time.monotonic()
         self._reader: Any = None
+        self._applied = 0  # events applied so far
+        self._skip = 0
 
     def read(self) -> int:
         """Apply the events written since the last call; returns how many there were."""
@@ -89,13 +91,19 @@ class RunEventLog:
             if not os.path.exists(self.path):
                 return 0
             self._reader = htcondor.JobEventLog(self.path)
+            self._skip = self._applied  # a reopened log starts again from its first event
         count = 0
         try:
             for event in self._reader.events(stop_after=0):
+                if self._skip:
+                    self._skip -= 1
+                    continue
                 self.apply(event)
+                self._applied += 1
                 count += 1
-        except Exception as exc:  # a torn last line is read again on the next call
+        except Exception as exc:  # e.g. a line being written: reopen and skip what was applied
             log.debug("event log %s: %s", self.path, exc)
+            self._reader = None
         if count:
             self.last_news = time.monotonic()
         return count
