@@ -75,3 +75,24 @@ def test_killed_executor_resumes_without_resubmitting(catalogue: Catalogue, stor
     assert sorted(r.native_id or "" for r in again) == sorted(submitted)
     assert all(r.state is JobState.COMPLETED for r in final.values())
     assert sorted(f.native_id for f in found) == sorted(submitted)  # the schedd has exactly these
+
+
+def test_jobs_sent_but_not_recorded_are_found_not_sent_again(catalogue: Catalogue, store: Store) -> None:
+    """A crash between the schedd's answer and the store: the run finds them by its run id."""
+    from esap_executors.runs import _submission
+
+    key = f"htc-lost-ids-{uuid.uuid4()}"
+    requests = [JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo {i}"])) for i in range(3)]
+    with Run.open(key, catalogue=catalogue, store=store, default_site="htcondor-local") as crashed:
+        records, _ = crashed.prepare(requests)
+        store.add_jobs(records)  # recorded before sending, as the core does
+        for record in records:
+            Path(record.workdir).mkdir(parents=True, exist_ok=True)
+        natives = crashed.backend("htcondor-local").submit([_submission(r) for r in records])
+        # ... and the process dies before the native ids reach the store
+    with Run.open(key, catalogue=catalogue, store=store, default_site="htcondor-local") as resumed:
+        backend = resumed.backend("htcondor-local")
+        assert backend.action_count == 0  # found by find(), nothing sent again
+        assert sorted(r.native_id or "" for r in resumed.snapshot().values()) == sorted(natives)
+        final = resumed.wait(timeout=120)
+    assert all(r.state is JobState.COMPLETED for r in final.values())
