@@ -119,3 +119,21 @@ def test_describe_reads_the_pool(catalogue: Catalogue, store: Store) -> None:
     assert values["GlueCEInfoTotalCPUs"] >= 1
     assert values["GlueHostMainMemoryRAMSize"] > 0
     assert htcondor.version()
+
+
+def test_fs_authentication_alone_runs_a_job(state_dir: Path, work_root: Path) -> None:
+    """The FS method (a file in the shared /tmp proves the local uid), no token: in a fresh
+    process, so that no security session of another method is reused."""
+    import yaml
+
+    from tests.support import EXAMPLE_SITES, esap
+
+    sites = yaml.safe_load(EXAMPLE_SITES.read_text())
+    site = sites["htcondor-local"]
+    site["credentials"] = {"htcondor_auth": ["FS"]}
+    site["work_root"] = str(work_root / "fs")
+    sites_file = work_root / "sites.yaml"
+    sites_file.write_text(yaml.safe_dump({"htcondor-local": site}))
+    result = esap("run", "--site", "htcondor-local", "--", "sh", "-c", "echo fs-ok", sites=sites_file, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "fs-ok"
