@@ -94,8 +94,9 @@ class EsapCommandLineJob(CommandLineJob):
                 symlink=symlink,
                 secret_store=runtimeContext.secret_store,
             )
-            relink_initialworkdir(self.generatemapper, self.outdir, self.builder.outdir,
-                                  inplace_update=self.inplace_update)
+            if symlink:  # (relinking would point the copies back at paths the job cannot see)
+                relink_initialworkdir(self.generatemapper, self.outdir, self.builder.outdir,
+                                      inplace_update=self.inplace_update)
 
     def _stream_paths(self) -> tuple[str | None, str | None, str | None]:
         stdin_path = None
