@@ -26,7 +26,7 @@ def test_300_jobs_go_in_one_transaction_and_complete_without_queries(catalogue: 
         clusters = {r.native_id.split(".")[0] for r in records if r.native_id}
         assert len(clusters) == 1
         assert sorted(int((r.native_id or "").split(".")[1]) for r in records) == list(range(300))
-        final = run.wait(timeout=240)
+        final = run.wait(timeout=600)  # generous: the pool may be shared with other work
         queries = backend.query_count
     assert all(r.state is JobState.COMPLETED for r in final.values()), {r.state for r in final.values()}
     by_key = {r.key: r for r in final.values()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import htcondor2 as htcondor
@@ -31,7 +32,7 @@ def test_job_ad_carries_resources_walltime_environment_accounting_and_run_id(cat
             ["RequestCpus", "RequestMemory", "RequestDisk", "RequestGPUs", "AllowedExecuteDuration",
              "Environment", "AcctGroup", "EsapRunId", "EsapJobId", "EsapName", "Iwd", "Out", "Err",
              "Cmd", "Arguments", "Owner", "ShouldTransferFiles"]))
-        found = backend.find(run_id, since=0)
+        found = backend.find(run_id, since=time.time() - 60)
     finally:
         backend.connection.run("cleanup", lambda schedd: schedd.act(htcondor.JobAction.Remove, [native]))
         backend.close()
