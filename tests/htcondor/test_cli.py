@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.htcondor.conftest import pool_settings, running_as_root
-from tests.support import EXAMPLE_SITES, esap
+from tests.support import EXAMPLE_SITES, ROOT, esap
 
 COMMAND = ["sh", "-c", 'echo "job ad: $_CONDOR_JOB_AD"; echo "user: $(id -un)"']
 
@@ -37,6 +37,10 @@ def test_esap_run_as_an_unprivileged_user() -> None:
         pytest.skip("needs root to switch to the pool's submit user")
     if not venv_esap.exists():
         pytest.skip(f"{venv_esap} missing: htcondor.sh start installs this project there for {user}")
+    package = ROOT / "src" / "esap_executors" / "__init__.py"
+    readable = subprocess.run(["runuser", "-u", user, "--", "test", "-r", str(package)], check=False)
+    if readable.returncode != 0:
+        pytest.skip(f"{user} cannot read this checkout ({ROOT}): its `esap` cannot import the project")
     account = pwd.getpwnam(user)
     state = tempfile.mkdtemp(prefix="esap-user-state-", dir="/tmp")
     os.chown(state, account.pw_uid, account.pw_gid)
