@@ -7,7 +7,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,11 +73,8 @@ class Connection:
         Retried once when the schedd forgot our security session (it restarted), and for
         idempotent actions also when it could not be reached for a moment.
         """
-        with _CONFIG_LOCK:
-            htcondor.param["SEC_CLIENT_AUTHENTICATION_METHODS"] = ", ".join(self.methods)
-            token_dir = self._token_directory()
-            if token_dir:
-                htcondor.param["SEC_TOKEN_DIRECTORY"] = token_dir
+        settings = {"SEC_CLIENT_AUTHENTICATION_METHODS": ", ".join(self.methods)}
+        with _CONFIG_LOCK, _configured(settings, self._token_directory()):
             for attempt in (1, 2):
                 try:
                     return action(self.schedd())
@@ -111,6 +109,24 @@ class Connection:
             shutil.rmtree(self._token_dir, ignore_errors=True)
             self._token_dir = None
         self._schedd = None
+
+
+@contextmanager
+def _configured(settings: dict[str, str], token_dir: str | None) -> Iterator[None]:
+    """Set the bindings' configuration for one call, then put back what was there."""
+    if token_dir:
+        settings = {**settings, "SEC_TOKEN_DIRECTORY": token_dir}
+    previous = {name: htcondor.param.get(name) for name in settings}
+    for name, value in settings.items():
+        htcondor.param[name] = value
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                del htcondor.param[name]
+            else:
+                htcondor.param[name] = value
 
 
 def error_for(site: Site, what: str, exc: Exception) -> Exception:
