@@ -80,3 +80,16 @@ def test_a_batch_with_file_transfer_goes_as_one_cluster(catalogue: Catalogue, st
         done = final[record.job_id]
         assert done.state is JobState.COMPLETED, done.reason
         assert (Path(done.workdir) / "twice.txt").read_text() == f"{i}\n{i}\n"
+
+
+def test_inputs_keep_their_directories_without_declared_outputs(catalogue: Catalogue, store: Store,
+                                                               work_root: Path) -> None:
+    source = work_root / "nested-input.txt"
+    source.write_text("nested\n")
+    spec = make_spec(["sh", "-c", "cat deep/er/in.txt"], stage_in=(StageIn(str(source), "deep/er/in.txt"),))
+    with Run.open(f"htc-xfer-nested-{uuid.uuid4()}", catalogue=catalogue, store=store,
+                  default_site="htcondor-transfer") as run:
+        record = run.submit([JobRequest(key="nested", spec=spec)])[0]
+        final = run.wait(timeout=120)[record.job_id]
+    assert final.state is JobState.COMPLETED, final.reason
+    assert Path(final.stdout).read_text() == "nested\n"

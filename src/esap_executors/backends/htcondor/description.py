@@ -116,12 +116,12 @@ def transfer_keys(job: Submission) -> dict[str, str]:
         else:
             # placed in the submit-side workdir under its dest name by the backend first
             inputs.append(posixpath.normpath(entry.dest))
-    keys = {"should_transfer_files": "YES", "when_to_transfer_output": "ON_EXIT"}
+    # relative paths keep their directories on both sides (absolute ones land at the top)
+    keys = {"should_transfer_files": "YES", "when_to_transfer_output": "ON_EXIT", "preserve_relative_paths": "true"}
     if inputs:
         keys["transfer_input_files"] = quoting.file_list(inputs)
     outputs = [o for o in spec.stage_out if not o.optional]
     if outputs:
-        keys["preserve_relative_paths"] = "true"
         keys["transfer_output_files"] = quoting.file_list([posixpath.normpath(o.source) for o in outputs])
         remaps = []
         for out in outputs:
