@@ -93,3 +93,15 @@ def test_inputs_keep_their_directories_without_declared_outputs(catalogue: Catal
         final = run.wait(timeout=120)[record.job_id]
     assert final.state is JobState.COMPLETED, final.reason
     assert Path(final.stdout).read_text() == "nested\n"
+
+
+def test_script_jobs_run_with_and_without_a_shared_filesystem(catalogue: Catalogue, store: Store) -> None:
+    from esap_executors.job import JobSpec
+
+    spec = JobSpec(script='x="a b"\necho "script says $x"\n').validate()
+    for site in ("htcondor-local", "htcondor-transfer"):
+        with Run.open(f"htc-script-{uuid.uuid4()}", catalogue=catalogue, store=store, default_site=site) as run:
+            record = run.submit([JobRequest(key="script", spec=spec)])[0]
+            final = run.wait(timeout=120)[record.job_id]
+        assert final.state is JobState.COMPLETED, (site, final.reason)
+        assert Path(final.stdout).read_text() == "script says a b\n"
