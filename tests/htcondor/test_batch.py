@@ -99,3 +99,14 @@ def test_fallback_alone_sees_completion_when_the_log_is_lost(catalogue: Catalogu
     assert [statuses[n].state for n in natives] == [JobState.COMPLETED] * 3
     assert [statuses[n].exit_code for n in natives] == [0, 1, 2]
     assert fresh.query_count >= 2  # the queue (they left it), then the history
+
+
+def test_a_job_the_schedd_never_heard_of_is_unknown_not_queued(catalogue: Catalogue) -> None:
+    with_options(catalogue, "htcondor-local", log_silence=0)
+    backend = backend_class("htcondor")(catalogue.get("htcondor-local"))
+    run_id = "rnone" + uuid.uuid4().hex[:6]
+    status = backend.poll(["999999.0"], run_id=run_id, since=time.time() - 5)["999999.0"]
+    backend.close()
+    assert status.state is JobState.UNKNOWN
+    assert status.reason and "neither in the schedd's queue nor in its history" in status.reason
+    assert backend.query_count == 2

@@ -137,3 +137,17 @@ def test_fs_authentication_alone_runs_a_job(state_dir: Path, work_root: Path) ->
     result = esap("run", "--site", "htcondor-local", "--", "sh", "-c", "echo fs-ok", sites=sites_file, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "fs-ok"
+
+
+def test_dollar_signs_stay_literal_in_a_late_materialized_cluster(catalogue: Catalogue, store: Store) -> None:
+    words = ["$HOME", "$(Owner)", "${x}", "a$", "$"]
+    requests = [JobRequest(key=f"d{i}", spec=make_spec(["echo", word], env={"W": word}))
+                for i, word in enumerate(words)]
+    with open_run(catalogue, store) as run:
+        records = run.submit(requests)
+        assert len({(r.native_id or "").split(".")[0] for r in records}) == 1
+        final = run.wait(timeout=TIMEOUT)
+    for record, word in zip(records, words, strict=True):
+        done = final[record.job_id]
+        assert done.state is JobState.COMPLETED, done.reason
+        assert Path(done.stdout).read_text() == word + "\n"

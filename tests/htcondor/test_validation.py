@@ -45,3 +45,8 @@ def test_a_work_root_the_owner_cannot_reach_is_refused(catalogue: Catalogue, sto
 def test_a_line_break_in_an_argument_is_refused(catalogue: Catalogue, store: Store) -> None:
     with pytest.raises(BadInput, match="line break"):
         submit_one(catalogue, store, ["echo", "two\nlines"])
+
+
+def test_match_time_substitution_syntax_is_refused(catalogue: Catalogue, store: Store) -> None:
+    with pytest.raises(BadInput, match="reads \\$\\$ as a value of the machine"):
+        submit_one(catalogue, store, ["echo", "$$(Memory)"])

@@ -180,8 +180,12 @@ class HTCondorBackend(Backend):
                 self.query_count += 1
                 history = self.connection.run("history query", lambda schedd: schedd.history(
                     f"{constraint} && ({in_clusters})", AD_PROJECTION, since=_since_expression(since)))
+                left = {_native_of(ad) for ad in history}
                 for ad in history:
                     events.apply_ad(_native_of(ad), ad)
+                for native in gone:
+                    if native not in left:
+                        events.jobs.setdefault(native, Tracked()).mark_missing()
         except Exception as exc:  # schedd down (restarting): keep the states we know
             log.warning("site %s: fallback status query failed: %s", self.site.name, exc)
 

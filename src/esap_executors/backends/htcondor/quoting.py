@@ -25,6 +25,12 @@ def check_value(value: str, field: str) -> None:
                 "carry; use a script instead",
                 field=field,
             )
+    if "$$" in value:
+        raise BadInput(
+            f"{value!r}: HTCondor reads $$ as a value of the machine the job lands on "
+            "(a job with one may never start); use a script instead",
+            field=field,
+        )
 
 
 def _quote_word(word: str) -> str:

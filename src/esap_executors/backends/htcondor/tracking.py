@@ -50,6 +50,12 @@ class Tracked:
         self.state = JobState.FAILED
         self.reason = f"held: {self.hold_reason or 'no reason given'}"
 
+    def mark_missing(self) -> None:
+        """Neither queue nor history shows it (never materialized, or removed by hand)."""
+        if self.state in (JobState.QUEUED, JobState.UNKNOWN):
+            self.state = JobState.UNKNOWN
+            self.reason = "neither in the schedd's queue nor in its history"
+
     def update_from_ad(self, ad: Mapping[str, Any]) -> None:
         if self.state.is_final:
             return
