@@ -1,13 +1,14 @@
 """SLURM submission and end-to-end benchmark: esap (CLI and slurmrestd paths) against plain sbatch.
 
-    .venv/bin/python benchmarks/slurm_submit.py [--singles 100] [--array 500] [--e2e 200] [--write]
+    .venv/bin/python benchmarks/slurm_submit.py [--singles 100] [--array 500] [--e2e 200] [--rounds 3] [--write]
 
 Measured on the cluster of scripts/services/slurm.sh, all in one run:
   * submission rate (jobs/s) of single jobs: a plain `sbatch` loop (bash), esap CLI, esap REST;
   * submission rate of same-shaped jobs, which esap sends as one job array (CLI and REST);
   * wall time of N trivial jobs end to end (submit -> all seen completed) with esap, against the
     scheduler's floor: the same N as one `sbatch --array` and a tight (0.2 s) squeue wait loop.
-The cluster is drained between phases (not timed). --write replaces the "## slurm" section of
+The cluster is drained between phases (not timed); jobs of the submission-rate phases are
+cancelled right after submission (only the submission is measured). --write replaces the "## slurm" section of
 benchmarks/RESULTS.md.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,14 @@ SITES = ROOT / "examples" / "sites.yaml"
 
 
 NAMES: list[str] = ["bench-plain", "bench-plain-array", "bench-floor"]  # jobs this benchmark made
+
+
+def cancel_all() -> None:
+    """Submission-rate phases only measure sbatch/REST: their jobs need not run."""
+    ids = subprocess.run(["squeue", "-h", f"--name={','.join(NAMES)}", "-o", "%A"], capture_output=True,
+                         text=True).stdout.split()
+    if ids:  # (scancel --name takes one name only)
+        subprocess.run(["scancel", *sorted(set(ids))], check=False)
 
 
 def drain() -> None:
@@ -119,6 +129,7 @@ def main() -> int:
     parser.add_argument("--singles", type=int, default=100)
     parser.add_argument("--array", type=int, default=500)
     parser.add_argument("--e2e", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions (the median is reported)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
 
@@ -135,31 +146,37 @@ def main() -> int:
         results[label] = seconds
         print(f"{label:<44} {jobs:5d} jobs {seconds:8.2f} s {jobs / seconds:9.1f} jobs/s", flush=True)
 
+    # Each measurement is repeated --rounds times, the kinds interleaved so that load from
+    # other processes on the machine hits all of them alike; the median is reported.
+    samples: dict[str, list[float]] = {}
+
+    def sample(label: str, seconds: float, *, run_jobs: bool = True) -> None:
+        samples.setdefault(label, []).append(seconds)
+        if not run_jobs:
+            cancel_all()
+        drain()
+
     drain()
-    # --- end to end first, on an idle cluster -------------------------------------------
-    note("floor: sbatch --array + 0.2 s squeue loop", floor_end_to_end(args.e2e, str(work)), args.e2e)
-    drain()
-    note("esap end to end, slurm-local (CLI)", esap_end_to_end(catalogue, "slurm-local", args.e2e), args.e2e)
-    drain()
-    note("esap end to end, slurm-rest (REST)", esap_end_to_end(catalogue, "slurm-rest", args.e2e), args.e2e)
-    drain()
-    # --- submission rates ------------------------------------------------------------------
-    note("plain sbatch loop (bash), single jobs", plain_sbatch_loop(args.singles, str(work)), args.singles)
-    drain()
-    note("esap CLI, single jobs", esap_submit(catalogue, "slurm-local", submissions(args.singles, work, True)),
-         args.singles)
-    drain()
-    note("esap REST, single jobs", esap_submit(catalogue, "slurm-rest", submissions(args.singles, work, True)),
-         args.singles)
-    drain()
-    note("plain sbatch --array", plain_sbatch_array(args.array, str(work)), args.array)
-    drain()
-    note("esap CLI, same-shaped jobs (one array)",
-         esap_submit(catalogue, "slurm-local", submissions(args.array, work, False)), args.array)
-    drain()
-    note("esap REST, same-shaped jobs (one array)",
-         esap_submit(catalogue, "slurm-rest", submissions(args.array, work, False)), args.array)
-    drain()
+    for _ in range(args.rounds):
+        sample("floor: sbatch --array + 0.2 s squeue loop", floor_end_to_end(args.e2e, str(work)))
+        sample("esap end to end, slurm-local (CLI)", esap_end_to_end(catalogue, "slurm-local", args.e2e))
+        sample("esap end to end, slurm-rest (REST)", esap_end_to_end(catalogue, "slurm-rest", args.e2e))
+    for _ in range(args.rounds):
+        sample("plain sbatch loop (bash), single jobs", plain_sbatch_loop(args.singles, str(work)), run_jobs=False)
+        sample("esap CLI, single jobs",
+               esap_submit(catalogue, "slurm-local", submissions(args.singles, work, True)), run_jobs=False)
+        sample("esap REST, single jobs",
+               esap_submit(catalogue, "slurm-rest", submissions(args.singles, work, True)), run_jobs=False)
+    for _ in range(args.rounds):
+        sample("plain sbatch --array", plain_sbatch_array(args.array, str(work)), run_jobs=False)
+        sample("esap CLI, same-shaped jobs (one array)",
+               esap_submit(catalogue, "slurm-local", submissions(args.array, work, False)), run_jobs=False)
+        sample("esap REST, same-shaped jobs (one array)",
+               esap_submit(catalogue, "slurm-rest", submissions(args.array, work, False)), run_jobs=False)
+    jobs_of = {label: (args.e2e if "end to end" in label or "floor" in label else
+                       args.singles if "single" in label else args.array) for label in samples}
+    for label, values in samples.items():
+        note(label, statistics.median(values), jobs_of[label])
 
     def rate(label: str, jobs: int) -> float:
         return jobs / results[label]
@@ -171,7 +188,8 @@ def main() -> int:
         "",
         f"`benchmarks/slurm_submit.py` on {version}, scripts/services/slurm.sh cluster (2 fake nodes x 16 "
         f"CPUs on {os.cpu_count()} cores, {platform.system()} {platform.release()}), "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Other projects' tests may share the machine.",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; median of {args.rounds} interleaved rounds "
+        "(other projects' tests may share the machine).",
         "",
         "| measurement | jobs | seconds | jobs/s | ratio |",
         "|---|---:|---:|---:|---:|",
@@ -199,8 +217,9 @@ def main() -> int:
         "Targets (issue 3): single-job submission at least as fast as the plain sbatch loop (>= 1.00 x loop), "
         ">= 10x with arrays, end to end <= 1.2 x floor. esap's single jobs go out through "
         "`submit_workers` parallel sbatch calls / HTTP requests; same-shaped jobs as one array. End to end "
-        "includes the run's bookkeeping (SQLite store, one sacct / slurmdb query per poll cycle with the "
-        "site's poll settings: start 1 s, floor 0.5 s).",
+        "includes the run's bookkeeping (SQLite store, workdirs, one status query per poll cycle with the "
+        "site's poll settings: start 1 s, floor 0.5 s): squeue on the CLI path, slurmdb on the REST path "
+        "(the accounting database lags the controller by a few seconds).",
         "",
     ]
     text = "\n".join(lines)

@@ -57,6 +57,10 @@ def test_accepted_limits_and_accounts(new_run, site: str) -> None:
             break
         time.sleep(0.5)
     assert accounting[0] == "cta|debug|short"
+    more = run.submit([JobRequest("fits-again", spec, site=site), JobRequest("other", shell("true"), site=site)])
+    run.wait(timeout=120)
+    assert run.snapshot()[more[1].job_id].state.value == "completed"
+    assert run.backend(site).cluster_reads == 1  # the cluster's configuration: read once per run
 
 
 def test_slurm_account_environment_is_honoured(new_run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -62,6 +62,7 @@ class SlurmBackend(Backend):
         self.status_source = status
         self._access: SlurmAccess | None = None
         self._cluster: ClusterInfo | None = None
+        self.cluster_reads = 0  # how often the cluster's configuration was read (once per run)
         self._validated: set[Any] = set()
         self._run: tuple[str, float] | None = None  # (run_id, since) of the last poll
 
@@ -96,6 +97,7 @@ class SlurmBackend(Backend):
         """Read once per backend instance, i.e. once per run."""
         if self._cluster is None:
             self._cluster = self.access.cluster()
+            self.cluster_reads += 1
         return self._cluster
 
     # --- contract -------------------------------------------------------------------

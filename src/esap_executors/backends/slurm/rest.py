@@ -4,6 +4,7 @@ OpenAPI description (v0.0.38 on Slurm 22.05, v0.0.40+ on 24.11)."""
 from __future__ import annotations
 
 import logging
+import pwd
 import re
 import threading
 import time
@@ -172,8 +173,18 @@ class RestAccess:
         return value
 
     # --- verbs ----------------------------------------------------------------------
+    def _base_env(self) -> dict[str, str]:
+        """slurmrestd starts jobs with only the environment it is sent: a minimal login one."""
+        env = dict(BASE_ENV)
+        try:
+            entry = pwd.getpwnam(self.tokens.user)
+        except KeyError:
+            return env
+        env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+        return env
+
     def submit(self, batch: BatchJob) -> str:
-        job = self._fit(rest_fields(batch, BASE_ENV))
+        job = self._fit(rest_fields(batch, self._base_env()))
         body: dict[str, Any] = {"job": job}
         if "script" in self._job_props and "script" not in getattr(self, "_request_props", {}):
             job["script"] = batch.script
