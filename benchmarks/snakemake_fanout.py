@@ -120,6 +120,7 @@ if _CALLS:
 # The htcondor anchor runs `<job_wrapper> <its python> -m snakemake ARGS`; jobs execute in the
 # pool's own root, where the execute-side Snakemake lives.
 JOB_WRAPPER = f"""#!/bin/sh
+export PATH=/usr/local/bin:/usr/bin:/bin
 while [ $# -gt 0 ] && [ "$1" != "-m" ]; do shift; done
 shift 2
 exec {CHROOT_SNAKEMAKE} -m snakemake "$@"
@@ -215,11 +216,11 @@ def slurm_cases(base: Path, shims: Path, jobs: int, anchor_python: str) -> list[
     return [
         run_case(base, shims, "slurm", "esap", "default", jobs,
                  esap_command("slurm-local", jobs, None), env=state),
-        run_case(base, shims, "slurm", "esap", "anchor's poll intervals (40 s, up to 180 s)", jobs,
-                 esap_command("slurm-local", jobs, (40, 180)), env=state),
         run_case(base, shims, "slurm", "snakemake-executor-plugin-slurm", "default", jobs,
                  [anchor_python, "-m", "snakemake", "--executor", "slurm", "--jobs", str(jobs),
                   "--latency-wait", "60"]),
+        run_case(base, shims, "slurm", "esap", "anchor's poll intervals (40 s, up to 180 s)", jobs,
+                 esap_command("slurm-local", jobs, (40, 180)), env=state),
     ]
 
 
@@ -231,12 +232,12 @@ def htcondor_cases(base: Path, shims: Path, jobs: int, anchor_python: str) -> li
     return [
         run_case(base, shims, "htcondor", "esap", "default", jobs,
                  esap_command("htcondor-local", jobs, None), env=state),
-        run_case(base, shims, "htcondor", "esap", "anchor's poll interval (10 s)", jobs,
-                 esap_command("htcondor-local", jobs, (10, 10)), env=state),
         run_case(base, shims, "htcondor", "snakemake-executor-plugin-htcondor", "default", jobs,
                  [anchor_python, "-m", "snakemake", "--executor", "htcondor", "--jobs", str(jobs),
                   "--latency-wait", "60", "--default-resources", f"job_wrapper='{wrapper}'"],
                  as_user=HTCONDOR_USER),
+        run_case(base, shims, "htcondor", "esap", "anchor's poll interval (10 s)", jobs,
+                 esap_command("htcondor-local", jobs, (10, 10)), env=state),
     ]
 
 
