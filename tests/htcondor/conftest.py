@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from esap_executors.store import Store
 from tests.support import EXAMPLE_SITES, require_service
 
 POOL_ENV = Path("/var/lib/htcondor-ci/env")
+# generous: jobs take seconds on an idle pool, but the pool may be shared with other work
+WAIT = 300
 
 
 def pool_settings() -> dict[str, str]:
@@ -40,6 +43,10 @@ def work_root() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="esap-htc-test-", dir="/tmp"))
     path.chmod(0o755)
     yield path
+    # a test that failed may leave jobs behind: they would be held once their directory is gone
+    leftovers = f'substr(Iwd, 0, {len(str(path))}) == "{path}"'
+    subprocess.run(condor_admin("condor_rm", "-constraint", leftovers), capture_output=True, timeout=60,
+                   check=False)
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -14,7 +14,7 @@ from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 from esap_executors.store import Store
-from tests.htcondor.conftest import with_options
+from tests.htcondor.conftest import WAIT, with_options
 
 
 def test_300_jobs_go_in_one_transaction_and_complete_without_queries(catalogue: Catalogue, store: Store) -> None:
@@ -51,7 +51,7 @@ def test_fallback_costs_two_queries_per_poll_however_many_jobs(catalogue: Catalo
     since = time.time() - 5
     per_poll = []
     states: dict[str, JobState] = {}
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         before = backend.query_count
         statuses = backend.poll(natives, run_id=run_id, since=since)
@@ -80,7 +80,7 @@ def test_fallback_alone_sees_completion_when_the_log_is_lost(catalogue: Catalogu
                                workdir=workdir, stdout=f"{workdir}/out", stderr=f"{workdir}/err"))
     natives = backend.submit(jobs)
     since = time.time() - 5
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:  # done, as its own event log says
         if all(s.state.is_final for s in backend.poll(natives, run_id=run_id, since=since).values()):
             break
@@ -89,7 +89,7 @@ def test_fallback_alone_sees_completion_when_the_log_is_lost(catalogue: Catalogu
     elsewhere = dataclasses.replace(site, work_root=str(work_root / "no-log-here"))
     fresh = backend_class("htcondor")(elsewhere)
     statuses = {}
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         statuses = fresh.poll(natives, run_id=run_id, since=since)
         if all(s.state.is_final for s in statuses.values()):

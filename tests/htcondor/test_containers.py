@@ -14,7 +14,7 @@ from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue, ContainerSettings
 from esap_executors.states import JobState
 from esap_executors.store import Store
-from tests.htcondor.conftest import pool_settings, with_options
+from tests.htcondor.conftest import WAIT, pool_settings, with_options
 from tests.support import require_service
 
 CHROOT_REASON = (
@@ -51,6 +51,6 @@ def test_container_job_runs_in_the_sites_runtime(catalogue: Catalogue, store: St
     spec = make_spec(["sh", "-c", "cat /etc/passwd | head -1; echo in-container"], container=Container("busybox"))
     with Run.open(f"htc-ct-{uuid.uuid4()}", catalogue=catalogue, store=store, default_site="htcondor-local") as run:
         record = run.submit([JobRequest(key="ct", spec=spec)])[0]
-        final = run.wait(timeout=180)[record.job_id]
+        final = run.wait(timeout=WAIT)[record.job_id]
     assert final.state is JobState.COMPLETED, final.reason
     assert "in-container" in Path(final.stdout).read_text()

@@ -13,8 +13,9 @@ from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 from esap_executors.store import Store
+from tests.htcondor.conftest import WAIT
 
-TIMEOUT = 120
+TIMEOUT = WAIT
 
 
 def open_run(catalogue: Catalogue, store: Store, site: str = "htcondor-local") -> Run:

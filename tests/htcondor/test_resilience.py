@@ -17,11 +17,11 @@ from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 from esap_executors.store import Store
-from tests.htcondor.conftest import condor_admin
+from tests.htcondor.conftest import WAIT, condor_admin
 from tests.support import ROOT
 
 
-def wait_for(predicate: object, timeout: float = 60) -> bool:
+def wait_for(predicate: object, timeout: float = WAIT) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
@@ -39,7 +39,7 @@ def test_jobs_complete_across_a_schedd_restart(catalogue: Catalogue, store: Stor
         restarted = subprocess.run(condor_admin("condor_restart", "-daemon", "schedd"),
                                    capture_output=True, text=True, timeout=60, check=False)
         assert restarted.returncode == 0, restarted.stderr
-        final = run.wait(timeout=180)
+        final = run.wait(timeout=WAIT)
         # HTCondor runs a job at least once: one that finished while the schedd was down may
         # be started again after the restart (its directory gone by then); not ours to keep
         backend = run.backend("htcondor-local")
@@ -68,7 +68,7 @@ def test_killed_executor_resumes_without_resubmitting(catalogue: Catalogue, stor
     with Run.open(key, catalogue=catalogue, store=store, default_site="htcondor-local") as run:
         assert sorted(r.native_id or "" for r in run.snapshot().values()) == sorted(submitted)
         again = run.submit([JobRequest(key=f"k{i}", spec=make_spec(["sleep", "4"])) for i in range(3)])
-        final = run.wait(timeout=120)
+        final = run.wait(timeout=WAIT)
         backend = run.backend("htcondor-local")
         assert backend.action_count == 0  # nothing was sent again
         found = backend.find(run.run_id, since=run.since)
@@ -94,5 +94,5 @@ def test_jobs_sent_but_not_recorded_are_found_not_sent_again(catalogue: Catalogu
         backend = resumed.backend("htcondor-local")
         assert backend.action_count == 0  # found by find(), nothing sent again
         assert sorted(r.native_id or "" for r in resumed.snapshot().values()) == sorted(natives)
-        final = resumed.wait(timeout=120)
+        final = resumed.wait(timeout=WAIT)
     assert all(r.state is JobState.COMPLETED for r in final.values())

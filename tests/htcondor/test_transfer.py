@@ -13,6 +13,7 @@ from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 from esap_executors.store import Store
+from tests.htcondor.conftest import WAIT
 
 
 def test_inputs_and_outputs_travel_by_file_transfer(catalogue: Catalogue, store: Store, work_root: Path) -> None:
@@ -32,7 +33,7 @@ def test_inputs_and_outputs_travel_by_file_transfer(catalogue: Catalogue, store:
                   default_site="htcondor-transfer") as run:
         assert run.backend("htcondor-transfer").handles_staging
         record = run.submit([JobRequest(key="xfer", spec=spec)])[0]
-        final = run.wait(timeout=120)[record.job_id]
+        final = run.wait(timeout=WAIT)[record.job_id]
     assert final.state is JobState.COMPLETED, final.reason
     assert (results / "combined.txt").read_text() == "alpha\nbeta\n"
     where = (Path(final.workdir) / "where.txt").read_text().strip()
@@ -56,7 +57,7 @@ def test_a_missing_declared_output_fails_the_job(catalogue: Catalogue, store: St
     with Run.open(f"htc-out-{uuid.uuid4()}", catalogue=catalogue, store=store,
                   default_site="htcondor-transfer") as run:
         record = run.submit([JobRequest(key="noout", spec=spec)])[0]
-        final = run.wait(timeout=120)[record.job_id]
+        final = run.wait(timeout=WAIT)[record.job_id]
     assert final.state is JobState.FAILED
     assert final.reason and "never-written.txt" in final.reason
 
@@ -75,7 +76,7 @@ def test_a_batch_with_file_transfer_goes_as_one_cluster(catalogue: Catalogue, st
                   default_site="htcondor-transfer") as run:
         records = run.submit(requests)
         assert len({(r.native_id or "").split(".")[0] for r in records}) == 1
-        final = run.wait(timeout=120)
+        final = run.wait(timeout=WAIT)
     for i, record in enumerate(records):
         done = final[record.job_id]
         assert done.state is JobState.COMPLETED, done.reason
@@ -90,7 +91,7 @@ def test_inputs_keep_their_directories_without_declared_outputs(catalogue: Catal
     with Run.open(f"htc-xfer-nested-{uuid.uuid4()}", catalogue=catalogue, store=store,
                   default_site="htcondor-transfer") as run:
         record = run.submit([JobRequest(key="nested", spec=spec)])[0]
-        final = run.wait(timeout=120)[record.job_id]
+        final = run.wait(timeout=WAIT)[record.job_id]
     assert final.state is JobState.COMPLETED, final.reason
     assert Path(final.stdout).read_text() == "nested\n"
 
@@ -102,6 +103,6 @@ def test_script_jobs_run_with_and_without_a_shared_filesystem(catalogue: Catalog
     for site in ("htcondor-local", "htcondor-transfer"):
         with Run.open(f"htc-script-{uuid.uuid4()}", catalogue=catalogue, store=store, default_site=site) as run:
             record = run.submit([JobRequest(key="script", spec=spec)])[0]
-            final = run.wait(timeout=120)[record.job_id]
+            final = run.wait(timeout=WAIT)[record.job_id]
         assert final.state is JobState.COMPLETED, (site, final.reason)
         assert Path(final.stdout).read_text() == "script says a b\n"
