@@ -7,13 +7,14 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from cwltool.context import RuntimeContext
 
-from ..errors import BadInput, EsapError
+from ..errors import BadInput, EsapError, Unreachable
 from ..runs import JobRequest, Run
 from ..sites import Catalogue, Site
 from ..states import JobStatus
@@ -22,6 +23,7 @@ from .job import EsapCommandLineJob
 from .keys import current_generation, digest, end_generation, run_base_key
 
 log = logging.getLogger("cwltool")
+RESEND_DELAY_S = 5
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Session:
             for job, request in batch:
                 self._waiting[request.key] = job
         try:
-            records = self.run.submit([request for _, request in batch])
+            records = self._submit([request for _, request in batch])
         except EsapError as exc:
             self.refusal = exc
             with self._lock:
@@ -120,6 +122,19 @@ class Session:
         for record in records:
             if record.state.is_final:  # reattached to a job that had already ended
                 self._complete(record)
+
+    def _submit(self, requests: list[JobRequest]) -> list[JobRecord]:
+        try:
+            return self.run.submit(requests)
+        except Unreachable as exc:
+            # recorded but maybe not sent: reopening the run resends exactly the unconfirmed ones
+            log.warning("%s; reopening run %s to resend in %d s", exc, self.run.run_id, RESEND_DELAY_S)
+            time.sleep(RESEND_DELAY_S)
+            key, catalogue, store = self.run.key, self.run.catalogue, self.run.store
+            self.run.close()
+            self.run = Run.open(key, catalogue=catalogue, store=store, front="cwl", default_site=self.default_site)
+            self.run.add_listener(self._on_change)
+            return self.run.submit(requests)
 
     def _on_change(self, record: JobRecord, status: JobStatus) -> None:
         if record.run_id == self.run.run_id and status.state.is_final:
