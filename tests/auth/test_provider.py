@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,12 @@ def test_userinfo_answers_for_valid_bearers_and_401_otherwise(auth_env: Path) ->
     assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def test_script_selects_the_group_claim_style_at_start_and_is_idempotent(auth_env: Path, tmp_path: Path) -> None:
     """A second provider from the project's script, with OIDC_GROUP_CLAIM=wlcg.groups."""
     directory = tmp_path / "oidc"
@@ -46,7 +53,8 @@ def test_script_selects_the_group_claim_style_at_start_and_is_idempotent(auth_en
     shared_modules = Path("/var/lib/oidc-ci/node_modules")
     if shared_modules.is_dir():  # reuse the installed provider instead of a second npm install
         os.symlink(shared_modules, directory / "node_modules")
-    env = {**os.environ, "OIDC_DIR": str(directory), "OIDC_PORT": "9401", "OIDC_GROUP_CLAIM": "wlcg.groups"}
+    port = free_port()
+    env = {**os.environ, "OIDC_DIR": str(directory), "OIDC_PORT": str(port), "OIDC_GROUP_CLAIM": "wlcg.groups"}
     script = str(ROOT / "scripts" / "services" / "oidc.sh")
     try:
         first = subprocess.run(["bash", script, "start"], env=env, capture_output=True, text=True, timeout=300)
@@ -57,7 +65,7 @@ def test_script_selects_the_group_claim_style_at_start_and_is_idempotent(auth_en
         again = subprocess.run(["bash", script, "start"], env=env, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0 and (directory / "oidc.pid").read_text() == pid  # not restarted
 
-        issuer = "http://127.0.0.1:9401"
+        issuer = f"http://127.0.0.1:{port}"
         client = OidcClient(AuthConfig(issuer=issuer, client_id="ci-device"))
         device = client.start_device_login("openid wlcg.groups")  # no profile scope: the default style
         approve(device.uri_for_user, "bob")
