@@ -211,34 +211,38 @@ def esap_command(site: str, jobs: int, poll: tuple[float, float] | None) -> list
     return command
 
 
-def slurm_cases(base: Path, shims: Path, jobs: int, anchor_python: str) -> list[Outcome]:
+def slurm_cases(base: Path, shims: Path, jobs: int, anchor_python: str, alike: bool) -> list[Outcome]:
     state = {"ESAP_STATE_DIR": str(base / "state-slurm")}
-    return [
+    outcomes = [
         run_case(base, shims, "slurm", "esap", "default", jobs,
                  esap_command("slurm-local", jobs, None), env=state),
         run_case(base, shims, "slurm", "snakemake-executor-plugin-slurm", "default", jobs,
                  [anchor_python, "-m", "snakemake", "--executor", "slurm", "--jobs", str(jobs),
                   "--latency-wait", "60"]),
-        run_case(base, shims, "slurm", "esap", "anchor's poll intervals (40 s, up to 180 s)", jobs,
-                 esap_command("slurm-local", jobs, (40, 180)), env=state),
     ]
+    if alike:
+        outcomes.append(run_case(base, shims, "slurm", "esap", "anchor's poll intervals (40 s, up to 180 s)",
+                                 jobs, esap_command("slurm-local", jobs, (40, 180)), env=state))
+    return outcomes
 
 
-def htcondor_cases(base: Path, shims: Path, jobs: int, anchor_python: str) -> list[Outcome]:
+def htcondor_cases(base: Path, shims: Path, jobs: int, anchor_python: str, alike: bool) -> list[Outcome]:
     state = {"ESAP_STATE_DIR": str(base / "state-htcondor")}
     wrapper = base / "job_wrapper.sh"
     wrapper.write_text(JOB_WRAPPER)
     wrapper.chmod(0o755)
-    return [
+    outcomes = [
         run_case(base, shims, "htcondor", "esap", "default", jobs,
                  esap_command("htcondor-local", jobs, None), env=state),
         run_case(base, shims, "htcondor", "snakemake-executor-plugin-htcondor", "default", jobs,
                  [anchor_python, "-m", "snakemake", "--executor", "htcondor", "--jobs", str(jobs),
                   "--latency-wait", "60", "--default-resources", f"job_wrapper='{wrapper}'"],
                  as_user=HTCONDOR_USER),
-        run_case(base, shims, "htcondor", "esap", "anchor's poll interval (10 s)", jobs,
-                 esap_command("htcondor-local", jobs, (10, 10)), env=state),
     ]
+    if alike:
+        outcomes.append(run_case(base, shims, "htcondor", "esap", "anchor's poll interval (10 s)", jobs,
+                                 esap_command("htcondor-local", jobs, (10, 10)), env=state))
+    return outcomes
 
 
 def markdown(outcomes: list[Outcome], jobs: int) -> str:
@@ -287,6 +291,8 @@ def main() -> int:
     parser.add_argument("--only", choices=["slurm", "htcondor"])
     parser.add_argument("--anchor-venv", default="/work/bench-venv-smk")
     parser.add_argument("--no-append", action="store_true")
+    parser.add_argument("--defaults-only", action="store_true",
+                        help="skip the esap run with the anchor's poll intervals")
     args = parser.parse_args()
     anchor_python = str(Path(args.anchor_venv) / "bin" / "python")
     if not Path(anchor_python).exists():
@@ -299,9 +305,9 @@ def main() -> int:
     shims = shim_dir(base)
     outcomes: list[Outcome] = []
     if args.only in (None, "slurm"):
-        outcomes += slurm_cases(base, shims, args.jobs, anchor_python)
+        outcomes += slurm_cases(base, shims, args.jobs, anchor_python, not args.defaults_only)
     if args.only in (None, "htcondor"):
-        outcomes += htcondor_cases(base, shims, args.jobs, anchor_python)
+        outcomes += htcondor_cases(base, shims, args.jobs, anchor_python, not args.defaults_only)
     text = markdown(outcomes, args.jobs)
     print(text)
     if not args.no_append:
