@@ -50,3 +50,10 @@ def test_missing_executable_is_bad_input(state_dir: Path) -> None:
     assert result.returncode == 2
     assert "no-such-program-xyz" in result.stderr and "Traceback" not in result.stderr
     assert json.loads(esap("status", "--json").stdout) == []
+
+
+def test_status_of_a_run_lists_its_jobs(state_dir: Path) -> None:
+    submitted = esap("run", "--json", "--run-id", "status-of-run", "--", "true")
+    job = json.loads(submitted.stdout)
+    listed = json.loads(esap("status", job["run"], "--json").stdout)
+    assert [j["id"] for j in listed] == [job["id"]]

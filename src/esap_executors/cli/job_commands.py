@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         parser.set_defaults(handler=run_command if name == "run" else submit_command)
 
     status = subparsers.add_parser("status", parents=[global_options()], help="state of jobs")
-    status.add_argument("id", nargs="?", help="esap job id (or a unique prefix, or the scheduler's id)")
+    status.add_argument("id", nargs="?", help="esap job id (or a unique prefix, or the scheduler's id), or a run id")
     status.add_argument("--json", action="store_true")
     status.add_argument("--limit", type=int, default=20, help="how many recent jobs without an ID")
     status.set_defaults(handler=status_command)
@@ -199,12 +199,17 @@ def _as_dict(record: JobRecord) -> dict[str, Any]:
 def status_command(args: argparse.Namespace) -> int:
     store = Store()
     catalogue = Catalogue.load(args.sites)
-    records = [store.job(args.id)] if args.id else store.latest_jobs(args.limit)
+    if args.id:
+        run_jobs = store.jobs_of_run(args.id)  # a run id lists the run's jobs
+        records = run_jobs or [store.job(args.id)]
+    else:
+        records = store.latest_jobs(args.limit)
+    single = bool(args.id) and len(records) == 1 and records[0].run_id != args.id
     records = refresh(store, catalogue, records)
     records.sort(key=lambda r: (r.created, r.job_id))
     if args.json:
         payload: Any = [_as_dict(r) for r in records]
-        print(json.dumps(payload[0] if args.id else payload, indent=2))
+        print(json.dumps(payload[0] if single else payload, indent=2))
         return 0
     print(f"{'ID':<22} {'SITE':<18} {'SCHEDULER-ID':<14} {'STATE':<10} {'EXIT':<5} {'NAME':<20} REASON")
     for r in records:
