@@ -106,3 +106,24 @@ def test_script_jobs_run_with_and_without_a_shared_filesystem(catalogue: Catalog
             final = run.wait(timeout=WAIT)[record.job_id]
         assert final.state is JobState.COMPLETED, (site, final.reason)
         assert Path(final.stdout).read_text() == "script says a b\n"
+
+
+def test_script_jobs_sharing_a_working_directory_each_run_their_own_script(
+    catalogue: Catalogue, store: Store
+) -> None:
+    import tempfile
+
+    from esap_executors.job import JobSpec
+
+    shared = Path(tempfile.mkdtemp(prefix="esap-htc-shared-", dir="/tmp"))
+    shared.chmod(0o777)  # the pool runs the jobs as its unprivileged owner (pytest's tmp is 0700)
+    with Run.open(f"htc-shared-cwd-{uuid.uuid4()}", catalogue=catalogue, store=store,
+                  default_site="htcondor-local") as run:
+        records = run.submit([
+            JobRequest(key=f"s{i}", spec=JobSpec(script=f"echo job {i}\n", cwd=str(shared)).validate())
+            for i in range(3)
+        ])
+        final = run.wait(timeout=WAIT)
+    assert all(r.state is JobState.COMPLETED for r in final.values()), [r.reason for r in final.values()]
+    outputs = sorted(Path(final[r.job_id].stdout).read_text() for r in records)
+    assert outputs == ["job 0\n", "job 1\n", "job 2\n"]

@@ -19,7 +19,10 @@ from ...staging import scheme_of
 from ..base import Submission
 from . import quoting
 
-SCRIPT_NAME = "esap-job.sh"
+
+def script_name(job: Submission) -> str:
+    """One file per job: jobs sharing a working directory must not overwrite each other's script."""
+    return f"esap-{job.job_id}.sh"
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 RUN_ATTRIBUTE = "EsapRunId"
 JOB_ATTRIBUTE = "EsapJobId"
@@ -61,7 +64,7 @@ def job_description(job: Submission, site: Site, settings: SubmitSettings) -> di
         f"My.{JOB_ATTRIBUTE}": quoting.ad_string(job.job_id),
         "My.EsapName": quoting.ad_string(job.name or job.job_id),
     }
-    argv = list(spec.argv) if spec.argv else ["/bin/sh", SCRIPT_NAME]
+    argv = list(spec.argv) if spec.argv else ["/bin/sh", script_name(job)]
     if spec.container is not None:
         if not settings.containers:
             raise BadInput(
@@ -108,7 +111,7 @@ def _relative_to(path: str, directory: str) -> str:
 def transfer_keys(job: Submission) -> dict[str, str]:
     """File transfer: inputs by their path on the submit side, outputs remapped to their dest."""
     spec = job.spec
-    inputs = [SCRIPT_NAME] if not spec.argv else []
+    inputs = [script_name(job)] if not spec.argv else []
     for entry in spec.stage_in:
         direct = scheme_of(entry.source) is None and "/" not in entry.dest.strip("/")
         if direct and os.path.basename(entry.source.rstrip("/")) == entry.dest.strip("/"):
@@ -153,7 +156,7 @@ def write_script(job: Submission) -> None:
     """A script job: its body as a file the job runs with /bin/sh (never passed via argv)."""
     if job.spec.argv or job.spec.script is None:
         return
-    path = Path(job.workdir) / SCRIPT_NAME
+    path = Path(job.workdir) / script_name(job)
     path.write_text(job.spec.script if job.spec.script.endswith("\n") else job.spec.script + "\n")
     path.chmod(0o755)
 
