@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from results_file import append_to_section
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## core"
@@ -256,19 +258,6 @@ def report(cpu: dict[str, Any], rss: dict[str, Any]) -> str:
     ])
 
 
-def append_result(entry: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    if SECTION not in lines:
-        RESULTS.write_text(text.rstrip("\n") + f"\n\n{SECTION}\n\n{INTRO}\n\n" + entry)
-        return
-    start = lines.index(SECTION) + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
-    section = "\n".join(lines[start:end]).rstrip("\n")
-    updated = lines[:start] + [section + "\n\n" + entry.rstrip("\n") + "\n"] + lines[end:]
-    RESULTS.write_text("\n".join(updated).rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1000, help="trivial jobs for the CPU measure")
@@ -290,7 +279,7 @@ def main() -> int:
     entry = report(cpu, rss)
     print(entry)
     if not args.no_append:
-        append_result(entry)
+        append_to_section(SECTION, entry, INTRO)
     ok = cpu["ms_per_job"] <= CPU_TARGET_MS and max(
         rss["executor_peak_rss_mb"], rss["supervisor_peak_rss_mb"]) <= RSS_TARGET_MB
     return 0 if ok else 1

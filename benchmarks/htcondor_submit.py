@@ -48,6 +48,7 @@ os.environ.setdefault("ESAP_POLL_FLOOR", "0.2")
 os.environ.setdefault("ESAP_POLL_CEILING", "2")
 
 import htcondor2 as htcondor  # noqa: E402
+from results_file import append_to_section  # noqa: E402
 
 from esap_executors.backends.base import Submission  # noqa: E402
 from esap_executors.backends.htcondor import HTCondorBackend, _submit_cluster, description  # noqa: E402
@@ -184,19 +185,6 @@ def row(label: str, values: dict[str, Any]) -> str:
             f"| {values['clusters']} |")
 
 
-def append_result(entry: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    if SECTION not in lines:
-        RESULTS.write_text(text.rstrip("\n") + f"\n\n{SECTION}\n\n" + entry)
-        return
-    start = lines.index(SECTION) + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
-    section = "\n".join(lines[start:end]).rstrip("\n")
-    updated = lines[:start] + [section + "\n\n" + entry.rstrip("\n") + "\n"] + lines[end:]
-    RESULTS.write_text("\n".join(updated).rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=200, help="jobs submitted in one transaction")
@@ -239,7 +227,7 @@ status tracking made {e2e["schedd_queries"]} schedd queries (0: the job event lo
 """
     print(entry)
     if not args.no_append:
-        append_result(entry)
+        append_to_section(SECTION, entry)
     return 0
 
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from results_file import append_to_section
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "RESULTS.md"
@@ -274,17 +276,6 @@ def markdown(outcomes: list[Outcome], jobs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def append_results(text: str) -> None:
-    content = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION not in content:
-        content = content.rstrip("\n") + f"\n\n{SECTION}\n\n"
-    head, _, rest = content.partition(SECTION + "\n")
-    next_section = rest.find("\n## ")
-    body, tail = (rest, "") if next_section < 0 else (rest[:next_section + 1], rest[next_section + 1:])
-    body = body.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(head + SECTION + "\n" + body + ("\n" + tail if tail else ""))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=200)
@@ -311,7 +302,7 @@ def main() -> int:
     text = markdown(outcomes, args.jobs)
     print(text)
     if not args.no_append:
-        append_results(text)
+        append_to_section(SECTION, text)
     return 0 if all(o.ok for o in outcomes) else 1
 
 
