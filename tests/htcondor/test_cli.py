@@ -56,3 +56,13 @@ def test_esap_run_as_an_unprivileged_user() -> None:
         assert f"user: {user}" in result.stdout
     finally:
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_root_submitting_from_a_directory_the_owner_cannot_enter(state_dir: Path, tmp_path: Path) -> None:
+    if not running_as_root():
+        pytest.skip("only root submits for the pool's owner")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    result = esap("run", "--site", "htcondor-local", "--", "sh", "-c", "pwd", cwd=private, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("/tmp/esap-htcondor/")  # the job's own directory

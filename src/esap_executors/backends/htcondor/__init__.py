@@ -9,6 +9,7 @@ import os
 import stat
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -89,6 +90,7 @@ class HTCondorBackend(Backend):
         event_log = self._prepare_run_dir(run_id)
         settings = self._settings(event_log)
         descriptions = []
+        jobs = [self._reachable_workdir(job) for job in jobs]
         for job in jobs:
             self._prepare_workdir(job)
             descriptions.append(description.job_description(job, self.site, settings))
@@ -128,6 +130,16 @@ class HTCondorBackend(Backend):
             give_to(run_dir, uid, gid)
             give_to(event_log, uid, gid)
         return str(event_log)
+
+    def _reachable_workdir(self, job: Submission) -> Submission:
+        """Root submits for the owner: a directory the owner cannot enter (e.g. under /root)
+        would hold the job, so it runs in its own directory under the work root instead."""
+        if not self.owner or not os.path.isdir(job.workdir):
+            return job
+        uid, gid = owner_account(self.owner)
+        if owner_can_enter(Path(job.workdir), uid, gid):
+            return job
+        return replace(job, workdir=str(Path(job.stdout).parent))
 
     def _prepare_workdir(self, job: Submission) -> None:
         workdir = Path(job.workdir)
@@ -326,3 +338,20 @@ def _check_reachable_by_others(work_root: str, site: Site) -> None:
                 f"{site.options.get('owner')}; use a work_root under /tmp or /home",
                 source=site.source, line=site.line, field=f"{site.name}.work_root",
             )
+
+
+def owner_can_enter(path: Path, uid: int, gid: int) -> bool:
+    """Whether a user may search every directory down to `path` and list it (permission bits)."""
+    chain = [path.resolve(), *path.resolve().parents]
+    for position, directory in enumerate(chain):
+        info = directory.stat()
+        needed = 0o5 if position == 0 else 0o1  # r-x on the directory itself, x on its parents
+        if info.st_uid == uid:
+            bits = (info.st_mode >> 6) & 0o7
+        elif info.st_gid == gid:
+            bits = (info.st_mode >> 3) & 0o7
+        else:
+            bits = info.st_mode & 0o7
+        if bits & needed != needed:
+            return False
+    return True
