@@ -24,12 +24,12 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
+from . import bundles
 from .resources import JobResources, job_resources
 from .settings import ExecutorSettings
 
 if TYPE_CHECKING:
-    from esap_executors.job import JobSpec
-    from esap_executors.runs import JobRecord, Run
+    from esap_executors.runs import JobRecord, JobRequest, Run
     from esap_executors.sites import Catalogue, Site
 
 # Longest wait between two reads of the snapshot when the poller reports no change.
@@ -66,42 +66,72 @@ class Executor(RemoteExecutor):
         self.run.add_listener(self._on_change)
         self._python_override: str | None = None
         self._cancelled = False
+        self._site_cpus: dict[str, int | None] = {}
 
     # ---------------------------------------------------------------- submission
     def run_job(self, job: JobExecutorInterface) -> None:
         self.run_jobs([job])
 
     def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
-        from esap_executors.errors import EsapError
-        from esap_executors.runs import JobRequest
+        from esap_executors.errors import BadInput, EsapError
 
         if not jobs:
             return
-        requests = []
         try:
+            members = []
             for job in jobs:
                 self.run_job_pre(job)
-                site_name, spec = self._job_spec(job)
-                requests.append(
-                    JobRequest(key=_job_key(job), spec=spec, site=site_name, name=_job_name(job))
-                )
-            records = self.run.submit(requests)
+                members.append(self._member(job))
+            groups = bundles.plan(members, self._slots, self.esap_settings.max_bundle)
+            try:
+                records = self.run.submit([self._request(group) for group in groups])
+            except BadInput:
+                if all(len(group) == 1 for group in groups):
+                    raise
+                # The site refused a bundle (e.g. its members' summed walltime): one job each.
+                groups = [[member] for member in members]
+                records = self.run.submit([self._request(group) for group in groups])
         except EsapError as exc:
             # Nothing was sent: the core validates the whole batch before submitting.
             for job in jobs:
                 self.report_job_error(SubmittedJobInfo(job), msg=f"esap: {exc}")
             return
-        for job, record in zip(jobs, records, strict=True):
-            self.report_job_submission(
-                SubmittedJobInfo(
-                    job,
-                    external_jobid=record.native_id or record.job_id,
-                    aux={"esap_job": record.job_id, "site": record.site},
+        for group, record in zip(groups, records, strict=True):
+            for member in group:
+                aux = {"esap_job": record.job_id, "site": record.site}
+                if len(group) > 1:
+                    aux.update(status=member.status_path, stdout=member.spec.stdout or "",
+                               stderr=member.spec.stderr or "", bundle_size=str(len(group)))
+                self.report_job_submission(
+                    SubmittedJobInfo(member.job, external_jobid=record.native_id or record.job_id, aux=aux)
                 )
-            )
         self._changed.set()
 
-    def _job_spec(self, job: JobExecutorInterface) -> tuple[str | None, JobSpec]:
+    def _request(self, group: list[bundles.Member]) -> JobRequest:
+        from esap_executors.runs import JobRequest
+
+        first = group[0]
+        site_name = first.site.name if first.site else None
+        if len(group) == 1:
+            return JobRequest(key=first.key, spec=first.spec, site=site_name, name=first.name)
+        spec = bundles.bundle_spec(
+            group, python=_execute_python(first.site) or sys.executable, workdir=os.getcwd(),
+            log_dir=Path(os.getcwd()) / LOG_DIR / "bundles",
+        )
+        return JobRequest(key=f"bundle:{first.key}+{len(group)}", spec=spec, site=site_name,
+                          name=f"{first.name} (bundle of {len(group)})")
+
+    def _slots(self, site: Site, cores: int) -> int | None:
+        """How many jobs of `cores` cores the site runs at once, from what it reports (cached)."""
+        if site.name not in self._site_cpus:
+            from esap_executors.matchmaking import discovered_attributes
+
+            total = discovered_attributes(site).get("GlueCEInfoTotalCPUs")
+            self._site_cpus[site.name] = int(total) if isinstance(total, int | float) and total > 0 else None
+        total_cpus = self._site_cpus[site.name]
+        return None if total_cpus is None else max(1, total_cpus // max(1, cores))
+
+    def _member(self, job: JobExecutorInterface) -> bundles.Member:
         from esap_executors.job import JobSpec
 
         members = [member.resources for member in getattr(job, "jobs", ())] if job.is_group() else []
@@ -110,6 +140,8 @@ class Executor(RemoteExecutor):
         log_dir = Path(os.getcwd()) / LOG_DIR / _safe(_job_name(job))
         log_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{_safe(_wildcards_text(job)) or 'job'}.{job.jobid}.{job.attempt}"
+        status_path = log_dir / f"{stem}.status"
+        status_path.unlink(missing_ok=True)  # from an earlier invocation (job ids restart at 1)
         self._python_override = _execute_python(site)
         try:
             command = self.format_job_exec(job)
@@ -138,7 +170,8 @@ class Executor(RemoteExecutor):
             labels={"snakemake_rule": _job_name(job), "snakemake_jobid": str(job.jobid)},
             **self._placement(site, wanted),
         )
-        return (site.name if site else None), spec
+        return bundles.Member(job=job, key=_job_key(job), name=_job_name(job), site=site, spec=spec,
+                              snakemake_args=bundles.snakemake_args(command), status_path=str(status_path))
 
     def _choose_site(self, wanted: JobResources) -> Site | None:
         """The site the command is built for: the rule's, matchmaking's, or the default."""
@@ -183,7 +216,13 @@ class Executor(RemoteExecutor):
         run = getattr(self, "run", None)  # the wait thread starts before __post_init__
         snapshot = run.snapshot() if run is not None and active_jobs else {}
         for job_info in active_jobs:
-            record = snapshot.get((job_info.aux or {}).get("esap_job", ""))
+            aux = job_info.aux or {}
+            record = snapshot.get(aux.get("esap_job", ""))
+            if aux.get("status"):
+                if self._bundle_member_ended(job_info, record):
+                    continue
+                yield job_info
+                continue
             if record is None or not record.state.is_final:
                 yield job_info
                 continue
@@ -193,6 +232,26 @@ class Executor(RemoteExecutor):
                 self.report_job_error(
                     job_info, msg=_failure_message(record), aux_logs=_logs(record)
                 )
+
+    def _bundle_member_ended(self, job_info: SubmittedJobInfo, record: JobRecord | None) -> bool:
+        """Report a bundled job once the bundle wrote its exit code (or ended without running it)."""
+        aux = job_info.aux or {}
+        code = bundles.read_status(aux["status"])
+        logs = [path for path in (aux.get("stderr"), aux.get("stdout")) if path and os.path.exists(path)]
+        if code == 0:
+            self.report_job_success(job_info)
+            return True
+        if code is not None:
+            where = f"{record.site} job {record.native_id}" if record and record.native_id else aux.get("site")
+            self.report_job_error(job_info, aux_logs=logs, msg=(
+                f"esap job {aux['esap_job']} ({where}, a bundle of {aux.get('bundle_size')} jobs) ran this "
+                f"job: exit code {code}. Log: {aux.get('stderr')} (stdout {aux.get('stdout')}). "))
+            return True
+        if record is None or not record.state.is_final:
+            return False
+        self.report_job_error(job_info, aux_logs=logs + _logs(record), msg=(
+            f"{_failure_message(record)}The bundle ended before this job ran. "))
+        return True
 
     async def sleep(self) -> None:
         """Wake as soon as the poller reports a change (reading the snapshot is free)."""

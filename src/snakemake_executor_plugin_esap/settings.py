@@ -79,5 +79,16 @@ class ExecutorSettings(ExecutorSettingsBase):
         ),
     )
 
+    max_bundle: int = field(
+        default=10,
+        metadata={
+            "help": "When a batch holds more jobs of one rule than the site has slots for, run up to "
+                    "this many of them in one scheduler job, starting Snakemake once for all "
+                    "(each job keeps its own log and status). 1: one scheduler job per job.",
+            "type": int,
+            "metavar": "JOBS",
+        },
+    )
+
     def effective_account(self) -> str | None:
         return self.account or os.environ.get("SBATCH_ACCOUNT") or os.environ.get("SLURM_ACCOUNT")
