@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.cwl.helpers import RUN_LINE, run_tool
+from tests.support import EXAMPLE_SITES
 
 DATA = Path(__file__).parent / "data"
 
@@ -50,11 +53,16 @@ def test_required_gpus_nowhere_is_refused_before_submission(tmp_path: Path) -> N
     assert "requires 1 GPU(s) but site local has no GPUs" in completed.stderr
 
 
-def test_site_without_shared_filesystem_is_refused_with_the_reason(tmp_path: Path) -> None:
-    completed = run_tool("esap-cwltool", "--site", "htcondor-transfer", DATA / "echo.cwl", "--message", "x",
-                         cwd=tmp_path)
+def test_site_without_shared_filesystem_nor_file_transfer_is_refused(tmp_path: Path) -> None:
+    sites = yaml.safe_load(EXAMPLE_SITES.read_text())
+    sites["slurm-local"]["shared_filesystem"] = False
+    catalogue = tmp_path / "sites.yaml"
+    catalogue.write_text(yaml.safe_dump(sites))
+    completed = run_tool("esap-cwltool", "--site", "slurm-local", DATA / "echo.cwl", "--message", "x",
+                         cwd=tmp_path, sites=catalogue)
     assert completed.returncode == 2, completed.stderr[-2000:]
-    assert "site htcondor-transfer has no shared filesystem" in completed.stderr
+    assert "site slurm-local has no shared filesystem and its backend (slurm) does not transfer files" \
+        in completed.stderr
 
 
 def test_unknown_site_is_a_one_line_error(tmp_path: Path) -> None:

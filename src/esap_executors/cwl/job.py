@@ -8,6 +8,7 @@ InitialWorkDir relink, output collection, callback), called when the job is fina
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -18,15 +19,17 @@ from typing import TYPE_CHECKING, Any, cast
 from cwltool.context import RuntimeContext
 from cwltool.errors import WorkflowException
 from cwltool.job import CommandLineJob, relink_initialworkdir
+from cwltool.pathmapper import MapperEnt, PathMapper
 from cwltool.process import stage_files
 from cwltool.utils import bytes2str_in_dicts
 
-from ..job import Container, JobSpec
+from ..errors import BadInput
+from ..job import Container, JobSpec, StageIn, StageOut
 from ..runs import JobRequest
 from ..sites import Site
 from ..states import JobState
 from .placement import Placement, place
-from .script import job_script
+from .script import SANDBOX_DIRS, Sandbox, job_script
 
 if TYPE_CHECKING:
     from ..store import JobRecord
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cwltool")
 
 SCRIPT_NAME = "esap-job.sh"
+SANDBOX_NAME = "sandbox"  # transfer sites: what is sent (out, tmp, stage as the job sees them)
 # Backends whose jobs see this host's files at the same paths: inputs are symlinked as cwltool
 # does. Elsewhere (HTCondor: execute side in its own root, jobs owned by another user; and
 # containers, which mount only the job's directory) inputs are copied into the job's directory.
@@ -47,13 +51,16 @@ class EsapCommandLineJob(CommandLineJob):
     esap_root: str = ""
     esap_image: str | None = None
     esap_copy_inputs = False
+    # a site without a shared filesystem: the job's directories are <esap_virtual>/out, tmp and
+    # stage on the execute host, <esap_root>/sandbox/... here; `out` comes back to self.outdir
+    esap_virtual: str | None = None
 
     def run(self, runtimeContext: RuntimeContext, tmpdir_lock: Any = None) -> None:
         session: Session = runtimeContext.esap  # type: ignore[attr-defined]
         previous = session.run.latest(self.esap_key)
         attach = previous is not None and previous.state not in (JobState.FAILED, JobState.CANCELLED)
         if not attach:
-            for directory in (self.outdir, self.tmpdir, self.stagedir):
+            for directory in (self.outdir, self.tmpdir, self.stagedir, self._sandbox()):
                 if directory and directory.startswith(self.esap_root + os.sep):
                     shutil.rmtree(directory, ignore_errors=True)
         os.makedirs(self.tmpdir, exist_ok=True)
@@ -62,8 +69,9 @@ class EsapCommandLineJob(CommandLineJob):
         placement = place(session.run.catalogue, self, session.default_site,
                           math.ceil(resources.get("cudaDeviceCount", 0) or 0))
         site = session.site(placement.site)
-        session.check_site(site)
-        self.esap_copy_inputs = self.esap_image is not None or site.backend not in LINKING_BACKENDS
+        self._check_transfer(site, session.transfers_files(site))
+        self.esap_copy_inputs = (self.esap_image is not None or site.backend not in LINKING_BACKENDS
+                                 or self.esap_virtual is not None)
         if not attach:
             self._stage(runtimeContext)
         request = self._request(session, runtimeContext, site, placement, write=not attach)
@@ -82,7 +90,28 @@ class EsapCommandLineJob(CommandLineJob):
         finally:
             cwltool_job.cuda_check = original
 
+    def _sandbox(self) -> str:
+        return os.path.join(self.esap_root, SANDBOX_NAME)
+
+    def _check_transfer(self, site: Site, transfer: bool) -> None:
+        if transfer != (self.esap_virtual is not None):
+            kind = "without" if transfer else "with"
+            raise BadInput(
+                f"step {self.name} was matched to site {site.name}, {kind} a shared filesystem, unlike the "
+                "site its command line was made for: name the step's site (--site or an esap:Site hint)",
+                field="esap:Site",
+            )
+        if transfer and self.esap_image is not None:
+            raise BadInput(
+                f"step {self.name}: esap-cwltool runs no container on site {site.name}, which has no shared "
+                "filesystem (use --no-container, or a site with a shared filesystem)",
+                field="DockerRequirement",
+            )
+
     def _stage(self, runtimeContext: RuntimeContext) -> None:
+        if self.esap_virtual is not None:
+            self._stage_sandbox(runtimeContext)
+            return
         symlink = not self.esap_copy_inputs
         stage_files(self.pathmapper, _copy_input, ignore_writable=True, symlink=symlink,
                     secret_store=runtimeContext.secret_store)
@@ -98,7 +127,42 @@ class EsapCommandLineJob(CommandLineJob):
                 relink_initialworkdir(self.generatemapper, self.outdir, self.builder.outdir,
                                       inplace_update=self.inplace_update)
 
+    def _stage_sandbox(self, runtimeContext: RuntimeContext) -> None:
+        """Copies of the inputs and InitialWorkDir where the job will see them, relative to the
+        sandbox; writable entries are copied too (an in-place update is copied back in finish)."""
+        for name in SANDBOX_DIRS:
+            os.makedirs(os.path.join(self._sandbox(), name), exist_ok=True)
+        stage_files(self._mapper_here(self.pathmapper), _copy_input, ignore_writable=True, symlink=False,
+                    secret_store=runtimeContext.secret_store)
+        if self.generatemapper is not None:
+            stage_files(self._mapper_here(self.generatemapper), _copy_input, ignore_writable=False,
+                        symlink=False, secret_store=runtimeContext.secret_store)
+
+    def _mapper_here(self, mapper: PathMapper) -> PathMapper:
+        """The mapper with the staged targets on this side (the virtual root -> the sandbox)."""
+        here = copy.copy(mapper)
+        here._pathmap = {key: self._entry_here(entry) for key, entry in mapper.items()}
+        return here
+
+    def _entry_here(self, entry: MapperEnt) -> MapperEnt:
+        if not entry.staged:
+            return entry
+        local = self._here(entry.target)
+        if local is None:
+            raise WorkflowException(
+                f"{entry.target}: outside the job's directories, it cannot be sent to a site without a "
+                "shared filesystem"
+            )
+        return MapperEnt(entry.resolved, local, entry.type, entry.staged)
+
+    def _here(self, path: str) -> str | None:
+        virtual = self.esap_virtual
+        if virtual is None or not (path == virtual or path.startswith(virtual + "/")):
+            return None
+        return self._sandbox() + path[len(virtual):]
+
     def _stream_paths(self) -> tuple[str | None, str | None, str | None]:
+        """stdin, stdout and stderr as the job script names them."""
         stdin_path = None
         if self.stdin is not None:
             reverse = self.pathmapper.reversemap(self.stdin)
@@ -110,6 +174,10 @@ class EsapCommandLineJob(CommandLineJob):
         for name in (self.stdout, self.stderr):
             if name is None:
                 paths.append(None)
+                continue
+            if self.esap_virtual is not None:  # written in `out`, which comes back to self.outdir
+                os.makedirs(os.path.dirname(os.path.join(self._sandbox(), "out", name)), exist_ok=True)
+                paths.append(os.path.join(self.builder.outdir, name))
                 continue
             full = os.path.join(self.base_path_logs, name)
             os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
@@ -133,9 +201,10 @@ class EsapCommandLineJob(CommandLineJob):
             env = cast(MutableMapping[str, str], runtimeContext.secret_store.retrieve(cast(Any, env)))
         stdin_path, stdout_path, stderr_path = self._stream_paths()
         script_path = os.path.join(self.esap_root, SCRIPT_NAME)
+        virtual = self.esap_virtual
         if write:
             text = job_script(
-                outdir=self.outdir,
+                outdir=self.builder.outdir if virtual else self.outdir,
                 commands=commands,
                 env=env,
                 stdin=stdin_path,
@@ -143,13 +212,25 @@ class EsapCommandLineJob(CommandLineJob):
                 stderr=stderr_path,
                 timelimit=self.timelimit or None,
                 modules=self._modules(site),
-                extra_path=self._interpreter_dir(site),
+                extra_path=None if virtual else self._interpreter_dir(site),
+                sandbox=Sandbox(virtual, site.execute.get("python")) if virtual else None,
             )
             descriptor = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(text)
+        argv: tuple[str, ...] = ("/bin/sh", script_path)
+        stage_in: tuple[StageIn, ...] = ()
+        stage_out: tuple[StageOut, ...] = ()
+        if virtual:
+            # the backend transfers these into the job's scratch directory, and `out` back here
+            argv = ("/bin/sh", SCRIPT_NAME)
+            stage_in = (StageIn(script_path, SCRIPT_NAME),
+                        *(StageIn(os.path.join(self._sandbox(), name), name) for name in SANDBOX_DIRS))
+            stage_out = (StageOut("out", self.outdir),)
         spec = JobSpec(
-            argv=("/bin/sh", script_path),
+            argv=argv,
+            stage_in=stage_in,
+            stage_out=stage_out,
             cwd=self.esap_root,
             stdout=os.path.join(self.esap_root, "esap.out"),
             stderr=os.path.join(self.esap_root, "esap.err"),
@@ -164,6 +245,29 @@ class EsapCommandLineJob(CommandLineJob):
             labels={"cwl_step": self.name},
         )
         return JobRequest(key=self.esap_key, spec=spec, site=site.name, name=self.name)
+
+    def _update_in_place(self, mapper: PathMapper) -> None:
+        """InplaceUpdateRequirement: the job changed copies; the originals get their contents."""
+        for _, entry in mapper.items_exclude_children():
+            if not entry.staged or entry.type not in ("WritableFile", "WritableDirectory"):
+                continue
+            if entry.resolved.startswith("_:") or not entry.target.startswith(self.builder.outdir + "/"):
+                continue
+            changed = os.path.join(self.outdir, entry.target[len(self.builder.outdir) + 1:])
+            if os.path.isdir(changed):
+                shutil.copytree(changed, entry.resolved, dirs_exist_ok=True)
+            elif os.path.isfile(changed):
+                shutil.copyfile(changed, entry.resolved)
+
+    def _keep_logs(self) -> None:
+        """--log-dir: stdout and stderr came back in `out`; the log directory keeps a copy."""
+        if self.base_path_logs == self.outdir:
+            return
+        for name in (self.stdout, self.stderr):
+            if name and os.path.isfile(os.path.join(self.outdir, name)):
+                kept = os.path.join(self.base_path_logs, name)
+                os.makedirs(os.path.dirname(kept), exist_ok=True)
+                shutil.copy2(os.path.join(self.outdir, name), kept)
 
     def _interpreter_dir(self, site: Site) -> str | None:
         """`python` on PATH is the site's declared execute-side interpreter (`execute: {python: ...}`),
@@ -218,10 +322,15 @@ class EsapCommandLineJob(CommandLineJob):
                 log.warning("[job %s] exited with status: %d (esap job %s on %s)", self.name, rcode,
                             record.job_id if record else "?", record.site if record else "?")
             if "listing" in self.generatefiles and self.generatemapper is not None:
+                if self.esap_virtual is not None and self.inplace_update:
+                    self._update_in_place(self.generatemapper)
                 relink_initialworkdir(self.generatemapper, self.outdir, self.builder.outdir,
                                       inplace_update=self.inplace_update)
-            _, stdout_path, stderr_path = self._stream_paths()
-            runtimeContext.log_dir_handler(self.outdir, self.base_path_logs, stdout_path, stderr_path)
+            if self.esap_virtual is not None:
+                self._keep_logs()
+            else:
+                _, stdout_path, stderr_path = self._stream_paths()
+                runtimeContext.log_dir_handler(self.outdir, self.base_path_logs, stdout_path, stderr_path)
             outputs = bytes2str_in_dicts(self.collect_outputs(self.outdir, rcode))
         except WorkflowException as err:
             log.error("[job %s] Job error:\n%s", self.name, err)
@@ -239,7 +348,7 @@ class EsapCommandLineJob(CommandLineJob):
             with runtimeContext.workflow_eval_lock:
                 self.output_callback(outputs, status)
         if runtimeContext.rm_tmpdir:
-            for directory in (self.stagedir, self.tmpdir):
+            for directory in (self.stagedir, self.tmpdir, self._sandbox()):
                 if directory and os.path.exists(directory):
                     shutil.rmtree(directory, True)
 

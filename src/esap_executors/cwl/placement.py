@@ -32,7 +32,12 @@ class Placement:
 
 def site_hint(job: Any) -> str | None:
     """The site named by an `esap:Site` hint (or requirement) of the step, if any."""
-    hint, _ = job.builder.get_requirement(SITE_HINT)
+    return named_site(job.builder)
+
+
+def named_site(holder: Any) -> str | None:
+    """The `esap:Site` of anything with cwltool's get_requirement (a tool, a job's builder)."""
+    hint, _ = holder.get_requirement(SITE_HINT)
     if not hint:
         return None
     for field in ("name", ESAP_NAMESPACE + "name", "site", ESAP_NAMESPACE + "site"):

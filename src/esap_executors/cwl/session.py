@@ -24,6 +24,9 @@ from .keys import current_generation, digest, end_generation, run_base_key
 
 log = logging.getLogger("cwltool")
 RESEND_DELAY_S = 5
+# backends that move a job's files themselves where there is no shared filesystem
+TRANSFER_BACKENDS = frozenset({"htcondor"})
+VIRTUAL_BASE = "/tmp"  # present and writable on any execute host (often private to the job)
 
 
 @dataclass(frozen=True)
@@ -84,12 +87,24 @@ class Session:
         return self.run.catalogue.get(name or self.default_site or "local")
 
     def check_site(self, site: Site) -> None:
-        if not site.shared_filesystem:
-            raise BadInput(
-                f"site {site.name} has no shared filesystem; esap-cwltool collects outputs in place and "
-                "supports only sites with shared_filesystem: true (local, SLURM, htcondor-local)",
-                field="--site",
-            )
+        self.transfers_files(site)
+
+    def transfers_files(self, site: Site) -> bool:
+        """Whether the site's jobs get their files by transfer (no shared filesystem)."""
+        if site.shared_filesystem:
+            return False
+        if site.backend in TRANSFER_BACKENDS:
+            return True
+        raise BadInput(
+            f"site {site.name} has no shared filesystem and its backend ({site.backend}) does not transfer "
+            f"files; esap-cwltool supports such sites only with the backend(s) {', '.join(sorted(TRANSFER_BACKENDS))}",
+            field="--site",
+        )
+
+    def virtual_root(self, root: str) -> str:
+        """The fixed path a transfer site's job sees its directories at (see script.Sandbox):
+        never a path of this side, one per job, stable across a resume of the run."""
+        return os.path.join(VIRTUAL_BASE, f"esap-cwl-job-{self.run.run_id}-{os.path.basename(root)}")
 
     # --- submission ----------------------------------------------------------------------
     def enqueue(self, job: EsapCommandLineJob, request: JobRequest) -> None:

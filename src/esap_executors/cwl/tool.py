@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from cwltool.command_line_tool import CommandLineTool
 from cwltool.context import LoadingContext, RuntimeContext
 from cwltool.errors import UnsupportedRequirement
 from cwltool.job import JobBase
 from cwltool.process import Process, shortname
+from cwltool.stdfsaccess import StdFsAccess
 from cwltool.workflow import default_make_tool
 
-from .job import EsapCommandLineJob
+from ..errors import EsapError
+from .job import SANDBOX_NAME, EsapCommandLineJob
+from .placement import named_site
 
 
 class EsapCommandLineTool(CommandLineTool):
@@ -44,18 +47,46 @@ class EsapCommandLineTool(CommandLineTool):
         stem = runtimeContext.name or shortname(tool_id or "job")
         key = session.job_key(stem, "" if tool_id.startswith("_:") else tool_id, job_order)
         root = session.job_root(key)
-        # host paths everywhere: a container mounts the job's directory at the same path
         inner = runtimeContext.copy()
         inner.use_container = False
-        inner.outdir = os.path.join(root, "out")
-        inner.tmpdir = os.path.join(root, "tmp")
-        inner.stagedir = os.path.join(root, "stage")
+        # the command line is built for the site the step is expected on (EsapCommandLineJob.run
+        # checks that the placement agrees): a site without a shared filesystem gets fixed
+        # per-job paths that the job script makes on the execute host, as a container would;
+        # everywhere else host paths (a container mounts the job's directory at the same path)
+        virtual = None
+        try:
+            transfer = session.transfers_files(session.site(named_site(self) or session.default_site))
+        except EsapError:
+            transfer = False  # refused by EsapCommandLineJob.run, outside cwltool's workflow machinery
+        if transfer:
+            virtual = session.virtual_root(root)
+            inner.make_fs_access = keep_paths_under(virtual, inner.make_fs_access)
+        base = virtual or root
+        inner.outdir = os.path.join(base, "out")
+        inner.tmpdir = os.path.join(base, "tmp")
+        inner.stagedir = os.path.join(base, "stage")
         for job in super().job(job_order, output_callbacks, inner):
             if isinstance(job, EsapCommandLineJob):
                 job.esap_key = key
                 job.esap_root = root
                 job.esap_image = image
+                if virtual is not None:
+                    # this side's directories: what is sent, and where `out` comes back
+                    job.esap_virtual = virtual
+                    job.outdir = os.path.join(root, "out")
+                    job.tmpdir = os.path.join(root, SANDBOX_NAME, "tmp")
+                    job.stagedir = os.path.join(root, SANDBOX_NAME, "stage")
             yield job
+
+
+def keep_paths_under(root: str, base: type[StdFsAccess]) -> type[StdFsAccess]:
+    """cwltool resolves the job's directories with realpath: paths under the job's virtual root
+    exist only on the execute host, where a link of that name may also be left on this one."""
+
+    def realpath(self: StdFsAccess, path: str) -> str:
+        return path if path == root or path.startswith(root + "/") else base.realpath(self, path)
+
+    return cast(type[StdFsAccess], type(f"Esap{base.__name__}", (base,), {"realpath": realpath}))
 
 
 def esap_make_tool(toolpath_object: Any, loadingContext: LoadingContext) -> Process:
