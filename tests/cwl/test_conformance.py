@@ -10,7 +10,8 @@ import pytest
 from tests.cwl.conformance import SuiteResult, run_suite
 from tests.support import EXAMPLE_SITES, VENV_BIN, require_conformance_suite, require_service
 
-SITES = {"local": None, "slurm-local": "slurm", "htcondor-local": "htcondor"}
+# htcondor-transfer: the same pool without a shared filesystem (HTCondor file transfer)
+SITES = {"local": None, "slurm-local": "slurm", "htcondor-local": "htcondor", "htcondor-transfer": "htcondor"}
 
 
 @pytest.fixture(scope="module")

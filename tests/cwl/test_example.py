@@ -88,12 +88,13 @@ def test_example_runs_end_to_end_on_slurm(tmp_path: Path, example_sif: Path) -> 
     assert len({(j.native_id or "").split("_")[0] for j in shout}) == 1, "the scatter was not one submission"
 
 
-def test_example_runs_end_to_end_on_htcondor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("site", ["htcondor-local", "htcondor-transfer"])  # shared filesystem, file transfer
+def test_example_runs_end_to_end_on_htcondor(tmp_path: Path, site: str) -> None:
     require_service("htcondor")
-    completed = run_tool("esap-cwltool", "--enable-ext", "--no-container", "--site", "htcondor-local",
+    completed = run_tool("esap-cwltool", "--enable-ext", "--no-container", "--site", site,
                          EXAMPLES / "pipeline.cwl", EXAMPLES / "inputs.yml", cwd=tmp_path)
     check_summary(outputs_of(completed), "stamp: none (no container)")
-    check_where_steps_ran(completed.stderr, "htcondor-local")
+    check_where_steps_ran(completed.stderr, site)
 
 
 def test_example_container_step_on_htcondor(tmp_path: Path, example_sif: Path) -> None:

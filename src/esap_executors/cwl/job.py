@@ -137,6 +137,7 @@ class EsapCommandLineJob(CommandLineJob):
         if self.generatemapper is not None:
             stage_files(self._mapper_here(self.generatemapper), _copy_input, ignore_writable=False,
                         symlink=False, secret_store=runtimeContext.secret_store)
+        _let_transfer_fill(self._sandbox())
 
     def _mapper_here(self, mapper: PathMapper) -> PathMapper:
         """The mapper with the staged targets on this side (the virtual root -> the sandbox)."""
@@ -359,6 +360,15 @@ def _copy_input(source: str, target: str) -> None:
         shutil.copytree(source, target, dirs_exist_ok=True)
     elif not os.path.exists(target):
         shutil.copy2(source, target)
+
+
+def _let_transfer_fill(root: str) -> None:
+    """HTCondor recreates the directories on the execute host with their modes before it puts
+    their contents in: copies of read-only input directories must be writable by their owner."""
+    for directory, _, _ in os.walk(root):
+        mode = os.stat(directory).st_mode
+        if mode & 0o700 != 0o700:
+            os.chmod(directory, mode | 0o700)
 
 
 def give_to_owner(site: Site, root: str) -> None:

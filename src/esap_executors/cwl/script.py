@@ -14,6 +14,8 @@ NO_OUTDIR_EXIT = 97
 MODULE_LOAD_EXIT = 98
 # the job's directories as HTCondor file transfer places them in the scratch directory
 SANDBOX_DIRS = ("out", "tmp", "stage")
+# the transfer recreates directories with their modes before filling them (see job._let_transfer_fill)
+_WRITABLE_DIRS = "find out -type d ! -perm -700 -exec chmod u+rwx {} +"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ def job_script(
     lines.append(f"cd {quote(outdir)} || exit {NO_OUTDIR_EXIT}")
     if extra_path:
         lines.append(f'PATH={quote(extra_path)}:"$PATH"')
+    if sandbox is not None and "PWD" not in env:
+        env = {**env, "PWD": outdir}  # the shell's `pwd` is the path the command line uses
     variables = [f"{name}={quote(value)}" for name, value in sorted(env.items()) if name != "PATH"]
     if modules:
         # modules change PATH, LD_LIBRARY_PATH, ...: the tool inherits the loaded environment
@@ -97,9 +101,11 @@ def _sandbox_epilogue() -> list[str]:
         "status=$?",
         'cd "$scratch" || exit $status',
         "mkdir -p out",
+        _WRITABLE_DIRS,
         "find out -type l | while IFS= read -r link; do",
         '  [ -e "$link" ] || continue',
         '  cp -RL "$link" "$link.esap-copy" && rm -f "$link" && mv "$link.esap-copy" "$link"',
         "done",
+        _WRITABLE_DIRS,
         "exit $status",
     ]
