@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from cwltool.command_line_tool import CommandLineTool
 from cwltool.context import LoadingContext, RuntimeContext
-from cwltool.errors import UnsupportedRequirement
+from cwltool.errors import UnsupportedRequirement, WorkflowException
 from cwltool.job import JobBase
 from cwltool.process import Process, shortname
 from cwltool.stdfsaccess import StdFsAccess
@@ -59,6 +59,8 @@ class EsapCommandLineTool(CommandLineTool):
         except EsapError:
             transfer = False  # refused by EsapCommandLineJob.run, outside cwltool's workflow machinery
         if transfer:
+            if runtimeContext.cachedir:  # cwltool would make the cache directory the job's outdir
+                raise WorkflowException("--cachedir is not supported on sites without a shared filesystem")
             virtual = session.virtual_root(root)
             inner.make_fs_access = keep_paths_under(virtual, inner.make_fs_access)
         base = virtual or root
