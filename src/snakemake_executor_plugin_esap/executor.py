@@ -126,7 +126,8 @@ class Executor(RemoteExecutor):
         if site.name not in self._site_cpus:
             from esap_executors.matchmaking import discovered_attributes
 
-            total = discovered_attributes(site).get("GlueCEInfoTotalCPUs")
+            # the catalogue's value wins over the backend's report, as in matchmaking
+            total = site.attributes.get("GlueCEInfoTotalCPUs") or discovered_attributes(site).get("GlueCEInfoTotalCPUs")
             self._site_cpus[site.name] = int(total) if isinstance(total, int | float) and total > 0 else None
         total_cpus = self._site_cpus[site.name]
         return None if total_cpus is None else max(1, total_cpus // max(1, cores))

@@ -44,11 +44,11 @@ def test_jobs_beyond_the_pools_slots_share_scheduler_jobs(state_dir: Path) -> No
         result, records = run_fanout(workdir, 12, WRITES_JOB_ID)
         assert result.returncode == 0, explain(result)
         outputs = sorted((workdir / "out").glob("*.txt"))
-        assert len(outputs) == 12
+        assert len(outputs) == 12, explain(result)
         # 12 jobs of one rule on a pool of 4 slots: 4 scheduler jobs of 3 Snakemake jobs each
         work = [r for r in records if r.name.startswith("work")]
-        assert len(work) == 4, [r.name for r in records]
-        assert all(r.name == "work (bundle of 3)" and r.state is JobState.COMPLETED for r in work)
+        assert len(work) == 4, ([(r.name, r.state) for r in records], explain(result))
+        assert all(r.name == "work (bundle of 3)" and r.state is JobState.COMPLETED for r in work), explain(result)
         assert len({r.native_id for r in work}) == 4
         # each scheduler job ran three of them
         ran_in = [p.read_text().split()[1] for p in outputs]
