@@ -296,7 +296,8 @@ class EsapCommandLineJob(CommandLineJob):
         return modules
 
     def finish(self, record: JobRecord | None, runtimeContext: RuntimeContext, error: str | None = None) -> None:
-        """Map the exit code, collect the outputs on the shared filesystem, report to cwltool."""
+        """Map the exit code, collect the outputs (on the shared filesystem, or transferred back
+        into self.outdir), report to cwltool."""
         outputs: Any = {}
         rcode: int | None = None
         if record is not None:

@@ -86,9 +86,6 @@ class Session:
     def site(self, name: str | None) -> Site:
         return self.run.catalogue.get(name or self.default_site or "local")
 
-    def check_site(self, site: Site) -> None:
-        self.transfers_files(site)
-
     def transfers_files(self, site: Site) -> bool:
         """Whether the site's jobs get their files by transfer (no shared filesystem)."""
         if site.shared_filesystem:
