@@ -4,6 +4,7 @@
 # Writes the counts and the date into CONFORMANCE.md (between the "results" markers; rows of
 # earlier runs with other tags or sites are kept).
 # Usage: scripts/conformance.sh [--tags TAGS] [SITE...]     (default sites: local slurm-local htcondor-local)
+#        scripts/conformance.sh --report DIR [--tags TAGS] SITE...   (table from an earlier run's logs)
 # Env: CWL_CONFORMANCE_DIR (default ../shared/cwl-v1.2-conformance), JOBS (parallel tests, default 4),
 #      ESAP_SITES (default examples/sites.yaml), TIMEOUT (per test, default 600 s)
 set -euo pipefail
@@ -14,10 +15,12 @@ TIMEOUT=${TIMEOUT:-600}
 BIN=$ROOT/.venv/bin
 export ESAP_SITES=${ESAP_SITES:-$ROOT/examples/sites.yaml}
 TAGS=""
+REPORT=""
+if [ "${1:-}" = "--report" ]; then REPORT=$2; shift 2; fi
 if [ "${1:-}" = "--tags" ]; then TAGS=$2; shift 2; fi
 SITES=("$@"); [ ${#SITES[@]} -gt 0 ] || SITES=(local slurm-local htcondor-local)
 [ -f "$SUITE/conformance_tests.yaml" ] || { echo "conformance suite not found at $SUITE (set CWL_CONFORMANCE_DIR)" >&2; exit 2; }
-OUT=$(mktemp -d /tmp/esap-conformance.XXXXXX)
+if [ -n "$REPORT" ]; then OUT=$REPORT; else OUT=$(mktemp -d /tmp/esap-conformance.XXXXXX); fi
 chmod 755 "$OUT"
 
 run() {  # run NAME TOOL [TOOL ARGS...]
@@ -32,13 +35,17 @@ run() {  # run NAME TOOL [TOOL ARGS...]
   tail -1 "$OUT/$name/log.txt" >&2
 }
 
-run stock "$BIN/cwltool" --no-container
-for site in "${SITES[@]}"; do
-  run "$site" "$BIN/esap-cwltool" --executor esap --site "$site" --no-container
-done
+if [ -z "$REPORT" ]; then
+  run stock "$BIN/cwltool" --no-container
+  for site in "${SITES[@]}"; do
+    run "$site" "$BIN/esap-cwltool" --executor esap --site "$site" --no-container
+  done
+fi
+CWLTOOL_VERSION=$("$BIN/cwltool" --version | awk '{print $NF}')
+export CWLTOOL_VERSION
 
 "$BIN/python" - "$OUT" "$ROOT/CONFORMANCE.md" "${TAGS:-all}" "$SUITE" stock "${SITES[@]}" <<'PY'
-import sys, time, subprocess, xml.etree.ElementTree as ET
+import os, sys, time, xml.etree.ElementTree as ET
 from pathlib import Path
 out, target, tags, suite, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
 
@@ -58,7 +65,7 @@ def read(name):
 
 results = {n: read(n) for n in names}
 stock = results["stock"]
-cwltool = subprocess.run([sys.argv[0].replace("python", "cwltool"), "--version"], capture_output=True, text=True).stdout.split()[-1]
+cwltool = os.environ["CWLTOOL_VERSION"]
 date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 rows = []
 for name in names:

@@ -21,6 +21,11 @@ from .placement import named_site
 
 class EsapCommandLineTool(CommandLineTool):
     def make_job_runner(self, runtimeContext: RuntimeContext) -> type[JobBase]:
+        # cwltool calls this after checking the inputs: an invalid job order is reported as
+        # such (as stock cwltool does), before a requirement this runner cannot meet
+        unsupported = getattr(runtimeContext, "esap_unsupported", None)
+        if unsupported:
+            raise UnsupportedRequirement(unsupported)
         return EsapCommandLineJob
 
     def job(
@@ -31,15 +36,14 @@ class EsapCommandLineTool(CommandLineTool):
     ) -> Generator[Any, None, None]:
         session = runtimeContext.esap  # type: ignore[attr-defined]
         docker, docker_required = self.get_requirement("DockerRequirement")
+        unsupported = None
         if docker and docker_required and not runtimeContext.use_container:
-            raise UnsupportedRequirement(
-                "--no-container, but this CommandLineTool has DockerRequirement under 'requirements'."
-            )
+            unsupported = "--no-container, but this CommandLineTool has DockerRequirement under 'requirements'."
         image = None
         if docker and runtimeContext.use_container:
             image = str(docker.get("dockerPull") or docker.get("dockerImageId") or "")
             if not image:
-                raise UnsupportedRequirement(
+                unsupported = (
                     "esap-cwltool runs images from the site's image map: DockerRequirement needs "
                     "dockerPull or dockerImageId (dockerLoad, dockerFile and dockerImport are not supported)"
                 )
@@ -49,6 +53,7 @@ class EsapCommandLineTool(CommandLineTool):
         root = session.job_root(key)
         inner = runtimeContext.copy()
         inner.use_container = False
+        inner.esap_unsupported = unsupported  # type: ignore[attr-defined]
         # the command line is built for the site the step is expected on (EsapCommandLineJob.run
         # checks that the placement agrees): a site without a shared filesystem gets fixed
         # per-job paths that the job script makes on the execute host, as a container would;
