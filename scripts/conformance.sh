@@ -3,7 +3,7 @@
 # backend, and through stock cwltool (the baseline), on the same copy of the suite.
 # Writes the counts and the date into CONFORMANCE.md (between the "results" markers; rows of
 # earlier runs with other tags or sites are kept).
-# Usage: scripts/conformance.sh [--tags TAGS] [SITE...]     (default sites: local slurm-local htcondor-local)
+# Usage: scripts/conformance.sh [--tags TAGS] [SITE...]     (default sites: local slurm-local htcondor-local htcondor-transfer)
 #        scripts/conformance.sh --report DIR [--tags TAGS] SITE...   (table from an earlier run's logs)
 # Env: CWL_CONFORMANCE_DIR (default ../shared/cwl-v1.2-conformance), JOBS (parallel tests, default 4),
 #      ESAP_SITES (default examples/sites.yaml), TIMEOUT (per test, default 600 s)
@@ -18,7 +18,7 @@ TAGS=""
 REPORT=""
 if [ "${1:-}" = "--report" ]; then REPORT=$2; shift 2; fi
 if [ "${1:-}" = "--tags" ]; then TAGS=$2; shift 2; fi
-SITES=("$@"); [ ${#SITES[@]} -gt 0 ] || SITES=(local slurm-local htcondor-local)
+SITES=("$@"); [ ${#SITES[@]} -gt 0 ] || SITES=(local slurm-local htcondor-local htcondor-transfer)
 [ -f "$SUITE/conformance_tests.yaml" ] || { echo "conformance suite not found at $SUITE (set CWL_CONFORMANCE_DIR)" >&2; exit 2; }
 if [ -n "$REPORT" ]; then OUT=$REPORT; else OUT=$(mktemp -d /tmp/esap-conformance.XXXXXX); fi
 chmod 755 "$OUT"

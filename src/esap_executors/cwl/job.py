@@ -119,7 +119,8 @@ class EsapCommandLineJob(CommandLineJob):
             stage_files(
                 self.generatemapper,
                 _copy_input,
-                ignore_writable=self.inplace_update,
+                # copies are made of in-place entries too: they are copied back in finish
+                ignore_writable=self.inplace_update and symlink,
                 symlink=symlink,
                 secret_store=runtimeContext.secret_store,
             )
@@ -324,7 +325,7 @@ class EsapCommandLineJob(CommandLineJob):
                 log.warning("[job %s] exited with status: %d (esap job %s on %s)", self.name, rcode,
                             record.job_id if record else "?", record.site if record else "?")
             if "listing" in self.generatefiles and self.generatemapper is not None:
-                if self.esap_virtual is not None and self.inplace_update:
+                if self.esap_copy_inputs and self.inplace_update:
                     self._update_in_place(self.generatemapper)
                 relink_initialworkdir(self.generatemapper, self.outdir, self.builder.outdir,
                                       inplace_update=self.inplace_update)
