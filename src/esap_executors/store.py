@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import BadInput
 from .job import JobSpec
 from .paths import state_dir
+from .sqlite_wal import connect_wal
 from .states import JobState, JobStatus
 
 SCHEMA = """
@@ -147,9 +148,7 @@ class Store:
         """A connection for this thread (WAL, waits up to 30 s for a lock)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = connect_wal(str(self.path), timeout=30)
             self._local.db = db
         return db
 

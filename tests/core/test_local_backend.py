@@ -195,7 +195,9 @@ def test_200_jobs_share_the_cores_budget_across_two_processes(
         for key in ("budget-a", "budget-b")
     ]
     for process in submitters:
-        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line == "ready\n", line + process.communicate(timeout=60)[1]
     for process in submitters:
         assert process.stdin is not None
         process.stdin.write("go\n")

@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from ..sqlite_wal import connect_wal
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_slots (
     site TEXT PRIMARY KEY,
@@ -94,9 +96,7 @@ QUEUE_SCAN_LIMIT = 256
 
 
 def connect(db_path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(db_path, timeout=60, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
+    db = connect_wal(db_path, timeout=60)
     db.executescript(SCHEMA)
     return db
 
