@@ -3,8 +3,9 @@ that refuse a job before anything is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ...errors import BadInput
 from ...units import format_duration
@@ -87,6 +88,25 @@ def check(cluster: ClusterInfo, shapes: Iterable[Resources], *, source: str | No
             raise BadInput(message, source=source, field=field_name)
 
 
+class _NodeLimit(NamedTuple):
+    field: str
+    wanted: Callable[[Resources], int | None]
+    has: Callable[[Node], int]
+    amount: str  # the request, e.g. "{} GPUs"
+    enough: str
+    amount_unit: str  # the largest node's value
+
+
+_NODE_LIMITS = (
+    _NodeLimit("cores", lambda r: r.cores, lambda n: n.cpus, "{} cores", "that many", "{}"),
+    _NodeLimit("memory", lambda r: r.memory_mib, lambda n: n.memory_mib, "{} MiB", "that much",
+               "{} MiB"),
+    _NodeLimit("gpus", lambda r: r.gpus, lambda n: n.gpus, "{} GPUs", "that many", "{}"),
+    _NodeLimit("scratch", lambda r: r.scratch_mib, lambda n: n.tmp_mib, "{} MiB of scratch",
+               "that much", "{} MiB"),
+)
+
+
 def _problem(cluster: ClusterInfo, r: Resources) -> tuple[str, str] | None:
     if r.partition:
         partition = cluster.partitions.get(r.partition)
@@ -104,32 +124,15 @@ def _problem(cluster: ClusterInfo, r: Resources) -> tuple[str, str] | None:
                 f"{partition.name!r} ({format_duration(partition.max_time_s)})"
             )
     nodes = cluster.nodes_of(partition)
-    most_cpus = max((n.cpus for n in nodes), default=0)
-    if r.cores > most_cpus:
-        return "cores", (
-            f"{r.cores} cores: no node of partition {partition.name!r} has that many "
-            f"(largest: {most_cpus})"
-        )
-    if r.memory_mib is not None:
-        most_memory = max((n.memory_mib for n in nodes), default=0)
-        if r.memory_mib > most_memory:
-            return "memory", (
-                f"{r.memory_mib} MiB: no node of partition {partition.name!r} has that much "
-                f"(largest: {most_memory} MiB)"
-            )
-    if r.gpus:
-        most_gpus = max((n.gpus for n in nodes), default=0)
-        if r.gpus > most_gpus:
-            return "gpus", (
-                f"{r.gpus} GPUs: no node of partition {partition.name!r} has that many "
-                f"(largest: {most_gpus})"
-            )
-    if r.scratch_mib is not None:
-        most_tmp = max((n.tmp_mib for n in nodes), default=0)
-        if r.scratch_mib > most_tmp:
-            return "scratch", (
-                f"{r.scratch_mib} MiB of scratch: no node of partition {partition.name!r} "
-                f"has that much (largest: {most_tmp} MiB)"
+    for limit in _NODE_LIMITS:
+        wanted = limit.wanted(r)
+        if not wanted:
+            continue
+        largest = max((limit.has(n) for n in nodes), default=0)
+        if wanted > largest:
+            return limit.field, (
+                f"{limit.amount.format(wanted)}: no node of partition {partition.name!r} "
+                f"has {limit.enough} (largest: {limit.amount_unit.format(largest)})"
             )
     if cluster.associations is not None and cluster.enforce_associations:
         accounts = {a for a, _ in cluster.associations}
