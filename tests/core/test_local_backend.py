@@ -1,5 +1,5 @@
 """The local backend as a user of the Run API sees it: jobs run as local processes under a
-detached supervisor that enforces walltime, obeys cancel and shares the cores budget."""
+detached supervisor that enforces walltime and memory, obeys cancel and shares the cores budget."""
 
 from __future__ import annotations
 
@@ -96,6 +96,39 @@ def test_walltime_kills_the_process_group(state_dir: Path, catalogue: Catalogue)
     workdir = Path(record.workdir)
     for name in ("job.pid", "child.pid"):  # the shell and its background child
         assert gone(int((workdir / name).read_text())), f"{name} survived the walltime kill"
+
+
+# A parent holding `size` MiB forks `children` workers that keep it shared, then all sleep.
+MEMORY_JOB = """
+import os, sys, time
+size, children = int(sys.argv[1]), int(sys.argv[2])
+block = bytearray(b"x") * (size * 1024 * 1024)  # written, so resident
+pids = [os.fork() or time.sleep(3) or os._exit(0) for _ in range(children)]
+time.sleep(3)
+for pid in pids:
+    os.waitpid(pid, 0)
+print("done", len(block) // 1024 // 1024)
+"""
+
+
+def test_job_over_its_memory_is_killed_and_says_so(state_dir: Path, catalogue: Catalogue) -> None:
+    record = run_one(catalogue, "memory-over", [sys.executable, "-c", MEMORY_JOB, "200", "0"],
+                     memory="100M")
+    assert record.state is JobState.FAILED
+    assert record.reason is not None and "memory limit exceeded" in record.reason
+    assert "100 MiB requested" in record.reason and "OUT_OF_MEMORY" in record.reason
+    used = int(record.reason.split(": ")[1].split()[0])
+    assert 100 < used <= 260
+
+
+def test_memory_shared_by_forked_workers_is_counted_once(
+    state_dir: Path, catalogue: Catalogue
+) -> None:
+    # 4 workers share the parent's 120 MiB: each resident size is ~120 MiB, the job's use ~130.
+    record = run_one(catalogue, "memory-shared", [sys.executable, "-c", MEMORY_JOB, "120", "4"],
+                     memory="250M")
+    assert record.state is JobState.COMPLETED, record.reason
+    assert Path(record.stdout).read_text().split() == ["done", "120"]
 
 
 def test_cancel_running_and_queued_jobs(state_dir: Path, catalogue: Catalogue) -> None:

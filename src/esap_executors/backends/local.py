@@ -2,7 +2,7 @@
 
 `submit` records a batch in the state store's database (table local_jobs) and starts one
 supervisor for it (local_supervisor.py), which outlives the submitting process, enforces
-walltime, obeys cancel requests and shares the site's cores budget with every other esap
+walltime and memory, obeys cancel requests and shares the site's cores budget with every other esap
 process of the user. `poll`, `explain` and `find` read that table in one query each.
 """
 
@@ -156,8 +156,8 @@ class LocalBackend(Backend):
             (
                 batch, self.site.name, job.job_id, job.run_id, json.dumps(self._command(job)),
                 json.dumps(dict(job.spec.env)), job.workdir, job.spec.stdin, job.stdout, job.stderr,
-                job.spec.cores, job.spec.walltime_s, json.dumps(list(job.spec.success_exit_codes)),
-                sup.QUEUED, now,
+                job.spec.cores, job.spec.memory_mib, job.spec.walltime_s,
+                json.dumps(list(job.spec.success_exit_codes)), sup.QUEUED, now,
             )
             for job in jobs
         ]
@@ -176,8 +176,8 @@ class LocalBackend(Backend):
                 )
                 db.executemany(
                     "INSERT INTO local_jobs(batch, site, job_id, run_id, argv, env, workdir, stdin, "
-                    "stdout, stderr, cores, walltime_s, success_codes, state, submitted) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "stdout, stderr, cores, memory_mib, walltime_s, success_codes, state, submitted) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     new_rows,
                 )
                 created = db.execute(

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..sqlite_wal import connect_wal
+from .local_memory import session_memory_mib
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_slots (
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS local_jobs (
     stdout TEXT NOT NULL,
     stderr TEXT NOT NULL,
     cores INTEGER NOT NULL,
+    memory_mib INTEGER,
     walltime_s INTEGER,
     success_codes TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -85,12 +87,14 @@ COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
 LIVE_STATES = (QUEUED, RUNNING)
 
 WALLTIME_REASON = "walltime exceeded (TIMEOUT)"
+MEMORY_REASON = "memory limit exceeded: {used} MiB used, {limit} MiB requested (OUT_OF_MEMORY)"
 CANCEL_REASON = "cancelled by user"
 LOST_REASON = "local supervisor lost"
 
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL of a job's process group
 IDLE_TICK_S = 0.25  # cancel requests are seen within this
 CANCEL_CHECK_S = 0.2
+MEMORY_CHECK_S = 0.5
 BLOCKED_TICK_S = 0.05  # while own jobs wait for cores another process may free
 QUEUE_SCAN_LIMIT = 256
 
@@ -98,7 +102,19 @@ QUEUE_SCAN_LIMIT = 256
 def connect(db_path: str) -> sqlite3.Connection:
     db = connect_wal(db_path, timeout=60)
     db.executescript(SCHEMA)
+    _add_missing_columns(db)
     return db
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Databases written by an earlier version get the columns added since."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(local_jobs)")}
+    if "memory_mib" in columns:
+        return
+    with immediate(db):
+        columns = {row[1] for row in db.execute("PRAGMA table_info(local_jobs)")}
+        if "memory_mib" not in columns:
+            db.execute("ALTER TABLE local_jobs ADD COLUMN memory_mib INTEGER")
 
 
 @contextlib.contextmanager
@@ -150,6 +166,7 @@ class Job:
     cores: int
     walltime_s: int | None
     success_codes: tuple[int, ...]
+    memory_mib: int | None = None
 
 
 @dataclass
@@ -187,6 +204,7 @@ class Supervisor:
         self.terminating = False
         self.blocked = False
         self.next_cancel_check = 0.0
+        self.next_memory_check = 0.0
         self.executables: dict[tuple[str, str], str | None] = {}
         self.has_queued = True
         self._wake_r, self._wake_w = os.pipe()
@@ -221,14 +239,14 @@ class Supervisor:
                 )
             rows = db.execute(
                 "SELECT id, argv, env, workdir, stdin, stdout, stderr, cores, walltime_s, "
-                "success_codes FROM local_jobs WHERE batch=? AND state=? ORDER BY id",
+                "success_codes, memory_mib FROM local_jobs WHERE batch=? AND state=? ORDER BY id",
                 (self.batch, QUEUED),
             ).fetchall()
         for r in rows:
             self.jobs[r[0]] = Job(
                 id=r[0], argv=json.loads(r[1]), env=json.loads(r[2]), workdir=r[3], stdin=r[4],
                 stdout=r[5], stderr=r[6], cores=r[7], walltime_s=r[8],
-                success_codes=tuple(json.loads(r[9])),
+                success_codes=tuple(json.loads(r[9])), memory_mib=r[10],
             )
         return True
 
@@ -298,16 +316,29 @@ class Supervisor:
                 (self.batch, RUNNING),
             ).fetchall()
             cancelled = {r[0] for r in rows}
+        memory = self.memory_in_use(now)
         for pid, entry in self.running.items():
             if entry.end_state is None:
+                limit = entry.job.memory_mib
                 if entry.job.id in cancelled:
                     self.start_kill(pid, entry, CANCELLED, CANCEL_REASON, now)
                 elif entry.deadline is not None and now >= entry.deadline:
                     self.start_kill(pid, entry, FAILED, WALLTIME_REASON, now)
+                elif limit is not None and memory.get(pid, 0) > limit:
+                    reason = MEMORY_REASON.format(used=memory[pid], limit=limit)
+                    self.start_kill(pid, entry, FAILED, reason, now)
             elif entry.kill_at is not None and now >= entry.kill_at:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
                 entry.kill_at = None
+
+    def memory_in_use(self, now: float) -> dict[int, int]:
+        """MiB used by each running job that has a memory limit (by pid), every MEMORY_CHECK_S."""
+        if now < self.next_memory_check:
+            return {}
+        self.next_memory_check = now + MEMORY_CHECK_S
+        limited = [pid for pid, e in self.running.items() if e.job.memory_mib and not e.end_state]
+        return session_memory_mib(limited)
 
     def start_kill(self, pid: int, entry: Running, state: str, reason: str, now: float) -> None:
         entry.end_state, entry.end_reason = state, reason
