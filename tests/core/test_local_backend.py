@@ -121,6 +121,14 @@ def test_job_over_its_memory_is_killed_and_says_so(state_dir: Path, catalogue: C
     assert 100 < used <= 260
 
 
+def test_memory_not_enforced_where_the_site_says_so(state_dir: Path, tmp_path: Path) -> None:
+    sites = tmp_path / "sites.yaml"
+    sites.write_text("local:\n  backend: local\n  options: {max_cores: 2, enforce_memory: false}\n")
+    record = run_one(Catalogue.load(sites), "memory-free",
+                     [sys.executable, "-c", MEMORY_JOB, "150", "0"], memory="100M")
+    assert record.state is JobState.COMPLETED, record.reason
+
+
 def test_memory_shared_by_forked_workers_is_counted_once(
     state_dir: Path, catalogue: Catalogue
 ) -> None:

@@ -65,7 +65,7 @@ _DETAILS = (
 
 class LocalBackend(Backend):
     name: ClassVar[str] = "local"
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {"max_cores": int}
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {"max_cores": int, "enforce_memory": bool}
 
     def __init__(self, site: Site) -> None:
         super().__init__(site)
@@ -73,6 +73,7 @@ class LocalBackend(Backend):
         if self.max_cores < 1:
             raise BadInput(f"{self.max_cores}: at least 1 is needed", source=site.where(),
                            field=f"{site.name}.options.max_cores")
+        self.enforce_memory = bool(site.options.get("enforce_memory", True))
         self._store: Any = None
         self._found_executables: dict[tuple[str, str], bool] = {}
         self._adopted: dict[str, float] = {}
@@ -156,7 +157,7 @@ class LocalBackend(Backend):
             (
                 batch, self.site.name, job.job_id, job.run_id, json.dumps(self._command(job)),
                 json.dumps(dict(job.spec.env)), job.workdir, job.spec.stdin, job.stdout, job.stderr,
-                job.spec.cores, job.spec.memory_mib, job.spec.walltime_s,
+                job.spec.cores, job.spec.memory_mib if self.enforce_memory else None, job.spec.walltime_s,
                 json.dumps(list(job.spec.success_exit_codes)), sup.QUEUED, now,
             )
             for job in jobs
