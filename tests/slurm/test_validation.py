@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -68,3 +69,24 @@ def test_slurm_account_environment_is_honoured(new_run, monkeypatch: pytest.Monk
     run = new_run()
     with pytest.raises(BadInput, match="unknown account 'nosuch'"):
         run.submit([JobRequest("env-account", shell("true"), site="slurm-local")])
+
+
+CLOSED_SACCTMGR = {  # what users get on centres that do not open the accounting database to them
+    "refused": 'echo "sacctmgr: error: Access/permission denied" >&2; exit 1',
+    "silent": "exit 0",  # PrivateData: the user's own associations come back empty
+}
+
+
+@pytest.mark.parametrize("closed", sorted(CLOSED_SACCTMGR))
+def test_accounts_checked_through_sshare_when_sacctmgr_is_closed(
+    new_run, monkeypatch: pytest.MonkeyPatch, tmp_path, closed: str
+) -> None:
+    # Only sacctmgr is replaced; sshare, sbatch and the cluster are the real ones.
+    (tmp_path / "sacctmgr").write_text("#!/bin/sh\n" + CLOSED_SACCTMGR[closed] + "\n")
+    (tmp_path / "sacctmgr").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    run = new_run()
+    with pytest.raises(BadInput, match="unknown account 'nosuch'.*cta"):
+        run.submit([JobRequest("bad-account", shell("true", account="nosuch"), site="slurm-local")])
+    (record,) = run.submit([JobRequest("good-account", shell("true", account="lofar"), site="slurm-local")])
+    assert run.wait(timeout=120)[record.job_id].state.value == "completed"

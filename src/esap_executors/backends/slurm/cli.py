@@ -156,22 +156,7 @@ class CliAccess:
         associations: frozenset[tuple[str, str]] | None = None
         qos: frozenset[str] | None = None
         if config.get("AccountingStorageType", "").endswith("slurmdbd"):
-            try:
-                out = self._run(
-                    ["sacctmgr", "--noheader", "--parsable2", "show", "associations",
-                     f"user={self.user}", "format=Account,Partition,QOS"],
-                    what="sacctmgr",
-                )
-                pairs: set[tuple[str, str]] = set()
-                allowed: set[str] = set()
-                for line in out.splitlines():
-                    account, partition, qos_list = (line.split("|") + ["", "", ""])[:3]
-                    if account:
-                        pairs.add((account, partition))
-                        allowed.update(q for q in qos_list.split(",") if q)
-                associations, qos = frozenset(pairs), frozenset(allowed) or None
-            except Unreachable as exc:  # sacctmgr is not open to every user on every centre
-                log.info("account validation skipped: %s", exc)
+            associations, qos = self._associations()
         return ClusterInfo(
             version=config.get("SLURM_VERSION", ""),
             partitions=partitions,
@@ -182,6 +167,45 @@ class CliAccess:
             enforce_associations="associations" in enforce or "limits" in enforce or "qos" in enforce,
             user=self.user,
         )
+
+    def _associations(self) -> tuple[frozenset[tuple[str, str]] | None, frozenset[str] | None]:
+        """The user's (account, partition) pairs and allowed QoS; None where nobody may tell.
+
+        sacctmgr is not open to users on every centre, or answers nothing for them (PrivateData):
+        then sshare, which users may run, names the accounts; without either, nothing is refused
+        here and the controller has the last word.
+        """
+        pairs: set[tuple[str, str]] = set()
+        allowed: set[str] = set()
+        try:
+            out = self._run(
+                ["sacctmgr", "--noheader", "--parsable2", "show", "associations",
+                 f"user={self.user}", "format=Account,Partition,QOS"],
+                what="sacctmgr",
+            )
+            for line in out.splitlines():
+                account, partition, qos_list = (line.split("|") + ["", "", ""])[:3]
+                if account:
+                    pairs.add((account, partition))
+                    allowed.update(q for q in qos_list.split(",") if q)
+        except (Unreachable, BadInput) as exc:  # BadInput: its message names an account
+            log.info("sacctmgr: %s", exc)
+        if pairs:
+            return frozenset(pairs), frozenset(allowed) or None
+        try:
+            out = self._run(["sshare", "--noheader", "--parsable2", "-U", "-u", self.user,
+                             "-o", "Account,Partition"], what="sshare")
+        except (Unreachable, BadInput) as exc:
+            log.info("account validation skipped: %s", exc)
+            return None, None
+        for line in out.splitlines():
+            account, partition = (line.split("|") + ["", ""])[:2]
+            if account:
+                pairs.add((account, partition))
+        if not pairs:
+            log.info("account validation skipped: neither sacctmgr nor sshare named an account")
+            return None, None
+        return frozenset(pairs), None
 
     def close(self) -> None:
         pass
