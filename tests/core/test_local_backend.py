@@ -180,6 +180,19 @@ def test_jobs_over_the_cores_budget_or_without_executable_are_refused(
     assert local_rows(state_dir, run.run_id) == []
 
 
+def test_more_gpus_than_the_site_has_are_refused(state_dir: Path, tmp_path: Path) -> None:
+    sites = tmp_path / "sites.yaml"
+    sites.write_text("local:\n  backend: local\n  options: {max_cores: 2, max_gpus: 1}\n")
+    catalogue = Catalogue.load(sites)
+    assert LocalBackend(catalogue.get("local")).describe()["GPUs"] == 1
+    with Run.open("gpus", catalogue=catalogue) as run:
+        with pytest.raises(BadInput) as refused:
+            run.submit([JobRequest(key="two", spec=make_spec(["true"], gpus=2), site="local")])
+        assert refused.value.field == "gpus"
+        assert "2 GPU(s) requested, but site 'local' has 1" in str(refused.value)
+        assert run.store.jobs_of_run(run.run_id) == []
+
+
 def test_describe_publishes_glue_attributes(catalogue: Catalogue) -> None:
     attributes = LocalBackend(catalogue.get("local")).describe()
     assert attributes["GlueCEInfoLRMSType"] == "local"

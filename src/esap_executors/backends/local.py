@@ -65,7 +65,9 @@ _DETAILS = (
 
 class LocalBackend(Backend):
     name: ClassVar[str] = "local"
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {"max_cores": int, "enforce_memory": bool}
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
+        "max_cores": int, "max_gpus": int, "enforce_memory": bool,
+    }
 
     def __init__(self, site: Site) -> None:
         super().__init__(site)
@@ -74,6 +76,8 @@ class LocalBackend(Backend):
             raise BadInput(f"{self.max_cores}: at least 1 is needed", source=site.where(),
                            field=f"{site.name}.options.max_cores")
         self.enforce_memory = bool(site.options.get("enforce_memory", True))
+        gpus = site.options.get("max_gpus")
+        self.max_gpus = _nvidia_devices() if gpus is None else int(gpus)
         self._store: Any = None
         self._found_executables: dict[tuple[str, str], bool] = {}
         self._adopted: dict[str, float] = {}
@@ -107,6 +111,12 @@ class LocalBackend(Backend):
                     f"{spec.cores} cores requested, but site {self.site.name!r} runs at most "
                     f"{self.max_cores} (options.max_cores)",
                     field="cores",
+                )
+            if spec.gpus > self.max_gpus:
+                raise BadInput(
+                    f"{spec.gpus} GPU(s) requested, but site {self.site.name!r} has "
+                    f"{self.max_gpus} (options.max_gpus)",
+                    field="gpus",
                 )
             ram = _ram_mib()
             if spec.memory_mib is not None and ram and spec.memory_mib > ram:
@@ -284,11 +294,21 @@ class LocalBackend(Backend):
             "GlueCEInfoLRMSType": "local",
             "GlueCEInfoTotalCPUs": self.max_cores,
             "GlueCEStateStatus": "Production",
+            "GPUs": self.max_gpus,
         }
         ram = _ram_mib()
         if ram:
             attributes["GlueHostMainMemoryRAMSize"] = ram
         return attributes
+
+
+def _nvidia_devices() -> int:
+    """GPUs of this machine as its NVIDIA driver shows them (/dev/nvidia0, /dev/nvidia1, ...)."""
+    try:
+        names = os.listdir("/dev")
+    except OSError:
+        return 0
+    return sum(1 for name in names if name.startswith("nvidia") and name[6:].isdigit())
 
 
 def _status(row: Sequence[Any]) -> JobStatus:
