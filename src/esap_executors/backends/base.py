@@ -40,6 +40,15 @@ class FoundJob:
     status: JobStatus
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What a finished job used, as its scheduler accounted it (None: not accounted)."""
+
+    wall_s: float | None
+    cpu_s: float | None  # user + system, all of the job's processes
+    max_memory_mib: int | None
+
+
 class Backend(ABC):
     """Submit many, poll many, cancel many, explain failures, find a run's jobs."""
 
@@ -75,6 +84,10 @@ class Backend(ABC):
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
         """Failure details (exit code, signal, reason, std stream paths), batched."""
+        return {}
+
+    def usage(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, Usage]:
+        """Resources the finished jobs used, in one scheduler interaction; {} if not accounted."""
         return {}
 
     @abstractmethod

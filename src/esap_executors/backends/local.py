@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..errors import BadInput, Unreachable
 from ..states import JobState, JobStatus
 from . import local_supervisor as sup
-from .base import Backend, FoundJob, Submission
+from .base import Backend, FoundJob, Submission, Usage
 
 if TYPE_CHECKING:
     from ..sites import Site
@@ -253,6 +253,19 @@ class LocalBackend(Backend):
             _DETAILS + "WHERE j.id IN (SELECT value FROM json_each(?))", (_ids_json(native_ids),)
         ).fetchall()
         return {f"L{row[0]}": _status(row) for row in rows}
+
+    def usage(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, Usage]:
+        self.query_count += 1
+        rows = self._db().execute(
+            "SELECT id, started, ended, cpu_used_s, max_memory_mib FROM local_jobs "
+            "WHERE id IN (SELECT value FROM json_each(?)) AND ended IS NOT NULL",
+            (_ids_json(native_ids),),
+        ).fetchall()
+        return {
+            f"L{ident}": Usage(wall_s=None if started is None else max(0.0, ended - started),
+                               cpu_s=cpu, max_memory_mib=memory)
+            for ident, started, ended, cpu, memory in rows
+        }
 
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
         self.query_count += 1

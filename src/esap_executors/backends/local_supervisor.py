@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS local_jobs (
     stderr TEXT NOT NULL,
     cores INTEGER NOT NULL,
     memory_mib INTEGER,
+    cpu_used_s REAL,
+    max_memory_mib INTEGER,
     walltime_s INTEGER,
     success_codes TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -106,15 +108,20 @@ def connect(db_path: str) -> sqlite3.Connection:
     return db
 
 
+_ADDED_COLUMNS = {"memory_mib": "INTEGER", "cpu_used_s": "REAL", "max_memory_mib": "INTEGER"}
+
+
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Databases written by an earlier version get the columns added since."""
+    if _missing_columns(db):
+        with immediate(db):
+            for name in _missing_columns(db):
+                db.execute(f"ALTER TABLE local_jobs ADD COLUMN {name} {_ADDED_COLUMNS[name]}")
+
+
+def _missing_columns(db: sqlite3.Connection) -> list[str]:
     columns = {row[1] for row in db.execute("PRAGMA table_info(local_jobs)")}
-    if "memory_mib" in columns:
-        return
-    with immediate(db):
-        columns = {row[1] for row in db.execute("PRAGMA table_info(local_jobs)")}
-        if "memory_mib" not in columns:
-            db.execute("ALTER TABLE local_jobs ADD COLUMN memory_mib INTEGER")
+    return [name for name in _ADDED_COLUMNS if name not in columns]
 
 
 @contextlib.contextmanager
@@ -177,6 +184,7 @@ class Running:
     end_reason: str | None = None  # set when the supervisor decided to kill the job
     end_state: str | None = None
     kill_at: float | None = None  # monotonic time of the SIGKILL escalation
+    peak_memory_mib: int | None = None
 
 
 @dataclass
@@ -187,6 +195,8 @@ class Ending:
     signal: int | None = None
     reason: str | None = None
     ended: float = field(default_factory=time.time)
+    cpu_s: float | None = None
+    max_memory_mib: int | None = None
 
 
 class Supervisor:
@@ -304,8 +314,13 @@ class Supervisor:
             # The exited leader still holds the group id: clean up what it left behind.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            code = entry.process.wait()
-            self.endings.append(ending_of(entry, code))
+            _, status, usage = os.wait4(pid, 0)  # the job's CPU time, with its waited-for children
+            code = os.waitstatus_to_exitcode(status)
+            entry.process.returncode = code
+            ending = ending_of(entry, code)
+            ending.cpu_s = usage.ru_utime + usage.ru_stime
+            ending.max_memory_mib = entry.peak_memory_mib
+            self.endings.append(ending)
 
     def enforce_limits(self, now: float) -> None:
         cancelled: set[int] = set()
@@ -318,6 +333,8 @@ class Supervisor:
             cancelled = {r[0] for r in rows}
         memory = self.memory_in_use(now)
         for pid, entry in self.running.items():
+            if pid in memory:
+                entry.peak_memory_mib = max(entry.peak_memory_mib or 0, memory[pid])
             if entry.end_state is None:
                 limit = entry.job.memory_mib
                 if entry.job.id in cancelled:
@@ -333,12 +350,11 @@ class Supervisor:
                 entry.kill_at = None
 
     def memory_in_use(self, now: float) -> dict[int, int]:
-        """MiB used by each running job that has a memory limit (by pid), every MEMORY_CHECK_S."""
-        if now < self.next_memory_check:
+        """MiB used by each running job (by pid), every MEMORY_CHECK_S: limits and peaks."""
+        if now < self.next_memory_check or not self.running:
             return {}
         self.next_memory_check = now + MEMORY_CHECK_S
-        limited = [pid for pid, e in self.running.items() if e.job.memory_mib and not e.end_state]
-        return session_memory_mib(limited)
+        return session_memory_mib([pid for pid, e in self.running.items() if not e.end_state])
 
     def start_kill(self, pid: int, entry: Running, state: str, reason: str, now: float) -> None:
         entry.end_state, entry.end_reason = state, reason
@@ -396,8 +412,10 @@ class Supervisor:
             db.executemany("UPDATE local_jobs SET pid=? WHERE id=?", self.pids_to_record)
         if self.endings:
             db.executemany(
-                "UPDATE local_jobs SET state=?, exit_code=?, signal=?, reason=?, ended=? WHERE id=?",
-                [(e.state, e.exit_code, e.signal, e.reason, e.ended, e.job_id) for e in self.endings],
+                "UPDATE local_jobs SET state=?, exit_code=?, signal=?, reason=?, ended=?, cpu_used_s=?, "
+                "max_memory_mib=? WHERE id=?",
+                [(e.state, e.exit_code, e.signal, e.reason, e.ended, e.cpu_s, e.max_memory_mib, e.job_id)
+                 for e in self.endings],
             )
 
     def recorded(self) -> None:

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "esap_executors.cli.auth_commands",
     "esap_executors.cli.profile_commands",
     "esap_executors.cli.jdl_commands",
+    "esap_executors.cli.usage_commands",
 ]
 
 

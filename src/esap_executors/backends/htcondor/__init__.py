@@ -21,7 +21,7 @@ from ...errors import BadInput
 from ...sites import Site
 from ...staging import check_stage_in, stage_in
 from ...states import JobState, JobStatus
-from ..base import Backend, FoundJob, Submission
+from ..base import Backend, FoundJob, Submission, Usage
 from . import description
 from .connection import Connection, give_to, owner_account
 from .description import JOB_ATTRIBUTE, RUN_ATTRIBUTE, SubmitSettings
@@ -248,6 +248,19 @@ class HTCondorBackend(Backend):
         self.connection.run("cancel", lambda schedd: schedd.act(
             htcondor.JobAction.Remove, list(native_ids), "cancelled by esap"))
 
+    def usage(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, Usage]:
+        """From the schedd's history: one query for the finished jobs of the run."""
+        if not native_ids:
+            return {}
+        clusters = sorted({n.split(".")[0] for n in native_ids})
+        constraint = (f"{RUN_ATTRIBUTE} == {classad2.quote(run_id)} && ("
+                      + " || ".join(f"ClusterId == {c}" for c in clusters) + ")")
+        self.query_count += 1
+        history = self.connection.run("usage query", lambda schedd: schedd.history(
+            constraint, USAGE_PROJECTION, since=_since_expression(since)))
+        wanted = set(native_ids)
+        return {native: _usage_of(ad) for ad in history if (native := _native_of(ad)) in wanted}
+
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
         constraint = f"{RUN_ATTRIBUTE} == {classad2.quote(run_id)}"
         ads: dict[str, Any] = {}
@@ -314,6 +327,23 @@ def _submit_cluster(schedd: Any, *, cluster: description.Cluster, late: bool) ->
                 raise
             log.info("schedd refuses late materialization (%s): procs made by the client", exc)
     return schedd.submit(htcondor.Submit(cluster.template), itemdata=iter(cluster.items))
+
+
+USAGE_PROJECTION = ["ClusterId", "ProcId", "RemoteWallClockTime", "RemoteUserCpu", "RemoteSysCpu",
+                    "ResidentSetSize"]
+
+
+def _usage_of(ad: Any) -> Usage:
+    def number(key: str) -> float | None:
+        value = ad.get(key)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    user, system, rss_kib = number("RemoteUserCpu"), number("RemoteSysCpu"), number("ResidentSetSize")
+    return Usage(
+        wall_s=number("RemoteWallClockTime"),
+        cpu_s=None if user is None and system is None else (user or 0.0) + (system or 0.0),
+        max_memory_mib=None if rss_kib is None else -(-int(rss_kib) // 1024),
+    )
 
 
 def _since_expression(since: float) -> str:

@@ -16,7 +16,7 @@ from .records import SlurmRecord, decode_wait_status, expand_array_id, normal_st
 log = logging.getLogger(__name__)
 
 RECORD_FIELDS = "JobID,State,ExitCode,Reason,Comment"
-DETAIL_FIELDS = "JobID,State,ExitCode,Reason,Comment,NodeList,Elapsed,MaxRSS"
+DETAIL_FIELDS = "JobID,State,ExitCode,Reason,Comment,NodeList,Elapsed,MaxRSS,TotalCPU"
 QUEUE_FORMAT = "JobArrayID:|,State:|,Reason:|,exit_code:|,Comment:"
 CANCEL_CHUNK = 500  # ids per scancel call: keeps argv far below ARG_MAX
 # errors that mean "the request is wrong", not "the cluster is unreachable"
@@ -257,6 +257,7 @@ def _parse_sacct(out: str, fields: str, *, keep_steps: bool = False) -> list[Slu
                     node_list=row.get("NodeList", ""),
                     elapsed=row.get("Elapsed", ""),
                     max_rss=row.get("MaxRSS", ""),
+                    total_cpu=row.get("TotalCPU", ""),
                 )
             )
     return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ class SlurmRecord:
     node_list: str = ""
     elapsed: str = ""
     max_rss: str = ""
+    total_cpu: str = ""
     stdout: str | None = None
     stderr: str | None = None
 
@@ -119,3 +121,34 @@ def expand_array_id(job_id: str) -> list[str]:
         elif part:
             ids.append(f"{base}_{part}")
     return ids
+
+
+def accounted_seconds(text: str) -> float | None:
+    """sacct's durations: [D-]HH:MM:SS, MM:SS.mmm (TotalCPU of short jobs); None when empty."""
+    text = text.strip()
+    if not text or text in ("INVALID", "Unknown"):
+        return None
+    days, _, clock = text.rpartition("-")
+    try:
+        parts = [float(p) for p in clock.split(":")]
+        total = sum(value * 60**power for power, value in enumerate(reversed(parts)))
+        return total + (int(days) * 86400 if days else 0)
+    except ValueError:
+        return None
+
+
+_RSS_UNITS = {"": 1 / 1024 / 1024, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+def accounted_mib(text: str) -> int | None:
+    """sacct's MaxRSS (e.g. "10432K", bytes when bare) in MiB, rounded up; None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    number, unit = (text[:-1], text[-1].upper()) if text[-1].isalpha() else (text, "")
+    if unit not in _RSS_UNITS:
+        return None
+    try:
+        return math.ceil(float(number) * _RSS_UNITS[unit])
+    except ValueError:
+        return None

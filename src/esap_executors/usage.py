@@ -1,0 +1,60 @@
+"""What finished jobs used against what they asked for: the numbers to right-size requests.
+
+One accounting query per run and site (the schedulers keep these numbers after the job ended:
+sacct, the schedd's history, the local supervisor's records).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .backends import backend_class
+from .backends.base import Usage
+from .sites import Catalogue
+from .store import JobRecord, Store
+
+
+@dataclass(frozen=True)
+class JobUsage:
+    record: JobRecord
+    usage: Usage | None  # None: the site keeps no account of it (or it has not ended)
+
+    @property
+    def cpu_efficiency(self) -> float | None:
+        """CPU time over wall time x requested cores."""
+        u = self.usage
+        if u is None or u.cpu_s is None or not u.wall_s:
+            return None
+        return u.cpu_s / (u.wall_s * self.record.spec.cores)
+
+    @property
+    def memory_efficiency(self) -> float | None:
+        """Peak memory over requested memory."""
+        u, requested = self.usage, self.record.spec.memory_mib
+        if u is None or u.max_memory_mib is None or not requested:
+            return None
+        return u.max_memory_mib / requested
+
+
+def usage_of(store: Store, catalogue: Catalogue, records: Sequence[JobRecord]) -> list[JobUsage]:
+    """Usage of the ended jobs among `records`, in their order."""
+    by_run_site: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)
+    for record in records:
+        if record.state.is_final and record.native_id and record.site in catalogue.sites:
+            by_run_site[(record.run_id, record.site)].append(record)
+    found: dict[str, Usage] = {}
+    for (run_id, site_name), group in by_run_site.items():
+        site = catalogue.get(site_name)
+        backend = backend_class(site.backend)(site)
+        try:
+            since = store.run_created(run_id) or time.time()
+            usages = backend.usage([r.native_id for r in group if r.native_id], run_id=run_id, since=since)
+        finally:
+            backend.close()
+        for record in group:
+            if record.native_id in usages:
+                found[record.job_id] = usages[record.native_id]
+    return [JobUsage(record, found.get(record.job_id)) for record in records]
