@@ -273,6 +273,9 @@ class Executor(RemoteExecutor):
     def shutdown(self) -> None:
         super().shutdown()
         self.run.close()
+        run_id = self.run.run_id
+        self.logger.info(f"esap run {run_id}: jobs with `esap status {run_id}`, "
+                         f"what they used against their requests with `esap usage {run_id}`")
 
 
 def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalogue:

@@ -9,9 +9,10 @@ import pytest
 
 from tests.support import esap, require_service
 
-# Holds 80 MiB and burns 2.5 s of CPU on one core (one line: HTCondor arguments carry no newline).
-BURN = ("import time; block = bytearray(b'x') * (80 * 1024 * 1024); t = time.process_time(); "
-        "exec('while time.process_time() - t < 2.5: pass')")
+# Holds 80 MiB, waits 2 s, then burns 2.5 s of CPU on one core: about a quarter of 2 cores' time
+# (one line: HTCondor arguments carry no newline).
+BURN = ("import time; block = bytearray(b'x') * (80 * 1024 * 1024); time.sleep(2); "
+        "t = time.process_time(); exec('while time.process_time() - t < 2.5: pass')")
 SERVICES = {"local": None, "slurm-local": "slurm"}  # HTCondor: tests/htcondor/test_usage.py
 
 
@@ -31,8 +32,8 @@ def test_usage_shows_cpu_and_memory_against_the_request(state_dir: Path, site: s
 
     (row,) = json.loads(esap("usage", run_id, "--json").stdout)
     assert (row["site"], row["cores"], row["memory_mib"]) == (site, 2, 400)
-    assert 2.3 <= row["cpu_s"] <= row["wall_s"] + 1, row
-    assert 0.3 <= row["cpu_efficiency"] <= 0.75, row  # one of the two cores was used
+    assert 2.3 <= row["cpu_s"] <= row["wall_s"] - 1, row
+    assert 0.15 <= row["cpu_efficiency"] <= 0.45, row
     assert 80 <= row["max_memory_mib"] <= 200, row
     assert row["memory_efficiency"] == pytest.approx(row["max_memory_mib"] / 400)
 

@@ -65,7 +65,8 @@ class Session:
         self.errors: list[BaseException] = []
         self.refusal: EsapError | None = None  # a batch the core refused before sending it
         self.run.add_listener(self._on_change)
-        log.info("esap run %s (resume with the same command; `esap status %s`)", self.run.run_id, self.run.run_id)
+        log.info("esap run %s (resume with the same command; `esap status %s`, afterwards `esap usage %s`)",
+                 self.run.run_id, self.run.run_id, self.run.run_id)
 
     # --- keys and directories -----------------------------------------------------------
     def job_key(self, stem: str, tool_id: str, job_order: Any) -> str:
