@@ -6,10 +6,12 @@ sacct, the schedd's history, the local supervisor's records).
 
 from __future__ import annotations
 
+import csv
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 from .backends import backend_class
 from .backends.base import Usage
@@ -31,12 +33,43 @@ class JobUsage:
         return u.cpu_s / (u.wall_s * self.record.spec.cores)
 
     @property
+    def wasteful(self) -> bool:
+        """Used less than half of the cores (of several) or of the memory it asked for."""
+        cpu, memory = self.cpu_efficiency, self.memory_efficiency
+        return bool((cpu is not None and cpu < LOW_SHARE and self.record.spec.cores > 1)
+                    or (memory is not None and memory < LOW_SHARE))
+
+    @property
     def memory_efficiency(self) -> float | None:
         """Peak memory over requested memory."""
         u, requested = self.usage, self.record.spec.memory_mib
         if u is None or u.max_memory_mib is None or not requested:
             return None
         return u.max_memory_mib / requested
+
+
+LOW_SHARE = 0.5  # below this share of a request, the request is worth lowering
+
+CSV_FIELDS = ("id", "name", "site", "native_id", "state", "cores", "wall_s", "cpu_s", "cpu_efficiency",
+              "memory_mib", "max_memory_mib", "memory_efficiency")
+
+
+def write_csv(rows: Sequence[JobUsage], stream: TextIO) -> None:
+    writer = csv.writer(stream)
+    writer.writerow(CSV_FIELDS)
+    for row in rows:
+        r, u = row.record, row.usage
+        writer.writerow([
+            r.job_id, r.name, r.site, r.native_id or "", r.state.value, r.spec.cores,
+            _cell(u.wall_s if u else None), _cell(u.cpu_s if u else None), _cell(row.cpu_efficiency),
+            _cell(r.spec.memory_mib), _cell(u.max_memory_mib if u else None), _cell(row.memory_efficiency),
+        ])
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
 
 
 def usage_of(store: Store, catalogue: Catalogue, records: Sequence[JobRecord]) -> list[JobUsage]:

@@ -276,6 +276,25 @@ class Executor(RemoteExecutor):
         run_id = self.run.run_id
         self.logger.info(f"esap run {run_id}: jobs with `esap status {run_id}`, "
                          f"what they used against their requests with `esap usage {run_id}`")
+        if self.esap_settings.usage_report:
+            self._write_usage_report(self.esap_settings.usage_report)
+
+    def _write_usage_report(self, path: str) -> None:
+        from esap_executors.errors import EsapError
+        from esap_executors.usage import usage_of, write_csv
+
+        try:
+            rows = usage_of(self.run.store, self.catalogue, self.run.store.jobs_of_run(self.run.run_id))
+            with open(path, "w", newline="") as report:
+                write_csv(rows, report)
+        except (EsapError, OSError) as exc:
+            self.logger.warning(f"esap usage report {path} not written: {exc}")
+            return
+        wasteful = [row.record.name for row in rows if row.wasteful]
+        self.logger.info(f"esap usage report: {path} ({len(rows)} scheduler jobs)")
+        if wasteful:
+            self.logger.warning(f"{len(wasteful)} scheduler job(s) used less than half of the cores or "
+                                f"memory they asked for: {', '.join(sorted(set(wasteful)))} (see {path})")
 
 
 def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalogue:

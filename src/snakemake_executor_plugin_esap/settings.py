@@ -90,5 +90,15 @@ class ExecutorSettings(ExecutorSettingsBase):
         },
     )
 
+    usage_report: str | None = field(
+        default=None,
+        metadata=_text(
+            "At the end, write what each scheduler job used against its request (wall and CPU "
+            "time, peak memory, efficiencies) to this CSV file, and name the jobs that used less "
+            "than half of their cores or memory.",
+            metavar="FILE",
+        ),
+    )
+
     def effective_account(self) -> str | None:
         return self.account or os.environ.get("SBATCH_ACCOUNT") or os.environ.get("SLURM_ACCOUNT")

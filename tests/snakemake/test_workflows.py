@@ -3,6 +3,7 @@ Snakemake's own test workflows in test_snakemake_bases)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -179,3 +180,38 @@ def test_group_job_honours_text_resources(tmp_path: Path, state_dir: Path) -> No
     assert group.site == SLURM_SITE  # chosen by esap_requirements
     assert group.spec.partition == "debug"
     assert records["c"].site == "slurm-rest"  # esap_site
+
+
+OVER_ASKING = """
+rule all:
+    input: "slept.txt", "used.txt"
+
+rule oversized:
+    output: "slept.txt"
+    threads: 2
+    resources: mem_mb=900
+    shell: "sleep 2; echo done > {output}"
+
+rule fitting:
+    output: "used.txt"
+    resources: mem_mb=150
+    shell: "python3 -c \\"block = bytearray(b'x') * (60 * 1024 * 1024); import time; time.sleep(2)\\" && touch {output}"
+"""
+
+
+@pytest.mark.slurm
+def test_usage_report_names_the_rules_that_asked_too_much(tmp_path: Path, state_dir: Path) -> None:
+    require_service("slurm")
+    workdir = write_workflow(tmp_path / "usage", OVER_ASKING)
+    result = snakemake(workdir, *executor_args(SLURM_SITE), "--esap-usage-report", "usage.csv")
+    assert result.returncode == 0, explain(result)
+    with open(workdir / "usage.csv", newline="") as report:
+        rows = {row["name"]: row for row in csv.DictReader(report)}
+    assert set(rows) == {"oversized", "fitting"}, rows  # `all` runs in the submitting Snakemake
+    oversized, fitting = rows["oversized"], rows["fitting"]
+    assert (oversized["cores"], oversized["memory_mib"]) == ("2", "859")  # 900 MB
+    assert float(oversized["wall_s"]) >= 2 and float(oversized["cpu_efficiency"]) < 0.5
+    assert float(oversized["memory_efficiency"]) < 0.5
+    assert fitting["memory_mib"] == "144" and float(fitting["memory_efficiency"]) >= 0.5, fitting
+    output = result.stdout + result.stderr
+    assert "used less than half of the cores or memory they asked for: oversized (see usage.csv)" in output

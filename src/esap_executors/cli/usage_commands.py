@@ -8,10 +8,9 @@ from typing import Any
 
 from ..sites import Catalogue
 from ..store import Store
+from ..usage import LOW_SHARE as LOW
 from ..usage import JobUsage, usage_of
 from .main import global_options
-
-LOW = 0.5  # below this share of a request, the request is worth lowering
 
 
 def register(subparsers: Any) -> None:
