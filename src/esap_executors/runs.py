@@ -378,6 +378,22 @@ class Run:
         self.close()
 
 
+def cancel_records(catalogue: Catalogue, records: Sequence[JobRecord]) -> int:
+    """Cancel the live jobs among `records`, one backend call per site; how many were asked."""
+    by_site: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        if not record.state.is_final and record.native_id:
+            by_site[record.site].append(record.native_id)
+    for site_name, native_ids in by_site.items():
+        site = catalogue.get(site_name)
+        backend = backend_class(site.backend)(site)
+        try:
+            backend.cancel(native_ids)
+        finally:
+            backend.close()
+    return sum(len(ids) for ids in by_site.values())
+
+
 def refresh(store: Store, catalogue: Catalogue, records: Sequence[JobRecord]) -> list[JobRecord]:
     """Bring records up to date with one backend query per site (for `esap status`)."""
     by_run_site: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)

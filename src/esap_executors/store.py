@@ -175,6 +175,18 @@ class Store:
         ).fetchall()
         return [(str(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
+    def run_states(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How many jobs of each run are in each state (one query)."""
+        rows = self.connect().execute(
+            "SELECT run_id, state, COUNT(*) FROM jobs WHERE run_id IN (SELECT value FROM json_each(?)) "
+            "GROUP BY run_id, state",
+            (json.dumps(list(run_ids)),),
+        ).fetchall()
+        counts: dict[str, dict[str, int]] = {run_id: {} for run_id in run_ids}
+        for run_id, state, count in rows:
+            counts[str(run_id)][str(state)] = int(count)
+        return counts
+
     # jobs
     def add_jobs(self, records: Iterable[JobRecord]) -> None:
         """Record jobs before their submission is sent (state 'submitting')."""

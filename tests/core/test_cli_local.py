@@ -6,7 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from tests.support import ROOT, esap
+from esap_executors.job import make_spec
+from esap_executors.runs import JobRequest, Run
+from esap_executors.sites import Catalogue
+from tests.support import EXAMPLE_SITES, ROOT, esap
 
 
 def test_readme_job_runs_and_shows_output_and_final_state(state_dir: Path) -> None:
@@ -57,3 +60,25 @@ def test_status_of_a_run_lists_its_jobs(state_dir: Path) -> None:
     job = json.loads(submitted.stdout)
     listed = json.loads(esap("status", job["run"], "--json").stdout)
     assert [j["id"] for j in listed] == [job["id"]]
+
+
+def test_cancel_a_run_cancels_all_its_jobs_and_runs_lists_it(state_dir: Path) -> None:
+    # A run of two jobs whose submitter is gone (like a killed esap-cwltool)
+    with Run.open("cancel-whole-run", catalogue=Catalogue.load(EXAMPLE_SITES), front="cwl") as run:
+        records = run.submit([JobRequest(key=f"k{n}", spec=make_spec(["sleep", str(n)]), site="local")
+                              for n in (120, 121)])
+    ids = sorted(r.job_id for r in records)
+    run_id = run.run_id
+
+    cancelled = esap("cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert sorted(cancelled.stdout.split()) == sorted([*ids, "cancelled", "cancelled"])
+    states = {j["id"]: j["state"] for j in json.loads(esap("status", run_id, "--json").stdout)}
+    assert states == dict.fromkeys(ids, "cancelled")
+    again = esap("cancel", run_id)
+    assert again.returncode == 0 and f"{ids[0]} is already cancelled" in again.stdout
+
+    (listed,) = json.loads(esap("runs", "--json").stdout)
+    assert (listed["run"], listed["front"], listed["jobs"]) == (run_id, "cwl", {"cancelled": 2})
+    table = esap("runs").stdout
+    assert run_id in table and "2 cancelled" in table

@@ -11,10 +11,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..backends import backend_class
 from ..errors import BadInput
 from ..job import Container, make_spec
-from ..runs import JobRequest, Run, refresh
+from ..runs import JobRequest, Run, cancel_records, refresh
 from ..sites import Catalogue
 from ..states import JobState, JobStatus
 from ..store import JobRecord, Store
@@ -34,8 +33,9 @@ def register(subparsers: Any) -> None:
     status.add_argument("--limit", type=int, default=20, help="how many recent jobs without an ID")
     status.set_defaults(handler=status_command)
 
-    cancel = subparsers.add_parser("cancel", parents=[global_options()], help="cancel a job")
-    cancel.add_argument("id")
+    cancel = subparsers.add_parser("cancel", parents=[global_options()],
+                                   help="cancel a job, or every job of a run")
+    cancel.add_argument("id", help="esap job id (or a unique prefix, or the scheduler's id), or a run id")
     cancel.set_defaults(handler=cancel_command)
 
     logs = subparsers.add_parser("logs", parents=[global_options()], help="print a job's stdout and stderr")
@@ -221,27 +221,27 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def cancel_command(args: argparse.Namespace) -> int:
+    """Cancel a job, or every live job of a run (one scheduler call per site)."""
     store = Store()
     catalogue = Catalogue.load(args.sites)
-    record = store.job(args.id)
-    if record.state.is_final:
-        print(f"{record.job_id} is already {record.state.value}")
+    records = store.jobs_of_run(args.id) or [store.job(args.id)]
+    live = [r for r in records if not r.state.is_final]
+    if not live:
+        for record in records:
+            print(f"{record.job_id} is already {record.state.value}")
         return 0
-    if record.native_id is None:
-        raise BadInput(f"{record.job_id} was never sent to {record.site}", field="ID")
-    site = catalogue.get(record.site)
-    backend = backend_class(site.backend)(site)
-    try:
-        backend.cancel([record.native_id])
-    finally:
-        backend.close()
+    unsent = [r for r in live if r.native_id is None]
+    if unsent and len(records) == 1:
+        raise BadInput(f"{unsent[0].job_id} was never sent to {unsent[0].site}", field="ID")
+    cancel_records(catalogue, live)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        record = refresh(store, catalogue, [record])[0]
-        if record.state.is_final:
+    while True:
+        live = [r for r in refresh(store, catalogue, live) if not r.state.is_final]
+        if not live or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    print(f"{record.job_id} {record.state.value}")
+    for record in store.jobs_by_ids([r.job_id for r in records]):
+        print(f"{record.job_id} {record.state.value}")
     return 0
 
 

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "esap_executors.cli.profile_commands",
     "esap_executors.cli.jdl_commands",
     "esap_executors.cli.usage_commands",
+    "esap_executors.cli.run_commands",
 ]
 
 
