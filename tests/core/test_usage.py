@@ -13,7 +13,7 @@ from tests.support import esap, require_service
 # (one line: HTCondor arguments carry no newline).
 BURN = ("import time; block = bytearray(b'x') * (80 * 1024 * 1024); time.sleep(2); "
         "t = time.process_time(); exec('while time.process_time() - t < 2.5: pass')")
-SERVICES = {"local": None, "slurm-local": "slurm"}  # HTCondor: tests/htcondor/test_usage.py
+SERVICES = {"local": None, "slurm-local": "slurm", "slurm-rest": "slurm"}  # HTCondor: tests/htcondor/test_usage.py
 
 
 def run_burn(site: str) -> str:

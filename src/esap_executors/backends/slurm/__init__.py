@@ -21,7 +21,7 @@ from .access import SlurmAccess
 from .cli import CliAccess
 from .cluster import ClusterInfo, check
 from .mapping import BatchJob, job_ids_from_comment, job_name, plan, resources_of, rest_fields
-from .records import SlurmRecord, accounted_mib, accounted_seconds, to_status
+from .records import SlurmRecord, to_status
 
 __all__ = ["SlurmBackend"]
 
@@ -190,16 +190,11 @@ class SlurmBackend(Backend):
         return {r.native_id: _explained(r) for r in records}
 
     def usage(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, Usage]:
-        """From the accounting database (sacct: Elapsed, TotalCPU, the batch step's MaxRSS)."""
+        """From the accounting database, one query for all of them."""
         if not native_ids:
             return {}
         self.query_count += 1
-        records = self.access.details(native_ids, job_name(run_id), since)
-        return {
-            r.native_id: Usage(wall_s=accounted_seconds(r.elapsed), cpu_s=accounted_seconds(r.total_cpu),
-                               max_memory_mib=accounted_mib(r.max_rss))
-            for r in records
-        }
+        return self.access.usage(native_ids, job_name(run_id), since)
 
     def cancel(self, native_ids: Sequence[str]) -> None:
         if native_ids:

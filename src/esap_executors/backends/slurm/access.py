@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..base import Usage
 from .cluster import ClusterInfo
 from .mapping import BatchJob
 from .records import SlurmRecord
@@ -26,6 +27,9 @@ class SlurmAccess(Protocol):
 
     def details(self, native_ids: Sequence[str], run_name: str, since: float) -> list[SlurmRecord]:
         """ONE query: failure details (exit code, signal, reason, nodes) of these jobs."""
+
+    def usage(self, native_ids: Sequence[str], run_name: str, since: float) -> dict[str, Usage]:
+        """ONE query: wall time, CPU time and peak memory of these finished jobs."""
 
     def queue_records(self, run_name: str, since: float) -> list[SlurmRecord]:
         """ONE query of the controller's queue (jobs not yet or not fully in accounting)."""

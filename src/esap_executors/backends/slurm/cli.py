@@ -9,9 +9,18 @@ import time
 from collections.abc import Sequence
 
 from ...errors import BadInput, Unreachable
+from ..base import Usage
 from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres, parse_slurm_minutes
 from .mapping import BatchJob, sbatch_argv
-from .records import SlurmRecord, decode_wait_status, expand_array_id, normal_state, parse_exit_code
+from .records import (
+    SlurmRecord,
+    accounted_mib,
+    accounted_seconds,
+    decode_wait_status,
+    expand_array_id,
+    normal_state,
+    parse_exit_code,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +102,14 @@ class CliAccess:
         return [
             SlurmRecord(**{**r.__dict__, "max_rss": rss.get(r.native_id, r.max_rss)}) for r in _latest(jobs)
         ]
+
+    def usage(self, native_ids: Sequence[str], run_name: str, since: float) -> dict[str, Usage]:
+        """sacct: Elapsed, TotalCPU and the batch step's MaxRSS."""
+        return {
+            r.native_id: Usage(wall_s=accounted_seconds(r.elapsed), cpu_s=accounted_seconds(r.total_cpu),
+                               max_memory_mib=accounted_mib(r.max_rss))
+            for r in self.details(native_ids, run_name, since)
+        }
 
     def cancel(self, native_ids: Sequence[str]) -> None:
         for start in range(0, len(native_ids), CANCEL_CHUNK):

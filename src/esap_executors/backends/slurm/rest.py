@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from ...errors import AuthError, BadInput, Unreachable
+from ..base import Usage
 from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres
 from .mapping import BatchJob, rest_fields
 from .records import SlurmRecord, decode_wait_status, normal_state
@@ -207,6 +208,20 @@ class RestAccess:
                 records[record.native_id] = record
         return list(records.values())
 
+    def usage(self, native_ids: Sequence[str], run_name: str, since: float) -> dict[str, Usage]:
+        """slurmdb's jobs of the run: elapsed time, the steps' CPU time and their peak memory."""
+        wanted = set(native_ids)
+        data = self._call("GET", f"/slurmdb/v{self.version}/jobs",
+                          params={"job_name": run_name, "start_time": _rest_time(since - 60)})
+        found: dict[str, Usage] = {}
+        for job in data.get("jobs") or []:
+            array = job.get("array") or {}
+            array_id, task_id = _number(array.get("job_id")), _number(array.get("task_id"))
+            native = f"{array_id}_{task_id}" if array_id and task_id is not None else str(job.get("job_id"))
+            if native in wanted:
+                found[native] = _db_usage(job)
+        return found
+
     def details(self, native_ids: Sequence[str], run_name: str, since: float) -> list[SlurmRecord]:
         """slurmctld's view (exit codes are right there on every version), one request."""
         if not native_ids:
@@ -326,6 +341,29 @@ def _dotted(version: tuple[int, ...]) -> str:
 
 def _rest_time(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
+
+
+def _db_usage(job: Mapping[str, Any]) -> Usage:
+    """Wall time of the job; CPU time and peak memory summed / maxed over its steps."""
+    steps = job.get("steps") or []
+    cpu = sum(_seconds_of((step.get("time") or {}).get("total")) for step in steps)
+    peaks = [
+        _number(entry.get("count"))
+        for step in steps
+        for entry in ((step.get("tres") or {}).get("requested") or {}).get("max") or []
+        if entry.get("type") == "mem"
+    ]
+    memory = max((p for p in peaks if p is not None), default=None)
+    wall = _number((job.get("time") or {}).get("elapsed"))
+    return Usage(wall_s=None if wall is None else float(wall), cpu_s=cpu if steps else None,
+                 max_memory_mib=None if memory is None else -(-memory // (1024 * 1024)))
+
+
+def _seconds_of(value: Any) -> float:
+    """{"seconds": s, "microseconds": us} (v0.0.38) or plain seconds."""
+    if isinstance(value, dict):
+        return float(_number(value.get("seconds")) or 0) + float(_number(value.get("microseconds")) or 0) / 1e6
+    return float(_number(value) or 0)
 
 
 def _number(value: Any) -> int | None:
