@@ -46,7 +46,8 @@ class JobSpec:
     stdin: str | None = None
     stdout: str | None = None
     stderr: str | None = None
-    cores: int = 1
+    cores: int = 1  # all of the job's cores, shared by its tasks
+    tasks: int = 1  # processes started by an MPI launcher (srun, mpirun), cores // tasks each
     memory_mib: int | None = None
     gpus: int = 0
     walltime_s: int | None = None
@@ -73,6 +74,11 @@ class JobSpec:
             raise BadInput(f"{self.cores} cores: at least 1 is needed", field="cores")
         if self.gpus < 0:
             raise BadInput(f"{self.gpus} GPUs: cannot be negative", field="gpus")
+        if self.tasks < 1:
+            raise BadInput(f"{self.tasks} tasks: at least 1 is needed", field="tasks")
+        if self.cores % self.tasks:
+            raise BadInput(f"{self.cores} cores cannot be shared evenly by {self.tasks} tasks",
+                           field="cores")
         if self.memory_mib is not None and self.memory_mib < 1:
             raise BadInput(f"{self.memory_mib} MiB: must be positive", field="memory")
         if self.walltime_s is not None and self.walltime_s < 1:
@@ -136,11 +142,18 @@ def make_spec(
     walltime: str | int | None = None,
     gpus: int | str | None = None,
     scratch: str | int | None = None,
+    tasks: int | str | None = None,
     **other: Any,
 ) -> JobSpec:
-    """Build a validated JobSpec from user-level values (strings with units allowed)."""
+    """Build a validated JobSpec from user-level values (strings with units allowed).
+
+    With `tasks` and no `cores`, each task gets one core.
+    """
     values: dict[str, Any] = dict(other)
     values["argv"] = tuple(argv)
+    if tasks is not None:
+        values["tasks"] = _parse_count(tasks, "tasks")
+        values["cores"] = values["tasks"]
     if cores is not None:
         values["cores"] = _parse_count(cores, "cores")
     if gpus is not None:

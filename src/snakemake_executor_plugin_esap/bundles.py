@@ -42,7 +42,7 @@ class Member:
     def shape(self) -> tuple[Any, ...]:
         """Jobs with equal shapes may share a scheduler job."""
         spec = self.spec
-        return (self.site.name if self.site else None, self.name, spec.cores, spec.memory_mib, spec.gpus,
+        return (self.site.name if self.site else None, self.name, spec.cores, spec.tasks, spec.memory_mib, spec.gpus,
                 spec.scratch_mib, spec.partition, spec.account, spec.qos, spec.constraints,
                 spec.accounting_group, spec.requirements, spec.rank, tuple(sorted(spec.env.items())))
 

@@ -162,6 +162,7 @@ class Executor(RemoteExecutor):
             stdout=str(log_dir / f"{stem}.out"),
             stderr=str(log_dir / f"{stem}.err"),
             cores=wanted.cores,
+            tasks=wanted.tasks,
             memory_mib=wanted.memory_mib,
             gpus=wanted.gpus,
             walltime_s=wanted.walltime_s,

@@ -25,7 +25,8 @@ TEXT_RESOURCES: dict[str, tuple[str, ...]] = {
 class JobResources:
     """What one Snakemake job (single or group) asks for, in the core's units."""
 
-    cores: int = 1
+    cores: int = 1  # all of the job's cores: tasks x cores per task
+    tasks: int = 1
     memory_mib: int | None = None
     walltime_s: int | None = None
     scratch_mib: int | None = None
@@ -45,6 +46,7 @@ def job_resources(resources: Mapping[str, Any], threads: int | None,
     """
     member_list = list(members)
     cores = _first_int(resources, ("cpus_per_task", "_cores")) or threads or 1
+    tasks = max(1, _first_int(resources, ("tasks",)) or 1)  # MPI ranks, as the slurm plugin reads it
     memory = _first_int(resources, ("mem_mib",))
     if memory is None:
         mem_mb = _first_int(resources, ("mem_mb",))
@@ -66,7 +68,8 @@ def job_resources(resources: Mapping[str, Any], threads: int | None,
         if value is not None:
             text[key] = value
     return JobResources(
-        cores=max(1, cores),
+        cores=max(1, cores) * tasks,
+        tasks=tasks,
         memory_mib=memory if memory and memory > 0 else None,
         walltime_s=runtime_min * 60 if runtime_min and runtime_min > 0 else None,
         scratch_mib=disk if disk and disk > 0 else None,

@@ -215,3 +215,22 @@ def test_usage_report_names_the_rules_that_asked_too_much(tmp_path: Path, state_
     assert fitting["memory_mib"] == "144" and float(fitting["memory_efficiency"]) >= 0.5, fitting
     output = result.stdout + result.stderr
     assert "used less than half of the cores or memory they asked for: oversized (see usage.csv)" in output
+
+
+MPI_RULE = """
+rule ranks:
+    output: "ranks.txt"
+    resources: tasks=3
+    shell: "srun sh -c 'echo $SLURM_PROCID' > {output}"
+"""
+
+
+@pytest.mark.slurm
+def test_tasks_resource_runs_mpi_ranks(tmp_path: Path, state_dir: Path) -> None:
+    require_service("slurm")
+    workdir = write_workflow(tmp_path / "mpi", MPI_RULE)
+    result = snakemake(workdir, *executor_args(SLURM_SITE))
+    assert result.returncode == 0, explain(result)
+    assert sorted((workdir / "ranks.txt").read_text().split()) == ["0", "1", "2"]
+    [record] = latest_run_records()
+    assert (record.spec.tasks, record.spec.cores) == (3, 3)

@@ -45,7 +45,9 @@ def register(subparsers: Any) -> None:
 
 def add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", help="site name; default: matchmaking, which picks 'local' without requirements")
-    parser.add_argument("--cores", default=None, help="CPU cores (default 1)")
+    parser.add_argument("--cores", default=None, help="CPU cores of the whole job (default 1, or one per task)")
+    parser.add_argument("--tasks", default=None,
+                        help="MPI tasks: the command starts them with srun or mpirun (SLURM: --ntasks)")
     parser.add_argument("--mem", default=None, help="memory, e.g. 512M, 2G (a bare number is MiB)")
     parser.add_argument("--walltime", default=None, help="e.g. 10m, 2h, 30:00, 1-00:00:00")
     parser.add_argument("--gpus", default=None)
@@ -88,6 +90,7 @@ def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
     spec = make_spec(
         command,
         cores=args.cores,
+        tasks=args.tasks,
         memory=args.mem,
         walltime=args.walltime,
         gpus=args.gpus,

@@ -201,6 +201,13 @@ class EsapCommandLineJob(CommandLineJob):
         if runtimeContext.secret_store is not None:
             commands = cast(list[str], runtimeContext.secret_store.retrieve(cast(Any, commands)))
             env = cast(MutableMapping[str, str], runtimeContext.secret_store.retrieve(cast(Any, env)))
+        tasks = 1
+        if self.mpi_procs:  # cwltool:MPIRequirement: the launcher of --mpi-config-file starts the ranks
+            mpi = runtimeContext.mpi_config
+            commands = [mpi.runner, mpi.nproc_flag, str(self.mpi_procs), *mpi.extra_flags, *commands]
+            mpi.pass_through_env_vars(env)
+            mpi.set_env_vars(env)
+            tasks = self.mpi_procs
         stdin_path, stdout_path, stderr_path = self._stream_paths()
         script_path = os.path.join(self.esap_root, SCRIPT_NAME)
         virtual = self.esap_virtual
@@ -236,7 +243,8 @@ class EsapCommandLineJob(CommandLineJob):
             cwd=self.esap_root,
             stdout=os.path.join(self.esap_root, "esap.out"),
             stderr=os.path.join(self.esap_root, "esap.err"),
-            cores=max(1, math.ceil(resources.get("cores", 1))),
+            cores=tasks * max(1, math.ceil(resources.get("cores", 1))),
+            tasks=tasks,
             memory_mib=max(1, math.ceil(resources.get("ram", 256))),
             gpus=placement.gpus,
             walltime_s=self.timelimit + WALLTIME_MARGIN_S if self.timelimit else None,

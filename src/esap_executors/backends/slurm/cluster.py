@@ -89,6 +89,8 @@ def check(cluster: ClusterInfo, shapes: Iterable[Resources], *, source: str | No
 
 
 class _NodeLimit(NamedTuple):
+    """What one node must hold: a whole job, or one task of an MPI job."""
+
     field: str
     wanted: Callable[[Resources], int | None]
     has: Callable[[Node], int]
@@ -98,9 +100,9 @@ class _NodeLimit(NamedTuple):
 
 
 _NODE_LIMITS = (
-    _NodeLimit("cores", lambda r: r.cores, lambda n: n.cpus, "{} cores", "that many", "{}"),
-    _NodeLimit("memory", lambda r: r.memory_mib, lambda n: n.memory_mib, "{} MiB", "that much",
-               "{} MiB"),
+    _NodeLimit("cores", lambda r: r.cores // r.tasks, lambda n: n.cpus, "{} cores", "that many", "{}"),
+    _NodeLimit("memory", lambda r: r.memory_mib and -(-r.memory_mib // r.tasks), lambda n: n.memory_mib,
+               "{} MiB", "that much", "{} MiB"),
     _NodeLimit("gpus", lambda r: r.gpus, lambda n: n.gpus, "{} GPUs", "that many", "{}"),
     _NodeLimit("scratch", lambda r: r.scratch_mib, lambda n: n.tmp_mib, "{} MiB of scratch",
                "that much", "{} MiB"),
@@ -124,6 +126,9 @@ def _problem(cluster: ClusterInfo, r: Resources) -> tuple[str, str] | None:
                 f"{partition.name!r} ({format_duration(partition.max_time_s)})"
             )
     nodes = cluster.nodes_of(partition)
+    if r.tasks > 1 and r.cores > sum(n.cpus for n in nodes):
+        return "cores", (f"{r.cores} cores for {r.tasks} tasks: partition {partition.name!r} has "
+                         f"{sum(n.cpus for n in nodes)} in all")
     for limit in _NODE_LIMITS:
         wanted = limit.wanted(r)
         if not wanted:

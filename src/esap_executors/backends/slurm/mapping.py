@@ -31,11 +31,12 @@ COMMENT_PREFIX = "esap"
 class Resources:
     """Everything that goes into the scheduler request; jobs with equal Resources share an array."""
 
-    cores: int = 1
+    cores: int = 1  # all of the job's cores
     memory_mib: int | None = None
     gpus: int = 0
     walltime_s: int | None = None
     scratch_mib: int | None = None
+    tasks: int = 1
     account: str | None = None
     partition: str | None = None
     qos: str | None = None
@@ -73,6 +74,7 @@ def resources_of(spec: JobSpec) -> Resources:
         account = next((os.environ[v] for v in ACCOUNT_ENV if os.environ.get(v)), None)
     return Resources(
         cores=spec.cores,
+        tasks=spec.tasks,
         memory_mib=spec.memory_mib,
         gpus=spec.gpus,
         walltime_s=spec.walltime_s,
@@ -218,12 +220,15 @@ def sbatch_argv(batch: BatchJob) -> list[str]:
         "sbatch", "--parsable",
         f"--job-name={batch.name}", f"--comment={batch.comment}",
         f"--chdir={batch.workdir}", f"--output={batch.stdout}", f"--error={batch.stderr}",
-        "--ntasks=1", f"--cpus-per-task={r.cores}",
+        f"--ntasks={r.tasks}", f"--cpus-per-task={r.cores // r.tasks}",
     ]
     if batch.array:
         argv.append(f"--array={batch.array}")
     if r.memory_mib is not None:
-        argv.append(f"--mem={r.memory_mib}M")
+        if r.tasks > 1:  # the tasks may land on several nodes: the job's memory follows its cores
+            argv.append(f"--mem-per-cpu={memory_per_cpu(r)}M")
+        else:
+            argv.append(f"--mem={r.memory_mib}M")
     if r.gpus:
         argv.append(f"--gpus={r.gpus}")
     if r.walltime_s is not None:
@@ -241,6 +246,10 @@ def sbatch_argv(batch: BatchJob) -> list[str]:
     return argv
 
 
+def memory_per_cpu(r: Resources) -> int:
+    return -(-(r.memory_mib or 0) // r.cores)
+
+
 def walltime_minutes(seconds: int) -> int:
     """SLURM keeps limits in whole minutes; a request rounds up."""
     return max(1, -(-seconds // 60))
@@ -250,6 +259,8 @@ def rest_fields(batch: BatchJob, base_env: Mapping[str, str]) -> dict[str, objec
     """Canonical slurmrestd job fields (plain values); rest.py fits them to the server's schema."""
     r = batch.resources
     env = dict(base_env)
+    # sbatch exports this from --cpus-per-task and srun reads it; slurmrestd does not set it
+    env["SLURM_CPUS_PER_TASK"] = str(r.cores // r.tasks)
     env.update(batch.env)
     fields: dict[str, object] = {
         "name": batch.name,
@@ -257,14 +268,17 @@ def rest_fields(batch: BatchJob, base_env: Mapping[str, str]) -> dict[str, objec
         "current_working_directory": batch.workdir,
         "standard_output": batch.stdout,
         "standard_error": batch.stderr,
-        "tasks": 1,
-        "cpus_per_task": r.cores,
+        "tasks": r.tasks,
+        "cpus_per_task": r.cores // r.tasks,
         "environment": env,
     }
     if batch.array:
         fields["array"] = batch.array
     if r.memory_mib is not None:
-        fields["memory_per_node"] = r.memory_mib
+        if r.tasks > 1:
+            fields["memory_per_cpu"] = memory_per_cpu(r)
+        else:
+            fields["memory_per_node"] = r.memory_mib
     if r.gpus:
         fields["gpus"] = r.gpus
     if r.walltime_s is not None:

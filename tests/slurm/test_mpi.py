@@ -1,0 +1,47 @@
+"""MPI jobs on SLURM: `tasks` becomes --ntasks; the command starts its ranks with srun."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.slurm.conftest import SITES
+from tests.support import esap
+
+RANKS = ["srun", "sh", "-c", 'echo "rank $SLURM_PROCID of $SLURM_NTASKS on $SLURMD_NODENAME"']
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_four_tasks_are_four_ranks(slurm, state_dir, site: str) -> None:
+    result = esap("run", "--json", "--site", site, "--tasks", "4", "--mem", "400M", "--", *RANKS,
+                  timeout=180)
+    assert result.returncode == 0, result.stderr
+    job = json.loads(result.stdout)
+    lines = sorted(open(job["stdout"]).read().splitlines())
+    assert [line.split(" on ")[0] for line in lines] == [f"rank {i} of 4" for i in range(4)], lines
+    accounting = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", job["native_id"], "-o", "NCPUS,ReqMem"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert accounting[0] in ("4|400M", "4|100Mc"), accounting  # 100 MiB per core for 4 cores
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_two_tasks_of_two_cores(slurm, state_dir, site: str) -> None:
+    result = esap("run", "--json", "--site", site, "--tasks", "2", "--cores", "4", "--",
+                  "srun", "sh", "-c", 'echo "$SLURM_PROCID:$SLURM_CPUS_PER_TASK"', timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert sorted(open(json.loads(result.stdout)["stdout"]).read().split()) == ["0:2", "1:2"]
+
+
+def test_cores_that_tasks_cannot_share_evenly_are_refused(slurm, state_dir) -> None:
+    result = esap("run", "--site", "slurm-local", "--tasks", "2", "--cores", "3", "--", "true")
+    assert result.returncode == 2
+    assert "3 cores cannot be shared evenly by 2 tasks" in result.stderr
+
+
+def test_more_cores_than_the_partition_has_are_refused(slurm, state_dir) -> None:
+    result = esap("run", "--site", "slurm-local", "--tasks", "40", "--", "true")
+    assert result.returncode == 2
+    assert "40 cores for 40 tasks: partition 'debug' has 32 in all" in result.stderr
