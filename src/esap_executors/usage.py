@@ -72,22 +72,38 @@ def _cell(value: float | None) -> str:
     return str(value) if isinstance(value, int) else f"{value:.3f}"
 
 
-def usage_of(store: Store, catalogue: Catalogue, records: Sequence[JobRecord]) -> list[JobUsage]:
-    """Usage of the ended jobs among `records`, in their order."""
+def usage_of(store: Store, catalogue: Catalogue, records: Sequence[JobRecord], *,
+             settle_s: float = 0.0) -> list[JobUsage]:
+    """Usage of the ended jobs among `records`, in their order.
+
+    Accounting lags the end of a job by seconds (sacct, the schedd's history): with `settle_s`,
+    jobs the site has no complete account of yet are asked for again, once a second, that long.
+    """
     by_run_site: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)
     for record in records:
         if record.state.is_final and record.native_id and record.site in catalogue.sites:
             by_run_site[(record.run_id, record.site)].append(record)
     found: dict[str, Usage] = {}
+    deadline = time.monotonic() + settle_s
     for (run_id, site_name), group in by_run_site.items():
         site = catalogue.get(site_name)
         backend = backend_class(site.backend)(site)
         try:
             since = store.run_created(run_id) or time.time()
-            usages = backend.usage([r.native_id for r in group if r.native_id], run_id=run_id, since=since)
+            waiting = group
+            while True:
+                usages = backend.usage([r.native_id for r in waiting if r.native_id], run_id=run_id, since=since)
+                for record in waiting:
+                    if record.native_id in usages:
+                        found[record.job_id] = usages[record.native_id]
+                waiting = [r for r in waiting if not _complete(found.get(r.job_id))]
+                if not waiting or time.monotonic() >= deadline:
+                    break
+                time.sleep(1.0)
         finally:
             backend.close()
-        for record in group:
-            if record.native_id in usages:
-                found[record.job_id] = usages[record.native_id]
     return [JobUsage(record, found.get(record.job_id)) for record in records]
+
+
+def _complete(usage: Usage | None) -> bool:
+    return usage is not None and usage.wall_s is not None and usage.cpu_s is not None

@@ -285,7 +285,8 @@ class Executor(RemoteExecutor):
         from esap_executors.usage import usage_of, write_csv
 
         try:
-            rows = usage_of(self.run.store, self.catalogue, self.run.store.jobs_of_run(self.run.run_id))
+            rows = usage_of(self.run.store, self.catalogue, self.run.store.jobs_of_run(self.run.run_id),
+                            settle_s=USAGE_SETTLE_S)
             with open(path, "w", newline="") as report:
                 write_csv(rows, report)
         except (EsapError, OSError) as exc:
@@ -296,6 +297,9 @@ class Executor(RemoteExecutor):
         if wasteful:
             self.logger.warning(f"{len(wasteful)} scheduler job(s) used less than half of the cores or "
                                 f"memory they asked for: {', '.join(sorted(set(wasteful)))} (see {path})")
+
+
+USAGE_SETTLE_S = 30.0  # how long the report waits for the accounting of the last jobs
 
 
 def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalogue:

@@ -12,6 +12,8 @@ from ..usage import LOW_SHARE as LOW
 from ..usage import JobUsage, usage_of
 from .main import global_options
 
+SETTLE_S = 10.0  # jobs that just ended: how long to wait for the site's accounting of them
+
 
 def register(subparsers: Any) -> None:
     usage = subparsers.add_parser(
@@ -27,7 +29,7 @@ def usage_command(args: argparse.Namespace) -> int:
     store = Store()
     catalogue = Catalogue.load(args.sites)
     records = store.jobs_of_run(args.id) or [store.job(args.id)]
-    rows = usage_of(store, catalogue, records)
+    rows = usage_of(store, catalogue, records, settle_s=SETTLE_S)
     if args.json:
         print(json.dumps([_as_dict(row) for row in rows], indent=2))
         return 0
