@@ -28,13 +28,19 @@ def session_memory_mib(sessions: Collection[int]) -> dict[int, int]:
     return {session: kib // 1024 for session, kib in used_kib.items()}
 
 
-def _session_of(pid: str) -> int | None:
+def stat_fields(pid: int | str) -> list[bytes] | None:
+    """/proc/PID/stat after the command name (fields[0] is the state); None when gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             text = stat.read()
     except OSError:
         return None
-    return int(text[text.rindex(b")") + 2 :].split()[3])
+    return text[text.rindex(b")") + 2 :].split()
+
+
+def _session_of(pid: str) -> int | None:
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[3])
 
 
 def _process_kib(pid: str) -> int:

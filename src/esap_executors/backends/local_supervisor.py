@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..sqlite_wal import connect_wal
-from .local_memory import session_memory_mib
+from .local_memory import session_memory_mib, stat_fields
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_slots (
@@ -137,24 +137,15 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def process_start_ticks(pid: int) -> int | None:
     """The kernel's start time of `pid` (clock ticks since boot); None when gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read()
-    except OSError:
-        return None
-    fields = text[text.rindex(b")") + 2 :].split()
-    if fields[0] == b"Z":
+    fields = stat_fields(pid)
+    if fields is None or fields[0] == b"Z":
         return None
     return int(fields[19])
 
 
 def process_group_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read()
-    except OSError:
-        return None
-    return int(text[text.rindex(b")") + 2 :].split()[2])
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[2])
 
 
 def supervisor_alive(pid: int | None, start: int | None) -> bool:
