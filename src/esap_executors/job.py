@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .errors import BadInput
-from .units import parse_memory_mib, parse_walltime_seconds
+from .formats.durations import parse_walltime_seconds
+from .formats.memory import parse_memory_mib
 
 
 @dataclass(frozen=True)

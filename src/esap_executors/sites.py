@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
+from .formats.durations import parse_walltime_seconds
+from .formats.memory import parse_memory_mib
 from .paths import config_dir, default_work_root
-from .units import parse_memory_mib, parse_walltime_seconds
 from .yamlsource import LocatedDict, load_yaml
 
 SITE_KEYS = {

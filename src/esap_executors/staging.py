@@ -8,18 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import BadInput
+from .formats.urls import scheme_of
 from .job import JobSpec
 
 # scheme -> fetcher(source URL, destination path); the JDL front registers http(s) and file.
 URL_FETCHERS: dict[str, Callable[[str, Path], None]] = {}
 # scheme -> uploader(local path, destination URL)
 URL_UPLOADERS: dict[str, Callable[[Path, str], None]] = {}
-
-
-def scheme_of(location: str) -> str | None:
-    if "://" in location:
-        return location.split("://", 1)[0].lower()
-    return None
 
 
 def check_stage_in(spec: JobSpec) -> None:

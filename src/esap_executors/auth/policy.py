@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import AuthError, PolicyDenied
+from ..formats.durations import format_duration
 from ..job import JobSpec
 from ..sites import Site
-from ..units import format_duration
 from .config import load_config
 from .jwt_check import Claims, unverified_issuer, verify_token
 from .settings import Billing, GroupRule, SitePolicy

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import BadInput
+from ..formats.urls import scheme_of
 from ..job import JobSpec
 from .translate import JdlDescription, load
 
@@ -55,7 +56,7 @@ def convert(description: JdlDescription) -> tuple[dict[str, Any], dict[str, Any]
         ident = _input_id(entry.dest, taken)
         by_name[entry.dest] = ident
         inputs[ident] = {"type": "File", "doc": f"InputSandbox entry {entry.dest}"}
-        order[ident] = {"class": "File", "location": entry.source if "://" in entry.source
+        order[ident] = {"class": "File", "location": entry.source if scheme_of(entry.source)
                         else Path(entry.source).as_uri()}
         listing.append({"entry": f"$(inputs.{ident})", "entryname": entry.dest, "writable": True})
     requirements: dict[str, Any] = {}

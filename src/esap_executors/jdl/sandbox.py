@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput, Unreachable
+from ..formats.urls import scheme_of
 from ..job import JobSpec, StageIn
 from ..staging import URL_FETCHERS, URL_UPLOADERS, copy_path
 
@@ -30,12 +31,6 @@ COLLECT_DIR = ".esap-output-sandbox"
 class OutputFile:
     name: str  # relative to the job's working directory
     dest: str | None = None  # a URI; None: the output directory
-
-
-def scheme_of(location: str) -> str | None:
-    if "://" in location:
-        return location.split("://", 1)[0].lower()
-    return None
 
 
 def check_relative_name(name: str) -> str | None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ...containers import container_argv
 from ...errors import BadInput
+from ...formats.urls import scheme_of
 from ...sites import Site
-from ...staging import scheme_of
 from ..base import Submission
 from . import quoting
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import getpass
 import logging
 import subprocess
-import time
 from collections.abc import Sequence
 
 from ...errors import BadInput, Unreachable
+from ...formats.durations import parse_slurm_limit, sacct_seconds
+from ...formats.hostlists import expand_hostlist
+from ...formats.memory import sacct_memory_mib
+from ...formats.timestamps import format_slurm_timestamp
 from ..base import Usage
-from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres, parse_slurm_minutes
+from .cluster import ClusterInfo, Node, Partition, gpus_in_gres
 from .mapping import BatchJob, sbatch_argv
 from .records import (
     SlurmRecord,
-    accounted_mib,
-    accounted_seconds,
     decode_wait_status,
     expand_array_id,
     normal_state,
@@ -35,10 +36,6 @@ _USER_ERRORS = (
     "Memory required by task is not available", "Invalid feature specification",
     "More processors requested than permitted",
 )
-
-
-def sacct_time(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
 
 
 class CliAccess:
@@ -77,7 +74,7 @@ class CliAccess:
         out = self._run(
             [
                 "sacct", "--noheader", "--parsable2", "--allocations", "--duplicates",
-                f"--name={run_name}", f"--starttime={sacct_time(since - 60)}", "--endtime=now",
+                f"--name={run_name}", f"--starttime={format_slurm_timestamp(since - 60)}", "--endtime=now",
                 f"--format={RECORD_FIELDS}",
             ],
             what="sacct",
@@ -90,7 +87,7 @@ class CliAccess:
         out = self._run(
             [
                 "sacct", "--noheader", "--parsable2", "--duplicates",
-                f"--jobs={','.join(native_ids)}", f"--starttime={sacct_time(since - 60)}",
+                f"--jobs={','.join(native_ids)}", f"--starttime={format_slurm_timestamp(since - 60)}",
                 "--endtime=now", f"--format={DETAIL_FIELDS}",
             ],
             what="sacct",
@@ -106,8 +103,9 @@ class CliAccess:
     def usage(self, native_ids: Sequence[str], run_name: str, since: float) -> dict[str, Usage]:
         """sacct: Elapsed, TotalCPU and the batch step's MaxRSS."""
         return {
-            r.native_id: Usage(wall_s=accounted_seconds(r.elapsed), cpu_s=accounted_seconds(r.total_cpu),
-                               max_memory_mib=accounted_mib(r.max_rss))
+            r.native_id: Usage(wall_s=sacct_seconds(r.elapsed, field="sacct Elapsed"),
+                               cpu_s=sacct_seconds(r.total_cpu, field="sacct TotalCPU"),
+                               max_memory_mib=sacct_memory_mib(r.max_rss, field="sacct MaxRSS"))
             for r in self.details(native_ids, run_name, since)
         }
 
@@ -148,11 +146,11 @@ class CliAccess:
             values = _key_values(line, oneline=True)
             if "PartitionName" not in values:
                 continue
-            nodes = tuple(expand_hostlist(values.get("Nodes", "")))
-            partitions[values["PartitionName"]] = Partition(
-                name=values["PartitionName"],
-                nodes=nodes,
-                max_time_s=parse_slurm_minutes(values.get("MaxTime", "UNLIMITED")),
+            name = values["PartitionName"]
+            partitions[name] = Partition(
+                name=name,
+                nodes=tuple(expand_hostlist(values.get("Nodes", ""), field=f"Nodes of partition {name}")),
+                max_time_s=parse_slurm_limit(values.get("MaxTime", "UNLIMITED"), field=f"MaxTime of partition {name}"),
                 state=values.get("State", "UP"),
                 default=values.get("Default", "NO") == "YES",
             )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ...errors import BadInput
-from ...units import format_duration
+from ...formats.durations import format_duration
 from .mapping import Resources, walltime_minutes
 
 
@@ -155,45 +155,6 @@ def _problem(cluster: ClusterInfo, r: Resources) -> tuple[str, str] | None:
         known = ", ".join(sorted(cluster.qos)) or "none"
         return "qos", f"unknown or not allowed QoS {r.qos!r} (allowed: {known})"
     return None
-
-
-def parse_slurm_minutes(text: str) -> int | None:
-    """Partition MaxTime as scontrol prints it ('UNLIMITED', '5', '00:05:00', '1-00:00:00')."""
-    text = text.strip()
-    if not text or text.upper() in {"UNLIMITED", "INFINITE", "NONE"}:
-        return None
-    days = 0
-    if "-" in text:
-        day_text, text = text.split("-", 1)
-        days = int(day_text)
-    parts = [int(p) for p in text.split(":")]
-    if len(parts) == 3:
-        hours, minutes, seconds = parts
-    elif len(parts) == 2:
-        hours, minutes, seconds = 0, parts[0], parts[1]
-    else:
-        hours, minutes, seconds = 0, parts[0], 0
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
-def expand_hostlist(text: str) -> list[str]:
-    """'n[1-3,5],gpu1' -> ['n1', 'n2', 'n3', 'n5', 'gpu1'] (one bracket level, as SLURM prints)."""
-    names: list[str] = []
-    for item in _split_top(text):
-        if "[" not in item:
-            if item:
-                names.append(item)
-            continue
-        prefix, _, rest = item.partition("[")
-        body, _, suffix = rest.partition("]")
-        for part in body.split(","):
-            if "-" in part:
-                first, last = part.split("-", 1)
-                width = len(first)
-                names.extend(f"{prefix}{i:0{width}d}{suffix}" for i in range(int(first), int(last) + 1))
-            else:
-                names.append(f"{prefix}{part}{suffix}")
-    return names
 
 
 def _split_top(text: str) -> Sequence[str]:

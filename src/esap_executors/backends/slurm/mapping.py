@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import BadInput
+from ...formats.durations import format_slurm_duration
 from ...job import JobSpec
 from ...sites import Site
-from ...units import format_slurm_time
 from ..base import Submission
 
 ACCOUNT_ENV = ("SBATCH_ACCOUNT", "SLURM_ACCOUNT")
@@ -232,7 +232,7 @@ def sbatch_argv(batch: BatchJob) -> list[str]:
     if r.gpus:
         argv.append(f"--gpus={r.gpus}")
     if r.walltime_s is not None:
-        argv.append(f"--time={format_slurm_time(r.walltime_s)}")
+        argv.append(f"--time={format_slurm_duration(r.walltime_s)}")
     if r.scratch_mib is not None:
         argv.append(f"--tmp={r.scratch_mib}M")
     if r.account:

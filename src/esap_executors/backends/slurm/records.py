@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from ...formats.hostlists import expand_index_ranges
 from ...states import JobState, JobStatus
 
 QUEUED_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "RESIZING"}
@@ -108,47 +108,5 @@ def expand_array_id(job_id: str) -> list[str]:
     match = _PENDING_ARRAY.match(job_id)
     if not match:
         return [job_id]
-    base, spec = match.group(1), match.group(2).split("%", 1)[0]
-    ids: list[str] = []
-    for part in spec.split(","):
-        if "-" in part:
-            first, _, last = part.partition("-")
-            step = 1
-            if ":" in last:
-                last, _, step_text = last.partition(":")
-                step = int(step_text)
-            ids.extend(f"{base}_{i}" for i in range(int(first), int(last) + 1, step))
-        elif part:
-            ids.append(f"{base}_{part}")
-    return ids
-
-
-def accounted_seconds(text: str) -> float | None:
-    """sacct's durations: [D-]HH:MM:SS, MM:SS.mmm (TotalCPU of short jobs); None when empty."""
-    text = text.strip()
-    if not text or text in ("INVALID", "Unknown"):
-        return None
-    days, _, clock = text.rpartition("-")
-    try:
-        parts = [float(p) for p in clock.split(":")]
-        total = sum(value * 60**power for power, value in enumerate(reversed(parts)))
-        return total + (int(days) * 86400 if days else 0)
-    except ValueError:
-        return None
-
-
-_RSS_UNITS = {"": 1 / 1024 / 1024, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-
-
-def accounted_mib(text: str) -> int | None:
-    """sacct's MaxRSS (e.g. "10432K", bytes when bare) in MiB, rounded up; None when empty."""
-    text = text.strip()
-    if not text:
-        return None
-    number, unit = (text[:-1], text[-1].upper()) if text[-1].isalpha() else (text, "")
-    if unit not in _RSS_UNITS:
-        return None
-    try:
-        return math.ceil(float(number) * _RSS_UNITS[unit])
-    except ValueError:
-        return None
+    base = match.group(1)
+    return [f"{base}_{index}" for index in expand_index_ranges(match.group(2), field="JobID")]

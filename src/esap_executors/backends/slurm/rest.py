@@ -7,7 +7,6 @@ import logging
 import pwd
 import re
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -16,8 +15,13 @@ from typing import Any
 import requests
 
 from ...errors import AuthError, BadInput, Unreachable
+from ...formats.durations import rest_duration_seconds
+from ...formats.hostlists import expand_hostlist, expand_index_ranges
+from ...formats.slurm_numbers import rest_number as _number
+from ...formats.slurm_numbers import rest_number_struct
+from ...formats.timestamps import format_slurm_timestamp
 from ..base import Usage
-from .cluster import ClusterInfo, Node, Partition, expand_hostlist, gpus_in_gres
+from .cluster import ClusterInfo, Node, Partition, gpus_in_gres
 from .mapping import BatchJob, rest_fields
 from .records import SlurmRecord, decode_wait_status, normal_state
 from .token import TokenSource
@@ -168,7 +172,7 @@ class RestAccess:
         if isinstance(value, dict) and kind == "array":
             return [f"{k}={v}" for k, v in value.items()]
         if kind == "object" and "number" in inner and isinstance(value, int):
-            return {"set": True, "infinite": False, "number": value}
+            return rest_number_struct(value)
         if kind == "string" and isinstance(value, int):
             return str(value)
         return value
@@ -201,7 +205,7 @@ class RestAccess:
 
     def run_records(self, run_name: str, since: float) -> list[SlurmRecord]:
         data = self._call("GET", f"/slurmdb/v{self.version}/jobs",
-                          params={"job_name": run_name, "start_time": _rest_time(since - 60)})
+                          params={"job_name": run_name, "start_time": format_slurm_timestamp(since - 60)})
         records: dict[str, SlurmRecord] = {}
         for job in data.get("jobs") or []:
             for record in self._db_records(job):
@@ -212,7 +216,7 @@ class RestAccess:
         """slurmdb's jobs of the run: elapsed time, the steps' CPU time and their peak memory."""
         wanted = set(native_ids)
         data = self._call("GET", f"/slurmdb/v{self.version}/jobs",
-                          params={"job_name": run_name, "start_time": _rest_time(since - 60)})
+                          params={"job_name": run_name, "start_time": format_slurm_timestamp(since - 60)})
         found: dict[str, Usage] = {}
         for job in data.get("jobs") or []:
             array = job.get("array") or {}
@@ -249,7 +253,8 @@ class RestAccess:
             pending = str(job.get("array_task_string") or "")
             array_id = _number(job.get("array_job_id"))
             if pending and array_id:  # the record of an array's tasks that have not started yet
-                records += [replace(record, native_id=f"{array_id}_{i}") for i in _task_indexes(pending)]
+                records += [replace(record, native_id=f"{array_id}_{i}")
+                            for i in expand_index_ranges(pending, field="array_task_string")]
             else:
                 records.append(record)
         return records
@@ -323,7 +328,7 @@ class RestAccess:
             return
         pending = array.get("task")
         if array_id and pending:
-            for index in _task_indexes(str(pending)):
+            for index in expand_index_ranges(str(pending), field="array.task"):
                 yield SlurmRecord(native_id=f"{array_id}_{index}", **common)  # type: ignore[arg-type]
             return
         yield SlurmRecord(native_id=str(job.get("job_id")), **common)  # type: ignore[arg-type]
@@ -339,14 +344,10 @@ def _dotted(version: tuple[int, ...]) -> str:
     return ".".join(str(v) for v in version)
 
 
-def _rest_time(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
-
-
 def _db_usage(job: Mapping[str, Any]) -> Usage:
     """Wall time of the job; CPU time and peak memory summed / maxed over its steps."""
     steps = job.get("steps") or []
-    cpu = sum(_seconds_of((step.get("time") or {}).get("total")) for step in steps)
+    cpu = sum(rest_duration_seconds((step.get("time") or {}).get("total")) for step in steps)
     peaks = [
         _number(entry.get("count"))
         for step in steps
@@ -357,27 +358,6 @@ def _db_usage(job: Mapping[str, Any]) -> Usage:
     wall = _number((job.get("time") or {}).get("elapsed"))
     return Usage(wall_s=None if wall is None else float(wall), cpu_s=cpu if steps else None,
                  max_memory_mib=None if memory is None else -(-memory // (1024 * 1024)))
-
-
-def _seconds_of(value: Any) -> float:
-    """{"seconds": s, "microseconds": us} (v0.0.38) or plain seconds."""
-    if isinstance(value, dict):
-        return float(_number(value.get("seconds")) or 0) + float(_number(value.get("microseconds")) or 0) / 1e6
-    return float(_number(value) or 0)
-
-
-def _number(value: Any) -> int | None:
-    """Plain integers (v0.0.38) or {set, infinite, number} structs (v0.0.40+)."""
-    if isinstance(value, dict):
-        if not value.get("set", True) or value.get("infinite"):
-            return None
-        value = value.get("number")
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _state_text(value: Any) -> str:
@@ -402,22 +382,6 @@ def _exit_struct(value: Any) -> tuple[int | None, int | None]:
     if isinstance(value, int):  # slurmctld v0.0.38: a wait(2) status
         return decode_wait_status(value)
     return None, None
-
-
-def _task_indexes(text: str) -> list[int]:
-    """slurmdb's pending-task set: a hex bitmap ('0x3FC') or a range list ('2-9,12')."""
-    text = text.strip().strip("[]")
-    if text.lower().startswith("0x"):
-        bits = int(text, 16)
-        return [i for i in range(bits.bit_length()) if bits >> i & 1]
-    indexes: list[int] = []
-    for part in text.split("%", 1)[0].split(","):
-        if "-" in part:
-            first, last = part.split("-", 1)
-            indexes.extend(range(int(first), int(last) + 1))
-        elif part.isdigit():
-            indexes.append(int(part))
-    return indexes
 
 
 def _ctld_record(job: Mapping[str, Any]) -> SlurmRecord:
@@ -461,7 +425,7 @@ def _partition(item: Mapping[str, Any]) -> Partition:
     state_text = "UP" if "UP" in words else str(state)
     return Partition(
         name=str(item["name"]),
-        nodes=tuple(expand_hostlist(str(nodes or ""))),
+        nodes=tuple(expand_hostlist(str(nodes or ""), field=f"nodes of partition {item['name']}")),
         max_time_s=None if minutes is None else minutes * 60,
         state=state_text,
         default=default,
