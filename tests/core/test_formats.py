@@ -43,6 +43,7 @@ DAY, HOUR, MINUTE = 86400, 3600, 60
         ("5:30", 5 * MINUTE + 30),  # minutes:seconds
         ("01:02:03", HOUR + 2 * MINUTE + 3),  # hours:minutes:seconds
         ("2-6", 2 * DAY + 6 * HOUR),  # days-hours
+        ("0-5", 5 * HOUR),  # a zero day part still starts the clock at hours
         ("1-12:30", DAY + 12 * HOUR + 30 * MINUTE),  # days-hours:minutes
         ("1-00:00:00", DAY),  # days-hours:minutes:seconds
         ("3-01:02:03", 3 * DAY + HOUR + 2 * MINUTE + 3),
@@ -132,7 +133,7 @@ def test_rest_durations(value: object, seconds: float) -> None:
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [("10", 600), (10, 600), (1.5, 90), ("30s", 30), ("10m", 600), ("2h", 7200), ("1d", DAY), ("1-12:30", 131400),
-     ("00:00:00.5", 1)],
+     ("0-5", 5 * HOUR), ("00:00:00.5", 1)],
 )
 def test_walltime_requests(value: str | int | float, seconds: int) -> None:
     assert parse_walltime_seconds(value) == seconds
