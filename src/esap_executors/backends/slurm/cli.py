@@ -5,7 +5,8 @@ from __future__ import annotations
 import getpass
 import logging
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ...errors import BadInput, Unreachable
 from ...formats.durations import parse_slurm_limit, sacct_seconds
@@ -24,6 +25,7 @@ from .records import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 RECORD_FIELDS = "JobID,State,ExitCode,Reason,Comment"
 DETAIL_FIELDS = "JobID,State,ExitCode,Reason,Comment,NodeList,Elapsed,MaxRSS,TotalCPU"
@@ -103,9 +105,9 @@ class CliAccess:
     def usage(self, native_ids: Sequence[str], run_name: str, since: float) -> dict[str, Usage]:
         """sacct: Elapsed, TotalCPU and the batch step's MaxRSS."""
         return {
-            r.native_id: Usage(wall_s=sacct_seconds(r.elapsed, field="sacct Elapsed"),
-                               cpu_s=sacct_seconds(r.total_cpu, field="sacct TotalCPU"),
-                               max_memory_mib=sacct_memory_mib(r.max_rss, field="sacct MaxRSS"))
+            r.native_id: Usage(wall_s=_accounted(sacct_seconds, r.elapsed, "sacct Elapsed"),
+                               cpu_s=_accounted(sacct_seconds, r.total_cpu, "sacct TotalCPU"),
+                               max_memory_mib=_accounted(sacct_memory_mib, r.max_rss, "sacct MaxRSS"))
             for r in self.details(native_ids, run_name, since)
         }
 
@@ -284,3 +286,12 @@ def _latest(records: list[SlurmRecord]) -> list[SlurmRecord]:
     for record in records:
         by_id[record.native_id] = record
     return list(by_id.values())
+
+
+def _accounted(parse: Callable[..., _T | None], text: str, field: str) -> _T | None:
+    """A figure of the scheduler's accounting; one it prints in a form we do not know is shown as unknown
+    ("-"), since a scheduler's answer is not the user's bad input."""
+    try:
+        return parse(text, field=field)
+    except BadInput:
+        return None
