@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: virtual environment, real services, lint, types, tests.
-# Starting SLURM, HTCondor, containers and the OIDC provider needs root; without root the tests
+# Starting SLURM, HTCondor, containers, the OIDC provider and the ESAP gateway needs root; without root the tests
 # that need them skip with the reason (under CI=true they fail instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ say "installing esap-executors with the cwl, snakemake and test extras"
 .venv/bin/pip install -q -e ".[cwl,snakemake,test]"
 
 if [ "$(id -u)" = 0 ]; then
-  for service in slurm htcondor containers oidc; do
+  for service in slurm htcondor containers oidc esap; do
     say "starting $service"
     if ! bash "scripts/services/$service.sh" start > "/tmp/esap-service-$service.log" 2>&1; then
       tail -n 60 "/tmp/esap-service-$service.log"
