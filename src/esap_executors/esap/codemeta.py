@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
-import warnings
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +29,37 @@ def read_codemeta(path: Path) -> dict[str, Any]:
 
 
 def validate(codemeta: dict[str, Any], source: str) -> None:
-    """The OSSR's rules (eossr's crosswalk: required keys, known keys, @type); BadInput naming the first fault."""
-    from eossr.metadata.codemeta import Codemeta, CodemetaRequiredError  # pandas: imported only here
+    """The OSSR's rules: eossr's crosswalk table (required and known keys per codemeta version) and @type.
 
+    eossr 2.3.1's own Codemeta.validate() cannot run on Python 3.11 (it asks importlib.resources for
+    the files of a module, which 3.12 first allows), so its table is read here and applied the same way.
+    """
+    from eossr.metadata.codemeta import codemeta_version_from_context
+
+    if codemeta.get("@type") != "SoftwareSourceCode":
+        raise BadInput(f"invalid codemeta: @type is {codemeta.get('@type')!r}, not SoftwareSourceCode", source=source)
+    if "@context" not in codemeta:
+        raise BadInput("invalid codemeta: no @context", source=source)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # recommended keys missing: accepted, as the OSSR does
-            Codemeta(codemeta).validate()
-    except CodemetaRequiredError as exc:
-        missing = ", ".join(Codemeta(codemeta).missing_keys("required"))
-        raise BadInput(f"invalid codemeta: required keys missing: {missing}", source=source) from exc
-    except (ValueError, KeyError) as exc:
-        raise BadInput(f"invalid codemeta: {exc.args[0] if exc.args else exc}", source=source) from exc
+        version = codemeta_version_from_context(codemeta["@context"])
+    except ValueError as exc:
+        raise BadInput(f"invalid codemeta: unknown @context {codemeta['@context']!r}", source=source) from exc
+    column = f"codemeta-{version}"
+    rows = _crosswalk()
+    known = {row[column] for row in rows if row.get(column)}
+    unknown = sorted(key for key in codemeta if not key.startswith("@") and key not in known)
+    if unknown:
+        raise BadInput(f"invalid codemeta: unknown keys: {', '.join(unknown)}", source=source)
+    required = [row[column] for row in rows if row.get("OSSR Requirement Level") == "required" and row.get(column)]
+    missing = [key for key in required if key not in codemeta]
+    if missing:
+        raise BadInput(f"invalid codemeta: required keys missing: {', '.join(missing)}", source=source)
+
+
+def _crosswalk() -> list[dict[str, str]]:
+    table = files("eossr.metadata").joinpath("schema/escape_codemeta_crosswalk.csv").read_text()
+    lines = [line for line in table.splitlines() if line.strip() and not line.startswith("#")]
+    return list(csv.DictReader(lines, delimiter=";"))
 
 
 def persons(value: Any) -> tuple[Person, ...]:

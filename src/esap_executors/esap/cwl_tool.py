@@ -153,7 +153,7 @@ def _schema_org(entry: Entry) -> dict[str, Any]:
     if entry.authors:
         authors = []
         for person in entry.authors:
-            author: dict[str, Any] = {"class": "s:Person", "s:name": person.name}
+            author: dict[str, Any] = {"s:name": person.name}
             if person.orcid:
                 author["s:identifier"] = person.orcid
             authors.append(author)

@@ -24,15 +24,21 @@ def parameters_of(path: Path) -> tuple[tuple[str, str, Any], ...]:
         raise BadInput(f"not a readable notebook: {exc}", source=str(path)) from exc
     parameters = []
     for name, info in found.items():
-        cwl_type = CWL_TYPES.get(str(info.get("inferred_type_name")))
-        if cwl_type is None:
-            continue  # None, lists, objects: left to the parameters file
         try:
             default = ast.literal_eval(str(info.get("default")))
         except (ValueError, SyntaxError):
-            default = None
+            default = None  # an expression: its value is known only when the notebook runs
+        # papermill infers a type only from an annotation (`stars: int = 100`); else from the default's value
+        type_name = str(info.get("inferred_type_name"))
+        if type_name == "None" and default is not None:
+            type_name = type(default).__name__
+        cwl_type = CWL_TYPES.get(type_name)
+        if cwl_type is None:
+            continue  # None, lists, objects: left to the parameters file
         if cwl_type == "bool":
             default = str(default) if isinstance(default, bool) else None
+        elif not isinstance(default, int | float | str) or isinstance(default, bool):
+            default = None
         parameters.append((name, cwl_type, default))
     return tuple(parameters)
 

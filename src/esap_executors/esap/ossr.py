@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from typing import Any
 
 import requests
 
 from ..errors import BadInput, Unreachable
-from .codemeta import entry_from_codemeta
-from .entries import SOFTWARE, Entry, Person, as_tuple
+from .codemeta import NOTEBOOK_KEYWORD, entry_from_codemeta
+from .entries import NOTEBOOK, SOFTWARE, Entry, Person, as_tuple
 from .http import get_json
 
 ZENODO_API = "https://zenodo.org/api/"
@@ -81,8 +82,12 @@ class Ossr:
         identifier = f"https://doi.org/{doi}" if doi else None
         codemeta = self.codemeta(record)
         if codemeta is not None:
-            return entry_from_codemeta(codemeta, entry_id=f"ossr/{record_id}", source="ossr", name=title,
-                                       description=description, identifier=identifier)
+            entry = entry_from_codemeta(codemeta, entry_id=f"ossr/{record_id}", source="ossr", name=title,
+                                        description=description, identifier=identifier)
+            # the record's own keywords count too: the OSSR marks notebooks there (jupyter-notebook)
+            keywords = tuple(dict.fromkeys([*entry.keywords, *as_tuple(metadata.get("keywords"))]))
+            kind = NOTEBOOK if NOTEBOOK_KEYWORD in keywords else entry.kind
+            return replace(entry, keywords=keywords, kind=kind)
         creators = tuple(Person(name=str(c.get("name", "")), orcid=_orcid(c.get("orcid")))
                          for c in metadata.get("creators", []) if isinstance(c, dict) and c.get("name"))
         license_id = (metadata.get("license") or {}).get("id") if isinstance(metadata.get("license"), dict) else None
