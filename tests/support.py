@@ -41,6 +41,10 @@ def _oidc_up() -> bool:
     return _port_open(9400)
 
 
+def _esap_up() -> bool:
+    return _port_open(9480)
+
+
 def _containers_up() -> bool:
     return bool(shutil.which("podman") or shutil.which("apptainer"))
 
@@ -50,6 +54,7 @@ SERVICE_CHECKS = {
     "htcondor": (_htcondor_up, "scripts/services/htcondor.sh start"),
     "oidc": (_oidc_up, "scripts/services/oidc.sh start"),
     "containers": (_containers_up, "scripts/services/containers.sh start"),
+    "esap": (_esap_up, "scripts/services/esap.sh start"),
 }
 _SEEN: dict[str, bool] = {}
 
