@@ -32,7 +32,7 @@ def test_every_published_tool_is_valid_cwl(tmp_path: Path, cli_env: dict[str, st
     assert "desktop application" in index["skipped"]["ida/topcat"]
     assert "without an image" in index["skipped"]["batch/concordia"]
     assert "skipped ida/topcat" in result.stderr
-    for entry, relative in index["published"].items():
+    for relative in index["published"].values():
         validate(out / relative)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.cwl")) == sorted(index["published"].values())
 
@@ -97,7 +97,8 @@ def test_an_authors_codemeta_with_its_notebook(tmp_path: Path) -> None:
     (["--codemeta", str(DATA / "codemeta_not_valid.json")], 2,
      "invalid codemeta: required keys missing: softwareVersion, datePublished, maintainer, readme"),
     (["--codemeta", str(DATA / "missing.json")], 2, "cannot read"),
-    (["--codemeta", str(STAR_COUNTS / "codemeta.json"), "--notebook", str(DATA / "missing.ipynb")], 2, "no such notebook"),
+    (["--codemeta", str(STAR_COUNTS / "codemeta.json"), "--notebook", str(DATA / "missing.ipynb")], 2,
+     "no such notebook"),
     (["ida/topcat", "--codemeta", str(STAR_COUNTS / "codemeta.json")], 2, "give either ENTRY or --codemeta FILE"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, cli_env: dict[str, str], arguments: list[str],

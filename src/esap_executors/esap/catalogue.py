@@ -24,7 +24,7 @@ class SoftwareCatalogue:
         self.gateway = gateway
         self.ossr = ossr
 
-    def list(self, source: str | None = None, keyword: str | None = None) -> Listing:
+    def search(self, source: str | None = None, keyword: str | None = None) -> Listing:
         listing = Listing()
         if source in (None, "esap"):
             if self.gateway is None:

@@ -94,7 +94,7 @@ def _notes(notes: list[str]) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    listing = _catalogue(args).list(args.source, args.keyword)
+    listing = _catalogue(args).search(args.source, args.keyword)
     _notes(listing.notes)
     if args.json:
         print(json.dumps([entry.summary() for entry in listing.entries], indent=2))
@@ -163,7 +163,7 @@ def _write_whole(path: Path, text: str) -> None:
 def publish_command(args: argparse.Namespace) -> int:
     from .publish import publish
 
-    listing = _catalogue(args).list()
+    listing = _catalogue(args).search()
     _notes(listing.notes)
     if args.esap and listing.notes:  # an ESAP catalogue read only in part must not replace a published one
         raise Unreachable("ESAP's catalogue was read only in part (see the note above): nothing published")
