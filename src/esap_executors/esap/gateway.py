@@ -54,18 +54,17 @@ class EsapGateway:
 
     def _get(self, path: str, *, what: str) -> Any:
         url = f"{self.base}/{path}"
-        if self._login:
-            return get_json(self._session, url, what=what, headers=self._auth_header())
-        try:
-            return get_json(self._session, url, what=what)
-        except Refused:
-            if self._token is None:
-                raise
+        if not self._login:
             try:
-                return get_json(self._session, url, what=what, headers=self._auth_header())
-            except Refused as exc:
-                raise AuthError(f"{what}: the gateway refused the platform token ({exc.status}); "
-                                "run esap login") from exc
+                return get_json(self._session, url, what=what)
+            except Refused:
+                if self._token is None:
+                    raise
+        try:
+            return get_json(self._session, url, what=what, headers=self._auth_header())
+        except Refused as exc:
+            raise AuthError(f"{what}: the gateway refused the platform token ({exc.status}); "
+                            "run esap login") from exc
 
     def _auth_header(self) -> dict[str, str]:
         if self._token is None:
