@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..errors import BadInput
-from ..units import parse_memory_mib
+from ..formats.memory import parse_memory_mib
 from .entries import CONTAINER, DESKTOP, NOTEBOOK, Entry
 
 SCHEMA_ORG = "https://schema.org/"
