@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -109,6 +110,23 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, cli_env: dict[
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_notebook_without_repository_needs_its_notebook(tmp_path: Path) -> None:
+    codemeta = json.loads((STAR_COUNTS / "codemeta.json").read_text())
+    del codemeta["codeRepository"]
+    source = tmp_path / "codemeta.json"
+    source.write_text(json.dumps(codemeta))
+    target = tmp_path / "tool.cwl"
+    refused = esap("catalogue", "cwl", "--codemeta", str(source), "-o", str(target))
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == ("esap: error: ENTRY: codemeta/star-counts (star-counts) is a notebook entry "
+                                      "without a repository (give its notebook with --notebook FILE)")
+    assert not target.exists()
+    given = esap("catalogue", "cwl", "--codemeta", str(source), "--notebook", str(STAR_COUNTS / "star_counts.ipynb"),
+                 "-o", str(target))
+    assert given.returncode == 0, given.stderr
+    validate(target)
 
 
 def test_esap_down_writes_nothing(tmp_path: Path, cli_env: dict[str, str]) -> None:

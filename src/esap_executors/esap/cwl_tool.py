@@ -64,8 +64,9 @@ def _notebook_tool(entry: Entry) -> dict[str, Any]:
     if default:
         notebook["default"] = {"class": "File", "location": default}
         notebook["doc"] = f"the notebook to run (default: {entry.filepath} of {entry.repository} at {entry.ref})"
-    elif not entry.repository:
-        raise Unrunnable(f"{entry.id} ({entry.name}) is a notebook entry without a repository", field="ENTRY")
+    elif not entry.repository and not entry.filepath:
+        raise Unrunnable(f"{entry.id} ({entry.name}) is a notebook entry without a repository "
+                         "(give its notebook with --notebook FILE)", field="ENTRY")
     inputs: dict[str, Any] = {
         "notebook": notebook,
         "parameters_file": {"type": "File?", "inputBinding": {"position": 3, "prefix": "-f"},
