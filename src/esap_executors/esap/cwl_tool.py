@@ -64,7 +64,7 @@ def _notebook_tool(entry: Entry) -> dict[str, Any]:
     if default:
         notebook["default"] = {"class": "File", "location": default}
         notebook["doc"] = f"the notebook to run (default: {entry.filepath} of {entry.repository} at {entry.ref})"
-    elif not entry.repository and not entry.filepath:
+    elif not entry.repository and not entry.local_notebook:
         raise Unrunnable(f"{entry.id} ({entry.name}) is a notebook entry without a repository "
                          "(give its notebook with --notebook FILE)", field="ENTRY")
     inputs: dict[str, Any] = {

@@ -42,6 +42,7 @@ class Entry:
     memory: str | None = None  # codemeta memoryRequirements
     processors: str | None = None  # codemeta processorRequirements
     parameters: tuple[tuple[str, str, Any], ...] = ()  # notebook parameters: (name, CWL type, default)
+    local_notebook: str | None = None  # the notebook file the parameters were read from (--notebook)
     codemeta: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def summary(self) -> dict[str, Any]:

@@ -45,5 +45,5 @@ def parameters_of(path: Path) -> tuple[tuple[str, str, Any], ...]:
 
 def with_notebook(entry: Entry, path: Path, filepath: str | None = None) -> Entry:
     """The entry as a notebook entry whose parameters are those of the local notebook `path`."""
-    return replace(entry, kind=NOTEBOOK, parameters=parameters_of(path),
-                   filepath=filepath or entry.filepath or path.name)
+    return replace(entry, kind=NOTEBOOK, parameters=parameters_of(path), local_notebook=str(path),
+                   filepath=filepath or entry.filepath)
