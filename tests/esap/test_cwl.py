@@ -100,7 +100,8 @@ def test_an_authors_codemeta_with_its_notebook(tmp_path: Path) -> None:
     (["--codemeta", str(DATA / "missing.json")], 2, "cannot read"),
     (["--codemeta", str(STAR_COUNTS / "codemeta.json"), "--notebook", str(DATA / "missing.ipynb")], 2,
      "no such notebook"),
-    (["ida/topcat", "--codemeta", str(STAR_COUNTS / "codemeta.json")], 2, "give either ENTRY or --codemeta FILE"),
+    (["ida/topcat", "--codemeta", str(STAR_COUNTS / "codemeta.json")], 2,
+     "give one of ENTRY, --codemeta FILE, --batch-workflow FILE"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, cli_env: dict[str, str], arguments: list[str],
                                                    code: int, message: str) -> None:
@@ -127,6 +128,31 @@ def test_a_notebook_without_repository_needs_its_notebook(tmp_path: Path) -> Non
                  "-o", str(target))
     assert given.returncode == 0, given.stderr
     validate(target)
+
+
+def test_a_batch_workflow_description_runs_in_its_singularity_image(tmp_path: Path) -> None:
+    description = {"uuid": "7b0c5a6e-2f1d-4c1b-9a57-0d4f1b2b8e11", "type": "batch", "title": "CONCORDIA",
+                   "description": "Containerized Corsika on DIRAC", "workflow": "",
+                   "Parameters": {"singularity_image": "docker://busybox", "cputime": "3600",
+                                  "output_file_name": "corsika.out", "job_name": "concordia",
+                                  "group_name": "cta_user", "dirac_SE": "CC-IN2P3-Disk", "dirac_path": "/cta/user"}}
+    source = tmp_path / "concordia.json"
+    source.write_text(json.dumps(description))
+    target = tmp_path / "concordia.cwl"
+    result = esap("catalogue", "cwl", "--batch-workflow", str(source), "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    validate(target)
+    tool = yaml.safe_load(target.read_text())
+    assert tool["hints"]["DockerRequirement"] == {"dockerPull": "busybox"}
+    assert tool["label"] == "CONCORDIA"
+    del description["Parameters"]["singularity_image"]
+    source.write_text(json.dumps(description))
+    target.unlink()
+    refused = esap("catalogue", "cwl", "--batch-workflow", str(source), "-o", str(target))
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (f"esap: error: {source}: Parameters.singularity_image: missing: "
+                                      "the container the workflow runs in")
+    assert not target.exists()
 
 
 def test_esap_down_writes_nothing(tmp_path: Path, cli_env: dict[str, str]) -> None:

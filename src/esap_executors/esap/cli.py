@@ -50,6 +50,8 @@ def register(subparsers: Any) -> None:
     cwl = commands.add_parser("cwl", parents=[*parents, sources], help="an entry as a CWL CommandLineTool")
     cwl.add_argument("entry", metavar="ENTRY", nargs="?", help="a catalogue entry (or give --codemeta)")
     cwl.add_argument("--codemeta", metavar="FILE", help="a software's own codemeta.json instead of an entry")
+    cwl.add_argument("--batch-workflow", metavar="FILE",
+                     help="an ESAP batch workflow description (JSON with Parameters.singularity_image)")
     cwl.add_argument("--notebook", metavar="FILE", help="the entry's notebook, read for its papermill parameters")
     cwl.add_argument("--image", help="the container image the software runs in (e.g. a Rosetta container)")
     cwl.add_argument("-o", "--output", metavar="FILE", help="write the tool here (default: standard output)")
@@ -112,8 +114,8 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def cwl_command(args: argparse.Namespace) -> int:
-    if bool(args.entry) == bool(args.codemeta):
-        raise BadInput("give either ENTRY or --codemeta FILE", field="cwl")
+    if sum(bool(given) for given in (args.entry, args.codemeta, args.batch_workflow)) != 1:
+        raise BadInput("give one of ENTRY, --codemeta FILE, --batch-workflow FILE", field="cwl")
     entry = _entry_for_cwl(args)
     tool = tool_for(entry)
     text = dump(tool, entry.id)
@@ -133,6 +135,10 @@ def _entry_for_cwl(args: argparse.Namespace) -> Entry:
         codemeta = read_codemeta(path)
         validate(codemeta, str(path))
         entry = entry_from_codemeta(codemeta)
+    elif args.batch_workflow:
+        from .batch_workflow import entry_from_batch_workflow
+
+        entry = entry_from_batch_workflow(Path(args.batch_workflow))
     else:
         entry = _catalogue(args).find(args.entry)
         if entry.source == "ossr" and entry.codemeta is None:
