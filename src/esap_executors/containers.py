@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 
+from .backends import capabilities_of
 from .errors import BadInput
 from .job import JobSpec
 from .sites import Site
@@ -29,6 +30,9 @@ def check_container(site: Site, spec: JobSpec) -> None:
     runtime = runtime_for(site, spec)
     if runtime is None:
         raise BadInput(f"site {site.name} has no container runtime", field="container")
+    if runtime not in capabilities_of(site).container_runtimes:
+        raise BadInput(f"site {site.name} cannot run containers: its backend runs no {runtime} jobs there "
+                       "(see the backend's options in the README)", field="container")
     resolve_image(site, spec.container.image)
 
 

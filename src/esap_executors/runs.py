@@ -206,7 +206,7 @@ class Run:
             for record in group:
                 Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
                 Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
-                if not backend.handles_staging:
+                if not backend.site_capabilities.transfers_files:
                     Path(record.workdir).mkdir(parents=True, exist_ok=True)
                     stage_in(record.spec, record.workdir)
             native_ids = backend.submit([_submission(r) for r in group])
@@ -306,7 +306,7 @@ class Run:
         return True, still_live
 
     def _finish_outputs(self, backend: Backend, applied: list[tuple[JobRecord, JobStatus]]) -> None:
-        if backend.handles_staging:
+        if backend.site_capabilities.transfers_files:
             return
         for record, status in applied:
             if status.state.is_final and record.spec.stage_out:
@@ -415,7 +415,7 @@ def refresh(store: Store, catalogue: Catalogue, records: Sequence[JobRecord]) ->
                     continue
                 if status.state is JobState.COMPLETED and not _exit_ok(record.spec, status):
                     status = status.with_details(state=JobState.FAILED, reason=status.reason or "exit code")
-                if status.state.is_final and record.spec.stage_out and not backend.handles_staging:
+                if status.state.is_final and record.spec.stage_out and not backend.site_capabilities.transfers_files:
                     missing = stage_out(record.spec, record.workdir)
                     if missing:
                         store.set_missing_outputs(record.job_id, missing)

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .auth.settings import SiteCredentials, SitePolicy, parse_credentials, parse_policy
 from .errors import BadInput
-from .formats.durations import parse_walltime_seconds
-from .formats.memory import parse_memory_mib
+from .limits import SiteLimits, parse_limits
 from .paths import config_dir, default_work_root
-from .yamlsource import LocatedDict, load_yaml
+from .yamlsource import LocatedDict, load_yaml, no_unknown_keys
+
+__all__ = ["Catalogue", "ContainerSettings", "PollSettings", "Site", "SiteLimits", "parse_limits", "parse_site"]
 
 SITE_KEYS = {
     "backend", "description", "shared_filesystem", "work_root", "options", "container",
@@ -20,7 +22,6 @@ SITE_KEYS = {
 }
 DEFAULT_KEYS = {"account", "partition", "qos", "accounting_group"}
 POLL_KEYS = {"start", "floor", "ceiling"}
-LIMIT_KEYS = {"max_cores", "max_memory", "max_walltime", "max_gpus"}
 CONTAINER_KEYS = {"runtime", "images"}
 EXECUTE_KEYS = {"python", "snakemake"}
 CONTAINER_RUNTIMES = {"podman", "apptainer"}
@@ -31,14 +32,6 @@ class PollSettings:
     start: float = 5.0
     floor: float = 1.0
     ceiling: float = 120.0
-
-
-@dataclass(frozen=True)
-class SiteLimits:
-    max_cores: int | None = None
-    max_memory_mib: int | None = None
-    max_walltime_s: int | None = None
-    max_gpus: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +55,8 @@ class Site:
     limits: SiteLimits = field(default_factory=SiteLimits)
     execute: Mapping[str, str] = field(default_factory=dict)  # execute-side python, snakemake
     modules: Mapping[str, str] = field(default_factory=dict)  # software name -> module
-    policy: Any = None  # auth.settings.SitePolicy
-    credentials: Any = None  # auth.settings.SiteCredentials
+    policy: SitePolicy | None = None
+    credentials: SiteCredentials | None = None
     source: str = "<built-in>"
     line: int = 0
 
@@ -133,7 +126,7 @@ def catalogue_path(explicit: str | Path | None) -> Path | None:
 def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     if not isinstance(settings, LocatedDict):
         raise BadInput("site settings must be a mapping", source=source, line=line, field=name)
-    _no_unknown(settings, SITE_KEYS, source, prefix=name)
+    no_unknown_keys(settings, SITE_KEYS, source, name)
 
     def bad(key: str, message: str, block: LocatedDict = settings, prefix: str = name) -> BadInput:
         return BadInput(message, source=source, line=block.line_of(key), field=f"{prefix}.{key}")
@@ -147,7 +140,8 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
         known = ", ".join(sorted(BACKEND_MODULES))
         raise bad("backend", f"unknown backend {backend!r} (known: {known})")
     options = _block(settings, "options", source, name)
-    option_types = backend_class(backend).option_types
+    backend_type = backend_class(backend)
+    capabilities, option_types = backend_type.capabilities, backend_type.option_types
     for key, value in options.items():
         expected = option_types.get(key)
         if expected is None:
@@ -158,13 +152,15 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     shared = settings.get("shared_filesystem", True)
     if not isinstance(shared, bool):
         raise bad("shared_filesystem", "expected true or false")
+    if not shared and not capabilities.file_transfer:
+        raise bad("shared_filesystem", f"false needs a backend that transfers the jobs' files; {backend} does not")
     work_root = settings.get("work_root") or str(default_work_root())
     if not isinstance(work_root, str):
         raise bad("work_root", "expected a directory path")
     defaults = _block(settings, "defaults", source, name)
-    _no_unknown(defaults, DEFAULT_KEYS, source, prefix=f"{name}.defaults")
+    no_unknown_keys(defaults, DEFAULT_KEYS, source, f"{name}.defaults")
     poll_block = _block(settings, "poll", source, name)
-    _no_unknown(poll_block, POLL_KEYS, source, prefix=f"{name}.poll")
+    no_unknown_keys(poll_block, POLL_KEYS, source, f"{name}.poll")
     poll_values = {}
     for key, value in poll_block.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -174,7 +170,7 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     if poll.floor > poll.ceiling:
         raise bad("poll", "floor is above ceiling")
     container_block = _block(settings, "container", source, name)
-    _no_unknown(container_block, CONTAINER_KEYS, source, prefix=f"{name}.container")
+    no_unknown_keys(container_block, CONTAINER_KEYS, source, f"{name}.container")
     runtime = container_block.get("runtime")
     if runtime is not None and runtime not in CONTAINER_RUNTIMES:
         raise bad("runtime", f"unknown runtime {runtime!r} (known: apptainer, podman)", container_block,
@@ -185,19 +181,16 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
                   container_block, f"{name}.container")
     attributes = _block(settings, "attributes", source, name)
     execute = _block(settings, "execute", source, name)
-    _no_unknown(execute, EXECUTE_KEYS, source, prefix=f"{name}.execute")
+    no_unknown_keys(execute, EXECUTE_KEYS, source, f"{name}.execute")
     modules = _block(settings, "modules", source, name)
     limits = parse_limits(_block(settings, "limits", source, name), source, f"{name}.limits")
     policy = credentials = None
-    if "policy" in settings or "credentials" in settings:
-        from .auth.settings import parse_credentials, parse_policy
-
-        if "policy" in settings:
-            policy = parse_policy(settings["policy"], source, settings.line_of("policy"), f"{name}.policy")
-        if "credentials" in settings:
-            credentials = parse_credentials(
-                settings["credentials"], source, settings.line_of("credentials"), f"{name}.credentials"
-            )
+    if "policy" in settings:
+        policy = parse_policy(settings["policy"], source, settings.line_of("policy"), f"{name}.policy")
+    if "credentials" in settings:
+        credentials = parse_credentials(settings["credentials"], source, settings.line_of("credentials"),
+                                        f"{name}.credentials", auth_methods=capabilities.auth_methods,
+                                        backend=backend)
     return Site(
         name=name,
         backend=backend,
@@ -219,26 +212,6 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     )
 
 
-def parse_limits(block: LocatedDict, source: str, prefix: str) -> SiteLimits:
-    """Resource limits with units (shared by sites and policies)."""
-    _no_unknown(block, LIMIT_KEYS, source, prefix=prefix)
-    values: dict[str, int] = {}
-    for key, value in block.items():
-        line = block.line_of(key)
-        try:
-            if key == "max_memory":
-                values["max_memory_mib"] = parse_memory_mib(value, field=f"{prefix}.{key}")
-            elif key == "max_walltime":
-                values["max_walltime_s"] = parse_walltime_seconds(value, field=f"{prefix}.{key}")
-            else:
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise BadInput("expected a whole number", field=f"{prefix}.{key}")
-                values[key] = value
-        except BadInput as exc:
-            raise BadInput(exc.detail, source=source, line=line, field=exc.field) from None
-    return SiteLimits(**values)
-
-
 def _block(settings: LocatedDict, key: str, source: str, prefix: str) -> LocatedDict:
     value = settings.get(key)
     if value is None:
@@ -248,17 +221,6 @@ def _block(settings: LocatedDict, key: str, source: str, prefix: str) -> Located
     if not isinstance(value, LocatedDict):
         raise BadInput("expected a mapping", source=source, line=settings.line_of(key), field=f"{prefix}.{key}")
     return value
-
-
-def _no_unknown(block: LocatedDict, known: set[str], source: str, prefix: str) -> None:
-    for key in block:
-        if key not in known:
-            raise BadInput(
-                f"unknown key (known: {', '.join(sorted(known))})",
-                source=source,
-                line=block.line_of(key),
-                field=f"{prefix}.{key}",
-            )
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:

@@ -68,3 +68,11 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise BadInput(f"invalid YAML: {exc.problem}", source=source, line=line) from None
     finally:
         loader.dispose()
+
+
+def no_unknown_keys(block: LocatedDict, known: set[str], source: str, prefix: str) -> None:
+    """Refuse the first key of `block` not in `known`, naming its file, line and field."""
+    for key in block:
+        if key not in known:
+            raise BadInput(f"unknown key (known: {', '.join(sorted(known))})", source=source,
+                           line=block.line_of(key), field=f"{prefix}.{key}")

@@ -199,10 +199,15 @@ class Executor(RemoteExecutor):
             value = wanted.get(key)
             if value:
                 values[key] = value
-        if site is not None and site.backend == "slurm":
-            values.setdefault("account", self.esap_settings.effective_account())
-            values.setdefault("partition", self.esap_settings.partition)
-            values.setdefault("qos", self.esap_settings.qos)
+        if site is not None:
+            from esap_executors.backends import capabilities_of
+
+            # Snakemake's own --slurm-style settings, where the site's scheduler bills by them
+            billed_by = capabilities_of(site).billing_fields
+            for key, value in (("account", self.esap_settings.effective_account()),
+                               ("partition", self.esap_settings.partition), ("qos", self.esap_settings.qos)):
+                if key in billed_by:
+                    values.setdefault(key, value)
         return {k: v for k, v in values.items() if v}
 
     def get_python_executable(self) -> str:

@@ -9,7 +9,7 @@ import itertools
 import threading
 from collections.abc import Sequence
 
-from esap_executors.backends import Backend, FoundJob, Submission
+from esap_executors.backends import Backend, Capabilities, FoundJob, Submission
 from esap_executors.states import JobState, JobStatus
 
 _STATES: dict[str, JobState] = {}
@@ -52,3 +52,10 @@ def finish_all() -> None:
         for native in _STATES:
             if _STATES[native] is JobState.RUNNING:
                 _STATES[native] = JobState.COMPLETED
+
+
+class TransferringBackend(CountingBackend):
+    """A new backend that only declares what it can do: file transfer, its own authentication methods."""
+
+    name = "transferring"
+    capabilities = Capabilities(file_transfer=True, auth_methods=("PASSWORD",))

@@ -61,7 +61,7 @@ def test_site_without_shared_filesystem_nor_file_transfer_is_refused(tmp_path: P
     completed = run_tool("esap-cwltool", "--site", "slurm-local", DATA / "echo.cwl", "--message", "x",
                          cwd=tmp_path, sites=catalogue)
     assert completed.returncode == 2, completed.stderr[-2000:]
-    assert "site slurm-local has no shared filesystem and its backend (slurm) does not transfer files" \
+    assert "slurm-local.shared_filesystem: false needs a backend that transfers the jobs' files; slurm does not" \
         in completed.stderr
 
 

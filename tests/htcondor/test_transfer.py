@@ -31,7 +31,7 @@ def test_inputs_and_outputs_travel_by_file_transfer(catalogue: Catalogue, store:
     )
     with Run.open(f"htc-xfer-{uuid.uuid4()}", catalogue=catalogue, store=store,
                   default_site="htcondor-transfer") as run:
-        assert run.backend("htcondor-transfer").handles_staging
+        assert run.backend("htcondor-transfer").site_capabilities.transfers_files
         record = run.submit([JobRequest(key="xfer", spec=spec)])[0]
         final = run.wait(timeout=WAIT)[record.job_id]
     assert final.state is JobState.COMPLETED, final.reason

@@ -22,13 +22,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadInput
-from ..sites import SiteLimits, parse_limits
-from ..yamlsource import LocatedDict
+from ..limits import SiteLimits, parse_limits
+from ..yamlsource import LocatedDict, no_unknown_keys
 
 POLICY_KEYS = {"require_token", "issuer", "audience", "groups", "subjects"}
 BILLING_KEYS = {"account", "accounting_group", "qos", "partition"}
@@ -36,11 +36,6 @@ GROUP_LIMIT_KEYS = {"max_cores", "max_memory", "max_walltime", "max_gpus"}
 CREDENTIAL_KEYS = {
     "slurm_jwt", "slurm_user", "htcondor_idtoken", "htcondor_auth", "scitoken", "rosetta_session",
 }
-HTCONDOR_METHODS = {
-    "IDTOKENS", "SCITOKENS", "TOKEN", "TOKENS", "FS", "FS_REMOTE", "PASSWORD", "SSL", "KERBEROS",
-    "MUNGE", "CLAIMTOBE", "ANONYMOUS", "NTSSPI",
-}
-
 
 @dataclass(frozen=True)
 class Billing:
@@ -121,7 +116,7 @@ def normalise_group(name: str) -> str:
 
 def parse_policy(block: Any, source: str, line: int, field: str) -> SitePolicy:
     policy = _mapping(block, source, line, field)
-    _no_unknown(policy, POLICY_KEYS, source, field)
+    no_unknown_keys(policy, POLICY_KEYS, source, field)
     require = policy.get("require_token", False)
     if not isinstance(require, bool):
         raise _bad(policy, "require_token", "expected true or false", source, field)
@@ -141,7 +136,7 @@ def parse_policy(block: Any, source: str, line: int, field: str) -> SitePolicy:
         rule_field = f"{field}.groups.{group}"
         rule_line = groups_block.line_of(group)
         rule_block = _mapping(settings or _empty(groups_block, group), source, rule_line, rule_field)
-        _no_unknown(rule_block, BILLING_KEYS | GROUP_LIMIT_KEYS, source, rule_field)
+        no_unknown_keys(rule_block, BILLING_KEYS | GROUP_LIMIT_KEYS, source, rule_field)
         billing = _billing(rule_block, source, rule_field)
         limit_block = _subset(rule_block, GROUP_LIMIT_KEYS)
         limits = parse_limits(limit_block, source, rule_field)
@@ -152,20 +147,22 @@ def parse_policy(block: Any, source: str, line: int, field: str) -> SitePolicy:
     for subject, settings in subjects_block.items():
         subject_field = f"{field}.subjects.{subject}"
         subject_block = _mapping(settings, source, subjects_block.line_of(subject), subject_field)
-        _no_unknown(subject_block, BILLING_KEYS, source, subject_field)
+        no_unknown_keys(subject_block, BILLING_KEYS, source, subject_field)
         subjects[str(subject)] = _billing(subject_block, source, subject_field)
     return SitePolicy(require_token=require, issuer=issuer, audience=audience, groups=tuple(rules),
                       subjects=subjects, source=source, line=line)
 
 
-def parse_credentials(block: Any, source: str, line: int, field: str) -> SiteCredentials:
+def parse_credentials(block: Any, source: str, line: int, field: str, *,
+                      auth_methods: Collection[str] = (), backend: str = "") -> SiteCredentials:
+    """The `credentials:` block of a site whose backend accepts `auth_methods` (its capabilities)."""
     creds = _mapping(block, source, line, field)
-    _no_unknown(creds, CREDENTIAL_KEYS, source, field)
+    no_unknown_keys(creds, CREDENTIAL_KEYS, source, field)
     values: dict[str, Any] = {}
     if "slurm_jwt" in creds:
         jwt_field = f"{field}.slurm_jwt"
         jwt_block = _mapping(creds["slurm_jwt"], source, creds.line_of("slurm_jwt"), jwt_field)
-        _no_unknown(jwt_block, {"env", "file", "scontrol", "lifespan"}, source, jwt_field)
+        no_unknown_keys(jwt_block, {"env", "file", "scontrol", "lifespan"}, source, jwt_field)
         chosen = [k for k in ("env", "file", "scontrol") if k in jwt_block]
         if len(chosen) != 1:
             raise BadInput("give exactly one of env, file, scontrol", source=source,
@@ -193,10 +190,11 @@ def parse_credentials(block: Any, source: str, line: int, field: str) -> SiteCre
             methods = [m.strip() for m in methods.split(",") if m.strip()]
         if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
             raise _bad(creds, "htcondor_auth", "expected a list of methods, e.g. [IDTOKENS, FS]", source, field)
-        unknown = [m for m in methods if m.upper() not in HTCONDOR_METHODS]
+        unknown = [m for m in methods if m.upper() not in auth_methods]
         if unknown:
-            known = ", ".join(sorted(HTCONDOR_METHODS))
-            raise _bad(creds, "htcondor_auth", f"unknown method {unknown[0]!r} (known: {known})", source, field)
+            known = ", ".join(sorted(auth_methods)) or "none: its authentication is not chosen here"
+            raise _bad(creds, "htcondor_auth",
+                       f"method {unknown[0]!r} is not one backend {backend} accepts (known: {known})", source, field)
         values["htcondor_auth"] = tuple(m.upper() for m in methods)
     for key in ("scitoken", "rosetta_session"):
         if key in creds:
@@ -211,7 +209,7 @@ def _billing(block: LocatedDict, source: str, field: str) -> Billing:
 def _secret_source(block: LocatedDict, key: str, source: str, field: str) -> SecretSource:
     sub_field = f"{field}.{key}"
     sub = _mapping(block[key], source, block.line_of(key), sub_field)
-    _no_unknown(sub, {"env", "file"}, source, sub_field)
+    no_unknown_keys(sub, {"env", "file"}, source, sub_field)
     if len(sub) != 1:
         raise BadInput("give exactly one of env, file", source=source, line=sub.line, field=sub_field)
     if "env" in sub:
@@ -251,10 +249,3 @@ def _optional_text(block: LocatedDict, key: str, source: str, field: str) -> str
 
 def _bad(block: LocatedDict, key: str, message: str, source: str, field: str) -> BadInput:
     return BadInput(message, source=source, line=block.line_of(key), field=f"{field}.{key}")
-
-
-def _no_unknown(block: LocatedDict, known: set[str], source: str, field: str) -> None:
-    for key in block:
-        if key not in known:
-            raise BadInput(f"unknown key (known: {', '.join(sorted(known))})", source=source,
-                           line=block.line_of(key), field=f"{field}.{key}")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput
-from .base import Backend, FoundJob, Submission
+from .base import Backend, Capabilities, FoundJob, Submission
 
-__all__ = ["Backend", "FoundJob", "Submission", "backend_class", "BACKEND_MODULES"]
+if TYPE_CHECKING:
+    from ..sites import Site
+
+__all__ = ["Backend", "Capabilities", "FoundJob", "Submission", "backend_class", "capabilities_of", "BACKEND_MODULES"]
 
 BACKEND_MODULES: dict[str, str] = {
     "local": "esap_executors.backends.local:LocalBackend",
@@ -25,3 +29,8 @@ def backend_class(name: str) -> type[Backend]:
     module = importlib.import_module(module_name)
     cls: type[Backend] = getattr(module, class_name)
     return cls
+
+
+def capabilities_of(site: Site) -> Capabilities:
+    """What the site's backend does there, from the catalogue alone: no scheduler is contacted."""
+    return backend_class(site.backend).capabilities_on(site)

@@ -1,14 +1,16 @@
-"""The one backend contract every scheduler implements.
+"""The one backend contract every scheduler implements, and what each backend can do.
 
 Every verb takes many jobs at once and makes one scheduler interaction (or a fixed
 number) for all of them: the poller's queries per cycle must not grow with job count.
+Fronts and the core learn what a site's backend can do from its `Capabilities`
+(`capabilities_of(site)`), never from the backend's name.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..job import JobSpec
@@ -49,18 +51,74 @@ class Usage:
     max_memory_mib: int | None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do: declared by its class, narrowed to one site by `for_site`.
+
+    The defaults are what a backend that declares nothing can do.
+    """
+
+    # Without a shared filesystem the scheduler moves the job's declared inputs and outputs
+    # (the class: it can; a site: it does). Otherwise the core copies them on the shared
+    # filesystem before submission and after completion.
+    file_transfer: bool = False
+    # Jobs see the submit side's files at the same paths (a site's `shared_filesystem`).
+    shared_filesystem: bool = True
+    # Jobs run on this host's paths as this user: inputs may be symlinked instead of copied.
+    links_inputs: bool = False
+    # Jobs run as this user instead of the submitting one (owner mapping); None: as the submitter.
+    runs_as: str | None = None
+    # Container runtimes the backend's jobs can run under (a site: the site's runtime, if one of them).
+    container_runtimes: frozenset[str] = frozenset()
+    # JobSpec fields the scheduler charges or places a job by (account, partition, qos, ...).
+    billing_fields: frozenset[str] = frozenset()
+    # Same-shaped jobs of a batch go to the scheduler as one array or cluster.
+    job_arrays: bool = False
+    # A job's MPI ranks (JobSpec.tasks) may span nodes; otherwise they share one machine.
+    multi_node_tasks: bool = False
+    # `usage()` reports what finished jobs used (`esap usage`).
+    usage_accounting: bool = False
+    # The authentication methods a site's `credentials` may choose from; () when there is no choice.
+    auth_methods: tuple[str, ...] = ()
+
+    @property
+    def transfers_files(self) -> bool:
+        """The backend stages the job's files itself; the core must not copy them."""
+        return self.file_transfer and not self.shared_filesystem
+
+    def for_site(self, site: Site, *, runs_as: str | None = None, containers: bool = True) -> Capabilities:
+        """This backend's capabilities on `site`, from the catalogue alone (no scheduler contact).
+
+        `runs_as` and `containers` are what the site's options add or take away.
+        """
+        runtime = site.container.runtime
+        runtimes = self.container_runtimes & {runtime} if runtime and containers else frozenset()
+        return replace(
+            self,
+            shared_filesystem=site.shared_filesystem,
+            links_inputs=self.links_inputs and site.shared_filesystem and runs_as is None,
+            runs_as=runs_as,
+            container_runtimes=frozenset(runtimes),
+        )
+
+
 class Backend(ABC):
     """Submit many, poll many, cancel many, explain failures, find a run's jobs."""
 
     name: ClassVar[str]
-    # True when the backend moves stage-in/stage-out files itself (scheduler file transfer);
-    # otherwise the core copies them on the shared filesystem before submit and after completion.
-    handles_staging: ClassVar[bool] = False
+    # What the backend can do on any site; `capabilities_on` narrows it to one site.
+    capabilities: ClassVar[Capabilities] = Capabilities()
     # Keys accepted under a site's `options:` block, with their types (checked at load).
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
 
+    @classmethod
+    def capabilities_on(cls, site: Site) -> Capabilities:
+        """What the backend does on `site` (override when site options change it)."""
+        return cls.capabilities.for_site(site)
+
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.site_capabilities = type(self).capabilities_on(site)
         self.query_count = 0  # scheduler interactions made by poll/explain/find (for tests)
 
     def validate(self, jobs: Sequence[Submission]) -> None:  # noqa: B027 - optional hook

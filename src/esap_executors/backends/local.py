@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import BadInput, Unreachable
+from ..sites import CONTAINER_RUNTIMES
 from ..states import JobState, JobStatus
 from . import local_supervisor as sup
-from .base import Backend, FoundJob, Submission, Usage
+from .base import Backend, Capabilities, FoundJob, Submission, Usage
 
 if TYPE_CHECKING:
     from ..sites import Site
@@ -65,6 +66,9 @@ _DETAILS = (
 
 class LocalBackend(Backend):
     name: ClassVar[str] = "local"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        links_inputs=True, container_runtimes=frozenset(CONTAINER_RUNTIMES), usage_accounting=True,
+    )
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
         "max_cores": int, "max_gpus": int, "enforce_memory": bool,
     }

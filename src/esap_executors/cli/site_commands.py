@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
+from ..backends import capabilities_of
 from ..errors import BadInput
 from ..job import JobSpec
 from ..matchmaking import match, no_match_message, site_ad
-from ..sites import Catalogue
+from ..sites import Catalogue, Site
 from .main import global_options
 
 
@@ -41,6 +43,7 @@ def list_sites(args: argparse.Namespace) -> int:
             "container_runtime": site.container.runtime,
             "description": site.description,
             "source": site.where(),
+            "capabilities": _capabilities(site),
         }
         if args.discover:
             ad = site_ad(site)
@@ -59,6 +62,15 @@ def list_sites(args: argparse.Namespace) -> int:
             for key, value in sorted(row["attributes"].items()):
                 print(f"    {key} = {value}")
     return 0
+
+
+def _capabilities(site: Site) -> dict[str, Any]:
+    """What the site's backend does there (from the catalogue; no scheduler is asked)."""
+    capabilities = capabilities_of(site)
+    values = {key: sorted(value) if isinstance(value, frozenset) else value
+              for key, value in dataclasses.asdict(capabilities).items()}
+    values["transfers_files"] = capabilities.transfers_files
+    return values
 
 
 def _plain(value: Any) -> Any:

@@ -23,6 +23,7 @@ from cwltool.pathmapper import MapperEnt, PathMapper
 from cwltool.process import stage_files
 from cwltool.utils import bytes2str_in_dicts
 
+from ..backends import capabilities_of
 from ..errors import BadInput
 from ..job import Container, JobSpec, StageIn, StageOut
 from ..runs import JobRequest
@@ -39,10 +40,6 @@ log = logging.getLogger("cwltool")
 
 SCRIPT_NAME = "esap-job.sh"
 SANDBOX_NAME = "sandbox"  # transfer sites: what is sent (out, tmp, stage as the job sees them)
-# Backends whose jobs see this host's files at the same paths: inputs are symlinked as cwltool
-# does. Elsewhere (HTCondor: execute side in its own root, jobs owned by another user; and
-# containers, which mount only the job's directory) inputs are copied into the job's directory.
-LINKING_BACKENDS = frozenset({"local", "slurm"})
 WALLTIME_MARGIN_S = 60  # the tool's own time limit is enforced in the script; the scheduler's is a backstop
 
 
@@ -70,7 +67,10 @@ class EsapCommandLineJob(CommandLineJob):
                           math.ceil(resources.get("cudaDeviceCount", 0) or 0))
         site = session.site(placement.site)
         self._check_transfer(site, session.transfers_files(site))
-        self.esap_copy_inputs = (self.esap_image is not None or site.backend not in LINKING_BACKENDS
+        # Inputs are symlinked as cwltool does where the site's jobs see this host's files at the
+        # same paths as this user; elsewhere, and in containers (which mount only the job's
+        # directory), they are copied into the job's directory.
+        self.esap_copy_inputs = (self.esap_image is not None or not capabilities_of(site).links_inputs
                                  or self.esap_virtual is not None)
         if not attach:
             self._stage(runtimeContext)
@@ -382,13 +382,13 @@ def _let_transfer_fill(root: str) -> None:
 
 
 def give_to_owner(site: Site, root: str) -> None:
-    """Root submitting to a site whose jobs run as `options.owner`: the job's tree becomes theirs."""
-    owner = site.options.get("owner")
-    if not owner or os.geteuid() != 0:
+    """A site whose jobs run as another user than this one (owner mapping): the job's tree becomes theirs."""
+    owner = capabilities_of(site).runs_as
+    if not owner:
         return
     import pwd
 
-    entry = pwd.getpwnam(str(owner))
+    entry = pwd.getpwnam(owner)
     for directory, subdirs, files in os.walk(root):
         os.chown(directory, entry.pw_uid, entry.pw_gid)
         for name in [*subdirs, *files]:

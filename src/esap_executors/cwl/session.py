@@ -14,7 +14,8 @@ from typing import Any
 
 from cwltool.context import RuntimeContext
 
-from ..errors import BadInput, EsapError, Unreachable
+from ..backends import capabilities_of
+from ..errors import EsapError, Unreachable
 from ..runs import JobRequest, Run
 from ..sites import Catalogue, Site
 from ..states import JobStatus
@@ -24,8 +25,6 @@ from .keys import current_generation, digest, end_generation, run_base_key
 
 log = logging.getLogger("cwltool")
 RESEND_DELAY_S = 5
-# backends that move a job's files themselves where there is no shared filesystem
-TRANSFER_BACKENDS = frozenset({"htcondor"})
 VIRTUAL_BASE = "/tmp"  # present and writable on any execute host (often private to the job)
 
 
@@ -88,16 +87,9 @@ class Session:
         return self.run.catalogue.get(name or self.default_site or "local")
 
     def transfers_files(self, site: Site) -> bool:
-        """Whether the site's jobs get their files by transfer (no shared filesystem)."""
-        if site.shared_filesystem:
-            return False
-        if site.backend in TRANSFER_BACKENDS:
-            return True
-        raise BadInput(
-            f"site {site.name} has no shared filesystem and its backend ({site.backend}) does not transfer "
-            f"files; esap-cwltool supports such sites only with the backend(s) {', '.join(sorted(TRANSFER_BACKENDS))}",
-            field="--site",
-        )
+        """Whether the site's jobs get their files by transfer (no shared filesystem; the catalogue
+        admits such a site only with a backend that transfers files)."""
+        return capabilities_of(site).transfers_files
 
     def virtual_root(self, root: str) -> str:
         """The fixed path a transfer site's job sees its directories at (see script.Sandbox):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+from ..backends import capabilities_of
 from ..errors import BadInput
 from ..job import StageOut
 from ..matchmaking import match, no_match_message
@@ -50,7 +51,7 @@ def fit_to_site(description: JdlDescription, site: Site) -> list[JdlJob]:
     if description.perusal_interval is not None and not site.shared_filesystem:
         raise doc.bad("PerusalFileEnable", f"not supported on this site: {site.name} has no shared filesystem, "
                                            "so files come back only when the job ends")
-    if site.shared_filesystem:
+    if not capabilities_of(site).transfers_files:
         return list(description.jobs)
     fitted = []
     for job in description.jobs:

@@ -18,12 +18,12 @@ import classad2
 import htcondor2 as htcondor
 
 from ...errors import BadInput
-from ...sites import Site
+from ...sites import CONTAINER_RUNTIMES, Site
 from ...staging import check_stage_in, stage_in
 from ...states import JobState, JobStatus
-from ..base import Backend, FoundJob, Submission, Usage
+from ..base import Backend, Capabilities, FoundJob, Submission, Usage
 from . import description
-from .connection import Connection, give_to, owner_account
+from .connection import AUTH_METHODS, Connection, give_to, owner_account, run_as_owner
 from .description import JOB_ATTRIBUTE, RUN_ATTRIBUTE, SubmitSettings
 from .tracking import RunEventLog, Tracked, status_of_ad
 
@@ -39,6 +39,16 @@ DEFAULT_LOG_SILENCE = 300.0
 
 class HTCondorBackend(Backend):
     name = "htcondor"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        file_transfer=True,
+        # the execute side may see the files in its own root, and jobs may belong to another user
+        links_inputs=False,
+        container_runtimes=frozenset(CONTAINER_RUNTIMES),
+        billing_fields=frozenset({"accounting_group"}),
+        job_arrays=True,
+        usage_accounting=True,
+        auth_methods=AUTH_METHODS,
+    )
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
         "owner": str,  # when esap runs as root: the unprivileged user jobs are submitted for
         "collector": str,  # host[:port] of the pool's collector (default: HTCondor's config)
@@ -50,18 +60,22 @@ class HTCondorBackend(Backend):
         "late_materialize": bool,  # the schedd makes a cluster's procs itself (default true)
     }
 
+    @classmethod
+    def capabilities_on(cls, site: Site) -> Capabilities:
+        """Containers only where `options.containers` says the execute nodes run them; jobs run
+        as `options.owner` when esap runs as root."""
+        return cls.capabilities.for_site(site, runs_as=run_as_owner(site),
+                                         containers=bool(site.options.get("containers", False)))
+
     def __init__(self, site: Site) -> None:
         super().__init__(site)
-        # without a shared filesystem HTCondor's file transfer moves inputs and outputs
-        self.handles_staging = not site.shared_filesystem  # type: ignore[misc]
         self.connection = Connection(site)
         self.action_count = 0  # schedd actions (submit, release, remove), for tests/benchmarks
         self._logs: dict[str, RunEventLog] = {}
         self.release_holds = int(site.options.get("release_holds", 0))
         self.log_silence = float(site.options.get("log_silence", DEFAULT_LOG_SILENCE))
         self.late = bool(site.options.get("late_materialize", True))
-        owner = site.options.get("owner")
-        self.owner: str | None = str(owner) if owner and os.geteuid() == 0 else None
+        self.owner = self.site_capabilities.runs_as
 
     # --- submission -------------------------------------------------------------------
     def validate(self, jobs: Sequence[Submission]) -> None:

@@ -21,16 +21,15 @@ from ...sites import Site
 _CONFIG_LOCK = threading.RLock()
 T = TypeVar("T")
 DEFAULT_METHODS = ("IDTOKENS", "FS")
-KNOWN_METHODS = {"IDTOKENS", "FS", "SCITOKENS", "SSL", "PASSWORD", "TOKEN", "CLAIMTOBE"}
+# The methods a site's `credentials.htcondor_auth` may name (checked when the catalogue is
+# read): those this connection can set up for the bindings on its own.
+AUTH_METHODS = ("IDTOKENS", "TOKEN", "SCITOKENS", "FS", "SSL", "PASSWORD", "CLAIMTOBE")
 
 
-def _credential(site: Site, name: str) -> Any:
-    credentials = site.credentials
-    if credentials is None:
-        return None
-    if isinstance(credentials, dict):
-        return credentials.get(name)
-    return getattr(credentials, name, None)
+def run_as_owner(site: Site) -> str | None:
+    """The user the site's jobs belong to: `options.owner` when esap runs as root (else the submitter)."""
+    owner = site.options.get("owner")
+    return str(owner) if owner and os.geteuid() == 0 else None
 
 
 class Connection:
@@ -38,16 +37,9 @@ class Connection:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        methods = _credential(site, "htcondor_auth") or DEFAULT_METHODS
-        if isinstance(methods, str):
-            methods = [m.strip() for m in methods.split(",")]
-        self.methods = tuple(str(m).upper() for m in methods)
-        unknown = [m for m in self.methods if m not in KNOWN_METHODS]
-        if unknown:
-            raise BadInput(f"unknown HTCondor authentication method(s): {', '.join(unknown)}",
-                           source=site.source, field=f"{site.name}.credentials.htcondor_auth")
-        token = _credential(site, "htcondor_idtoken")
-        self.token_file = os.path.expanduser(str(token)) if token else None
+        credentials = site.credentials
+        self.methods = (credentials.htcondor_auth if credentials else ()) or DEFAULT_METHODS
+        self.token_file = credentials.htcondor_idtoken if credentials else None
         self._token_dir: str | None = None
         self._schedd: Any = None
 

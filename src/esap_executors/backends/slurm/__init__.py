@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from ...errors import BadInput, EsapError, Unreachable
+from ...sites import CONTAINER_RUNTIMES
 from ...states import JobState, JobStatus
-from ..base import Backend, FoundJob, Submission, Usage
+from ..base import Backend, Capabilities, FoundJob, Submission, Usage
 from .access import SlurmAccess
 from .cli import CliAccess
 from .cluster import ClusterInfo, check
@@ -32,6 +33,14 @@ DEFAULT_REST_URL = "http://127.0.0.1:6820"
 
 class SlurmBackend(Backend):
     name = "slurm"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        links_inputs=True,  # jobs run as this user and see the shared filesystem at the same paths
+        container_runtimes=frozenset(CONTAINER_RUNTIMES),
+        billing_fields=frozenset({"account", "partition", "qos", "constraints"}),
+        job_arrays=True,
+        multi_node_tasks=True,
+        usage_accounting=True,
+    )
     option_types: ClassVar[dict[str, type | tuple[type, ...]]] = {
         "access": str,  # rest | cli | auto (auto: REST when `url` answers, else the CLI)
         "url": str,  # slurmrestd base URL

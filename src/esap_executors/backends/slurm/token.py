@@ -8,39 +8,21 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
+from ...auth.settings import SiteCredentials
 from ...errors import AuthError
-
-DEFAULT_LIFESPAN = 3600
-
-
-def _credential(credentials: Any, name: str) -> Any:
-    """Read a parsed SiteCredentials attribute, or the raw `credentials:` mapping."""
-    if credentials is None:
-        return None
-    if isinstance(credentials, dict):
-        jwt = credentials.get("slurm_jwt") or {}
-        raw = {
-            "slurm_user": credentials.get("slurm_user"),
-            "slurm_jwt_env": jwt.get("env") if isinstance(jwt, dict) else None,
-            "slurm_jwt_file": jwt.get("file") if isinstance(jwt, dict) else None,
-            "slurm_jwt_scontrol": bool(jwt.get("scontrol")) if isinstance(jwt, dict) else False,
-            "slurm_jwt_lifespan": jwt.get("lifespan") if isinstance(jwt, dict) else None,
-        }
-        return raw.get(name)
-    return getattr(credentials, name, None)
 
 
 class TokenSource:
     """slurm_jwt: {env: VAR} | {file: PATH} | {scontrol: true, lifespan: S}; default: $SLURM_JWT."""
 
-    def __init__(self, credentials: Any, *, default_user: str | None = None) -> None:
-        self.user = str(_credential(credentials, "slurm_user") or default_user or getpass.getuser())
-        self.env_name = _credential(credentials, "slurm_jwt_env")
-        self.file = _credential(credentials, "slurm_jwt_file")
-        self.scontrol = bool(_credential(credentials, "slurm_jwt_scontrol"))
-        self.lifespan = int(_credential(credentials, "slurm_jwt_lifespan") or DEFAULT_LIFESPAN)
+    def __init__(self, credentials: SiteCredentials | None, *, default_user: str | None = None) -> None:
+        credentials = credentials or SiteCredentials()
+        self.user = credentials.slurm_user or default_user or getpass.getuser()
+        self.env_name = credentials.slurm_jwt_env
+        self.file = credentials.slurm_jwt_file
+        self.scontrol = credentials.slurm_jwt_scontrol
+        self.lifespan = credentials.slurm_jwt_lifespan
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()
@@ -48,7 +30,7 @@ class TokenSource:
     def token(self) -> str:
         if self.file:
             try:
-                value = Path(os.path.expanduser(str(self.file))).read_text().strip()
+                value = Path(self.file).read_text().strip()
             except OSError as exc:
                 raise AuthError(f"cannot read the SLURM token file {self.file}: {exc.strerror}") from None
             return value.removeprefix("SLURM_JWT=")
@@ -58,7 +40,7 @@ class TokenSource:
                     self._token = self._from_scontrol()
                     self._expires = time.time() + self.lifespan
                 return self._token
-        name = str(self.env_name or "SLURM_JWT")
+        name = self.env_name or "SLURM_JWT"
         value = os.environ.get(name, "")
         if not value:
             raise AuthError(
