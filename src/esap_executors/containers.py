@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 
-from .backends import capabilities_of
+from .backends import backend_class, capabilities_of
 from .errors import BadInput
 from .job import JobSpec
 from .sites import Site
@@ -31,8 +31,10 @@ def check_container(site: Site, spec: JobSpec) -> None:
     if runtime is None:
         raise BadInput(f"site {site.name} has no container runtime", field="container")
     if runtime not in capabilities_of(site).container_runtimes:
-        raise BadInput(f"site {site.name} cannot run containers: its backend runs no {runtime} jobs there "
-                       "(see the backend's options in the README)", field="container")
+        declared = backend_class(site.backend).capabilities.container_runtimes
+        why = ("the site's options do not let its jobs run containers" if runtime in declared
+               else f"backend {site.backend} runs no {runtime} containers")
+        raise BadInput(f"site {site.name} cannot run containers: {why}", field="container")
     resolve_image(site, spec.container.image)
 
 

@@ -150,3 +150,17 @@ def test_an_authentication_method_the_backend_cannot_use_is_refused_when_read(tm
     result = esap("sites", sites=path)
     assert result.returncode == 2
     assert f"{path}:3: hpc.credentials.htcondor_auth: method 'FS' is not one backend slurm accepts" in result.stderr
+
+
+def test_a_container_job_is_refused_where_the_sites_backend_runs_no_containers(tmp_path: Path) -> None:
+    from esap_executors.containers import check_container
+    from esap_executors.errors import BadInput
+    from esap_executors.job import Container, JobSpec
+
+    path = tmp_path / "sites.yaml"
+    path.write_text(SITES.replace("{runtime: apptainer}", "{runtime: apptainer, images: {b: /b.sif}}"))
+    catalogue = Catalogue.load(path)
+    spec = JobSpec(argv=("true",), container=Container("b"))
+    with pytest.raises(BadInput, match="site shared cannot run containers: the site's options do not let its jobs"):
+        check_container(catalogue.get("shared"), spec)
+    check_container(catalogue.get("hpc"), spec)  # SLURM runs the site's apptainer
