@@ -17,10 +17,12 @@
 # 26.05's root takes Slurm from sid (its Release is past Valid-Until: check-valid-until=no).
 # On a Debian 13 host, 24.11 is the native packages (no root), with its own SLURM_CONF.
 #
-# Client commands: $STATE/bin holds sbatch, squeue, sacct, scancel, scontrol, sacctmgr, sshare,
+# Client commands: /var/lib/slurm-ci-<2411|2605>/bin on the host holds sbatch, squeue, sacct, scancel, scontrol, sacctmgr, sshare,
 # sinfo, srun and munge wrappers that run the version's own binaries with its SLURM_CONF (inside
-# its root: needs root). A site reaches the cluster with `options: {commands: $STATE/bin}`
-# (examples/sites.yaml: slurm-2411, slurm-2605); `source $STATE/env` puts them on PATH.
+# its root: needs root). A site reaches the cluster with `options: {commands: that directory}`
+# (examples/sites.yaml: slurm-2411, slurm-2605, and their -rest twins for `scontrol token`);
+# `source .../env` next to it puts them first on PATH for a shell. Logs and state:
+# $ROOT/var/lib/slurm-ci-<tag>.
 #
 # Usage: bash slurm-next.sh start|stop|status|umount VERSION     (VERSION: 24.11 | 26.05)
 # Env: SLURM_CI_NODES=2 SLURM_CI_CPUS=16 SLURM_CI_MEM=4000 SLURM_CI_SHORT_MAXTIME=5
@@ -55,8 +57,10 @@ CONF=$CONFDIR/slurm.conf
 if [ -n "$ROOT" ]; then MUNGE_SOCK=/run/munge/munge.socket.2; else MUNGE_SOCK=/run/munge-$TAG/munge.socket.2; fi
 MUNGE_KEY=/etc/munge/munge-$TAG.key
 HOST_STATE=$ROOT$D
+# on the host at the same place whatever the host: the client command wrappers and the env file
+CLIENT_DIR=/var/lib/slurm-ci-$TAG
 LOG=$HOST_STATE/log; RUN=$HOST_STATE/run
-mkdir -p "$LOG" "$RUN" "$HOST_STATE/bin"
+mkdir -p "$LOG" "$RUN" "$CLIENT_DIR/bin"
 T0=$(date +%s.%N)
 say()  { echo "[slurm-$TAG $(date +%T)] $*" | tee -a "$LOG/start.log" >&2; }
 die()  { say "ERROR: $*"; for f in "$LOG"/*.log; do echo "---- tail $f" >&2; tail -n 20 "$f" >&2 || true; done; exit 1; }
@@ -301,7 +305,7 @@ fi
 write_wrappers(){
   local c w
   for c in sbatch squeue sacct scancel scontrol sacctmgr sshare sinfo srun salloc sstat sprio; do
-    w=$HOST_STATE/bin/$c
+    w=$CLIENT_DIR/bin/$c
     if [ -n "$ROOT" ]; then
       cat > "$w.new" <<EOF
 #!/bin/sh
@@ -393,24 +397,25 @@ start_restd(){
 }
 timed slurmrestd start_restd
 API_VERSIONS=$(curl -sf -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $(inroot scontrol token username=root lifespan=60 | sed 's/^SLURM_JWT=//')" "$RESTD_URL/openapi/v3" \
-  | grep -o '"/slurm/v0\.0\.[0-9]*/ping' | sed 's|"/slurm/v||; s|/ping||' | sort -uV | paste -sd, || true)
+  | grep -o 'slurm\\\?/v0\.0\.[0-9]*\\\?/ping' | grep -o '0\.0\.[0-9]*' | sort -uV | paste -sd, || true)
 
-cat > "$HOST_STATE/env" <<EOF
+cat > "$CLIENT_DIR/env" <<EOF
 # the Slurm $VERSION cluster $CLUSTER: its client commands (wrappers) first on PATH
-export PATH=$HOST_STATE/bin:\$PATH
+export PATH=$CLIENT_DIR/bin:\$PATH
 export SLURM_CI_VERSION=$SLURM_VER
 export SLURM_CI_CLUSTER=$CLUSTER
+export SLURM_CI_LOGS=$LOG
 export SLURMRESTD_URL=$RESTD_URL
 EOF
 
 # ---------------------------------------------------------------- verify with a real job
 verify_job(){
   local d; d=$(mktemp -d /tmp/slurm-$TAG-verify.XXXXXX)
-  local jid; jid=$(cd "$d" && "$HOST_STATE/bin/sbatch" --parsable -J ci-verify -N "$SLURM_CI_NODES" -n "$SLURM_CI_NODES" -o "$d/out.txt" \
+  local jid; jid=$(cd "$d" && "$CLIENT_DIR/bin/sbatch" --parsable -J ci-verify -N "$SLURM_CI_NODES" -n "$SLURM_CI_NODES" -o "$d/out.txt" \
       --wrap 'srun bash -c "echo ok \$SLURMD_NODENAME"') || die "verify sbatch failed"
   local end=$(( $(date +%s) + SLURM_CI_TIMEOUT )) st=""
   while :; do
-    st=$("$HOST_STATE/bin/sacct" -j "$jid" -X -n -P -o State 2>/dev/null | head -1)
+    st=$("$CLIENT_DIR/bin/sacct" -j "$jid" -X -n -P -o State 2>/dev/null | head -1)
     case "$st" in COMPLETED) break;; FAILED*|CANCELLED*|TIMEOUT|NODE_FAIL|OUT_OF_ME*) die "verify job $jid ended $st";; esac
     [ "$(date +%s)" -lt "$end" ] || die "verify job $jid not completed (state '$st')"
     sleep 0.2
@@ -421,4 +426,4 @@ verify_job(){
 timed verify_job verify_job
 
 TOTAL=$(since "$T0"); echo "total ${TOTAL}s" >> "$LOG/timings.txt"
-echo "SLURM $VERSION READY: Slurm $SLURM_VER cluster=$CLUSTER (${ROOT:-native}) partitions=debug,short(${SLURM_CI_SHORT_MAXTIME}m) accounts=$(echo $ACCOUNTS | tr ' ' ,) gpus=${GPUNODE:+$GPUNODE:$SLURM_CI_GPUS} nodes=$(nodes | paste -sd,), slurmctld 127.0.0.1:$CTLD_PORT pid $(cat "$RUN/slurmctld.pid"), slurmrestd=$RESTD_URL (API $API_VERSIONS), job $VERIFIED_JOB COMPLETED, ${TOTAL}s (commands: $HOST_STATE/bin; env: source $HOST_STATE/env; logs: $LOG)"
+echo "SLURM $VERSION READY: Slurm $SLURM_VER cluster=$CLUSTER (${ROOT:-native}) partitions=debug,short(${SLURM_CI_SHORT_MAXTIME}m) accounts=$(echo $ACCOUNTS | tr ' ' ,) gpus=${GPUNODE:+$GPUNODE:$SLURM_CI_GPUS} nodes=$(nodes | paste -sd,), slurmctld 127.0.0.1:$CTLD_PORT pid $(cat "$RUN/slurmctld.pid"), slurmrestd=$RESTD_URL (API $API_VERSIONS), job $VERIFIED_JOB COMPLETED, ${TOTAL}s (commands: $CLIENT_DIR/bin; env: source $CLIENT_DIR/env; logs: $LOG)"

@@ -19,7 +19,7 @@ from ...sites import CONTAINER_RUNTIMES
 from ...states import JobState, JobStatus
 from ..base import Backend, Capabilities, FoundJob, Submission, Usage
 from .access import SlurmAccess
-from .cli import CliAccess
+from .cli import CliAccess, command_path
 from .cluster import ClusterInfo, check
 from .mapping import BatchJob, job_ids_from_comment, job_name, plan, resources_of, rest_fields
 from .records import SlurmRecord, to_status
@@ -54,6 +54,9 @@ class SlurmBackend(Backend):
         # auto: controller on the CLI path (run-scoped squeue, no accounting lag), accounting
         # on the REST path (slurmrestd's controller list is not run-scoped).
         "status": str,
+        # the directory of this cluster's client commands (sbatch, squeue, sacct, scancel,
+        # scontrol, sacctmgr, sshare), e.g. wrappers that set SLURM_CONF; default: PATH
+        "commands": str,
     }
 
     def __init__(self, site: Any) -> None:
@@ -69,6 +72,7 @@ class SlurmBackend(Backend):
             raise BadInput(f"unknown status source {status!r} (known: auto, accounting, controller)",
                            source=site.source, line=site.line, field=f"{site.name}.options.status")
         self.status_source = status
+        self.commands: str | None = self.options.get("commands")
         self._access: SlurmAccess | None = None
         self._cluster: ClusterInfo | None = None
         self.cluster_reads = 0  # how often the cluster's configuration was read (once per run)
@@ -88,17 +92,18 @@ class SlurmBackend(Backend):
             try:
                 return self._rest(timeout)
             except EsapError as exc:
-                if self.access_mode == "rest" or not shutil.which("sbatch"):
+                if self.access_mode == "rest" or not shutil.which(command_path("sbatch", self.commands)):
                     raise
                 log.info("site %s: slurmrestd not usable (%s); using the CLI", self.site.name, exc)
-        return CliAccess(timeout=timeout, user=self.options.get("user"))
+        return CliAccess(timeout=timeout, user=self.options.get("user"), commands=self.commands)
 
     def _rest(self, timeout: float) -> SlurmAccess:
         from .rest import RestAccess
         from .token import TokenSource
 
         url = str(self.options.get("url") or os.environ.get("SLURMRESTD_URL") or DEFAULT_REST_URL)
-        tokens = TokenSource(self.site.credentials, default_user=self.options.get("user"))
+        tokens = TokenSource(self.site.credentials, default_user=self.options.get("user"),
+                             scontrol=command_path("scontrol", self.commands))
         return RestAccess(url, tokens, version=self.options.get("api_version"), timeout=min(timeout, 60),
                           workers=int(self.options.get("submit_workers", 8)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -40,16 +41,23 @@ _USER_ERRORS = (
 )
 
 
+def command_path(name: str, commands: str | None) -> str:
+    """A SLURM client command of the site: from its `commands` directory, else from PATH."""
+    return os.path.join(os.path.expanduser(commands), name) if commands else name
+
+
 class CliAccess:
     kind = "cli"
     exit_codes_in_records = True
 
-    def __init__(self, *, timeout: float = 60.0, user: str | None = None) -> None:
+    def __init__(self, *, timeout: float = 60.0, user: str | None = None, commands: str | None = None) -> None:
         self.timeout = timeout
         self.user = user or getpass.getuser()
+        self.commands = commands  # the directory of this cluster's client commands; None: PATH
 
     # --- plumbing -------------------------------------------------------------------
     def _run(self, argv: list[str], *, stdin: str | None = None, what: str) -> str:
+        argv = [command_path(argv[0], self.commands), *argv[1:]]
         try:
             result = subprocess.run(
                 argv, input=stdin, capture_output=True, text=True, timeout=self.timeout, check=False

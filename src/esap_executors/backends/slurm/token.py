@@ -16,7 +16,8 @@ from ...errors import AuthError
 class TokenSource:
     """slurm_jwt: {env: VAR} | {file: PATH} | {scontrol: true, lifespan: S}; default: $SLURM_JWT."""
 
-    def __init__(self, credentials: SiteCredentials | None, *, default_user: str | None = None) -> None:
+    def __init__(self, credentials: SiteCredentials | None, *, default_user: str | None = None,
+                 scontrol: str = "scontrol") -> None:
         credentials = credentials or SiteCredentials()
         self.user = credentials.slurm_user or default_user or getpass.getuser()
         self.env_name = credentials.slurm_jwt_env
@@ -26,6 +27,7 @@ class TokenSource:
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()
+        self.scontrol_command = scontrol  # the cluster's own scontrol (site option `commands`)
 
     def token(self) -> str:
         if self.file:
@@ -55,7 +57,7 @@ class TokenSource:
             self._token = None
 
     def _from_scontrol(self) -> str:
-        argv = ["scontrol", "token", f"username={self.user}", f"lifespan={self.lifespan}"]
+        argv = [self.scontrol_command, "token", f"username={self.user}", f"lifespan={self.lifespan}"]
         try:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
