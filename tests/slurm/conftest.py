@@ -1,4 +1,11 @@
-"""SLURM tests: the real cluster of scripts/services/slurm.sh, through both access paths."""
+"""SLURM tests: the real clusters of scripts/services/slurm.sh, through both access paths.
+
+Tests that take the `cluster` or `site` fixture run on every Slurm version selected by
+$ESAP_TEST_SLURM (comma list of host, 24.11, 26.05; default: all three). Tests marked
+`slurm_host` need the host's own cluster (its SLURM_CONF, apptainer, a controller restart)
+and are left out when `host` is not selected. scripts/test.sh runs the versions as parallel
+pytest processes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,10 +22,81 @@ import pytest
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.store import Store
-from tests.support import EXAMPLE_SITES, ROOT, require_service
+from tests.support import EXAMPLE_SITES, IN_CI, ROOT, require_service
 
-SITES = ("slurm-local", "slurm-rest")
+
+@dataclass(frozen=True)
+class Cluster:
+    """One Slurm cluster of scripts/services/slurm.sh and its two sites (CLI, REST)."""
+
+    version: str  # "host": the host's own packages (22.05 on Debian 12)
+    sites: tuple[str, str]
+    commands: str | None  # the directory of its client commands; None: those on PATH
+
+    def command(self, name: str) -> str:
+        return os.path.join(self.commands, name) if self.commands else name
+
+
+CLUSTERS = {
+    "host": Cluster("host", ("slurm-local", "slurm-rest"), None),
+    "24.11": Cluster("24.11", ("slurm-2411", "slurm-2411-rest"), "/var/lib/slurm-ci-2411/bin"),
+    "26.05": Cluster("26.05", ("slurm-2605", "slurm-2605-rest"), "/var/lib/slurm-ci-2605/bin"),
+}
+SELECTED = [v.strip() for v in os.environ.get("ESAP_TEST_SLURM", ",".join(CLUSTERS)).split(",") if v.strip()]
+if unknown := set(SELECTED) - set(CLUSTERS):
+    raise pytest.UsageError(f"ESAP_TEST_SLURM names unknown Slurm versions {sorted(unknown)} (known: {list(CLUSTERS)})")
+SITES = CLUSTERS["host"].sites  # tests marked slurm_host
 SLURM_SH = ROOT / "scripts" / "services" / "slurm.sh"
+_UP: dict[str, str | None] = {}
+
+
+def require_cluster(cluster: Cluster) -> None:
+    """Skip (CI=true: fail) when this version's cluster does not answer."""
+    if cluster.version == "host":
+        require_service("slurm")
+        return
+    if cluster.version not in _UP:
+        try:
+            probe = subprocess.run([cluster.command("sinfo"), "-h", "-o", "%T"], capture_output=True, text=True,
+                                   timeout=30, check=False)
+            _UP[cluster.version] = None if probe.returncode == 0 and probe.stdout.strip() else (
+                probe.stderr.strip()[-200:] or "sinfo printed nothing")
+        except (OSError, subprocess.SubprocessError) as exc:
+            _UP[cluster.version] = str(exc)
+    why = _UP[cluster.version]
+    if why is not None:
+        message = (f"the Slurm {cluster.version} cluster is not running ({why}); start it with: "
+                   f"bash scripts/services/slurm.sh start {cluster.version}")
+        if IN_CI:
+            pytest.fail(message + " — CI=true does not allow skipping a service the project starts")
+        pytest.skip(message)
+
+
+def cluster_of(site: str) -> Cluster:
+    return next(c for c in CLUSTERS.values() if site in c.sites)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "host" in SELECTED:
+        return
+    kept = [item for item in items if not item.get_closest_marker("slurm_host")]
+    config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("slurm_host")])
+    items[:] = kept
+
+
+@pytest.fixture(scope="session", params=SELECTED)
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """Each selected Slurm version's cluster, up (the test runs once per version)."""
+    chosen = CLUSTERS[request.param]
+    require_cluster(chosen)
+    return chosen
+
+
+@pytest.fixture(params=[site for version in SELECTED for site in CLUSTERS[version].sites])
+def site(request: pytest.FixtureRequest) -> str:
+    """Each site of each selected version's cluster, up."""
+    require_cluster(cluster_of(request.param))
+    return str(request.param)
 BUILT_SIF = Path("/var/lib/containers-ci/busybox.sif")  # built by scripts/services/containers.sh
 SIF = Path("/var/tmp/esap-images/busybox.sif")  # where examples/sites.yaml maps `busybox`
 
@@ -28,7 +107,7 @@ def slurm() -> None:
 
 
 @pytest.fixture(scope="session")
-def catalogue(slurm: None) -> Catalogue:
+def catalogue() -> Catalogue:
     return Catalogue.load(EXAMPLE_SITES)
 
 
@@ -50,10 +129,10 @@ def new_run(catalogue: Catalogue, state_dir: Path) -> Iterator[object]:
         run.close()
 
 
-def sacct_count(run_id: str) -> int:
+def sacct_count(run_id: str, cluster: Cluster = CLUSTERS["host"]) -> int:
     """Scheduler jobs (array tasks count one each) carrying the run's name."""
     out = subprocess.run(
-        ["sacct", "-n", "-X", "-P", f"--name=esap-{run_id}", "-S", "now-1hour", "-o", "JobID"],
+        [cluster.command("sacct"), "-n", "-X", "-P", f"--name=esap-{run_id}", "-S", "now-1hour", "-o", "JobID"],
         capture_output=True, text=True, check=True,
     ).stdout
     from esap_executors.backends.slurm.records import expand_array_id
@@ -84,4 +163,5 @@ def shell(command: str, **spec: object) -> object:
     return make_spec(["/bin/bash", "-c", command], **spec)  # type: ignore[arg-type]
 
 
-__all__ = ["SITES", "SLURM_SH", "JobRequest", "sacct_count", "apptainer_ready", "shell"]
+__all__ = ["CLUSTERS", "SITES", "SLURM_SH", "Cluster", "JobRequest", "cluster_of", "sacct_count", "apptainer_ready",
+           "shell"]

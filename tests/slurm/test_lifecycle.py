@@ -14,7 +14,7 @@ import pytest
 
 from esap_executors.states import JobState
 
-from .conftest import SITES, JobRequest, sacct_count, shell
+from .conftest import Cluster, JobRequest, sacct_count, shell
 
 pytestmark = pytest.mark.slurm
 
@@ -34,13 +34,14 @@ def count_queries_per_poll(run, site: str, cycles: list[tuple[int, int]]) -> Non
     backend.poll = counting  # type: ignore[method-assign]
 
 
-def test_success_failure_timeout_cancel_array_and_many(new_run) -> None:
+def test_success_failure_timeout_cancel_array_and_many(new_run, cluster: Cluster) -> None:
+    sites = cluster.sites
     run = new_run()
-    cycles: dict[str, list[tuple[int, int]]] = {site: [] for site in SITES}
-    for site in SITES:
+    cycles: dict[str, list[tuple[int, int]]] = {site: [] for site in sites}
+    for site in sites:
         count_queries_per_poll(run, site, cycles[site])
     requests = []
-    for site in SITES:
+    for site in sites:
         requests += [
             JobRequest(f"{site}-ok", shell('echo "job=$SLURM_JOB_ID"', cores=2), site=site),
             JobRequest(f"{site}-timeout", shell("sleep 600", walltime="1m"), site=site),
@@ -51,14 +52,14 @@ def test_success_failure_timeout_cancel_array_and_many(new_run) -> None:
             JobRequest(f"{site}-array-{i}", shell(f"echo task {i} $SLURM_ARRAY_TASK_ID", memory="64M"), site=site)
             for i in range(50)
         ]
-    requests += [JobRequest(f"{site}-many-{i}", shell("true"), site=site) for site in SITES for i in range(MANY)]
+    requests += [JobRequest(f"{site}-many-{i}", shell("true"), site=site) for site in sites for i in range(MANY)]
     records = {r.key: r for r in run.submit(requests)}
 
-    for site in SITES:  # 50 same-shaped jobs went out as ONE job array
+    for site in sites:  # 50 same-shaped jobs went out as ONE job array
         arrays = {records[f"{site}-array-{i}"].native_id.split("_")[0] for i in range(50)}
         assert len(arrays) == 1, arrays
 
-    cancel_ids = [records[f"{site}-cancel"].job_id for site in SITES]
+    cancel_ids = [records[f"{site}-cancel"].job_id for site in sites]
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         snapshot = run.snapshot()
@@ -70,7 +71,7 @@ def test_success_failure_timeout_cancel_array_and_many(new_run) -> None:
     final = run.wait(timeout=600)
     by_key = {r.key: r for r in final.values()}
     assert all(r.state.is_final for r in by_key.values()), {k: r.state for k, r in by_key.items()}
-    for site in SITES:
+    for site in sites:
         ok = by_key[f"{site}-ok"]
         assert ok.state is JobState.COMPLETED and ok.exit_code == 0, (site, ok)
         assert re.search(r"job=\d+", Path(ok.stdout).read_text()), site
@@ -95,4 +96,4 @@ def test_success_failure_timeout_cancel_array_and_many(new_run) -> None:
         assert max(live for live, _ in polls) >= MANY, polls  # hundreds of jobs live in a cycle...
         # ...and one query per cycle (two only when the controller forgot jobs or did not answer)
         assert {queries for _, queries in polls} <= {1, 2}, polls
-    assert sacct_count(run.run_id) == len(requests)  # nothing submitted twice
+    assert sacct_count(run.run_id, cluster) == len(requests)  # nothing submitted twice

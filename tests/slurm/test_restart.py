@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slurm
 CTLD_PID = Path(os.environ.get("SLURM_CI_DIR", "/var/lib/slurm-ci")) / "run" / "slurmctld.pid"
 
 
-def test_slurmctld_restart_mid_run(new_run) -> None:
+@pytest.mark.slurm_host
+def test_slurmctld_restart_mid_run(slurm, new_run) -> None:
     if os.geteuid() != 0 or not CTLD_PID.exists():
         pytest.skip("restarting slurmctld needs root and the cluster of scripts/services/slurm.sh")
     run = new_run()
@@ -37,7 +38,7 @@ def test_slurmctld_restart_mid_run(new_run) -> None:
 
     os.kill(int(CTLD_PID.read_text()), signal.SIGTERM)
     time.sleep(4)  # the poller keeps asking (sacct / slurmdb answer without slurmctld)
-    started = subprocess.run(["bash", str(SLURM_SH), "start"], capture_output=True, text=True, timeout=180,
+    started = subprocess.run(["bash", str(SLURM_SH), "start", "host"], capture_output=True, text=True, timeout=180,
                              check=False)
     assert started.returncode == 0, started.stderr[-2000:]
     assert "SLURM READY" in started.stdout

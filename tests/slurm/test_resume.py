@@ -16,7 +16,7 @@ from esap_executors.states import JobState
 from esap_executors.store import Store
 from tests.support import EXAMPLE_SITES
 
-from .conftest import SITES, JobRequest, sacct_count, shell
+from .conftest import Cluster, JobRequest, sacct_count, shell
 
 pytestmark = pytest.mark.slurm
 
@@ -35,16 +35,16 @@ time.sleep(600)
 """
 
 
-def requests() -> list[JobRequest]:
+def requests(sites: tuple[str, ...]) -> list[JobRequest]:
     spec = shell("sleep 6")
-    return ([JobRequest(f"{s}-{i}", spec, site=s) for s in SITES for i in range(5)]
-            + [JobRequest(f"{s}-single", shell("sleep 6", cores=2), site=s) for s in SITES])
+    return ([JobRequest(f"{s}-{i}", spec, site=s) for s in sites for i in range(5)]
+            + [JobRequest(f"{s}-single", shell("sleep 6", cores=2), site=s) for s in sites])
 
 
-def test_sigkilled_executor_resumes_without_resubmitting(slurm, state_dir) -> None:
+def test_sigkilled_executor_resumes_without_resubmitting(cluster: Cluster, state_dir) -> None:
     catalogue = Catalogue.load(EXAMPLE_SITES)  # work_root follows this test's state directory
     key = f"slurm-resume-{uuid.uuid4().hex}"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(EXAMPLE_SITES), key, ",".join(SITES)],
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(EXAMPLE_SITES), key, ",".join(cluster.sites)],
                              stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         assert child.stdout is not None
@@ -60,13 +60,13 @@ def test_sigkilled_executor_resumes_without_resubmitting(slurm, state_dir) -> No
         # the scheduler knows every job of the run by its run id (crash-recovery lookup)
         # (both sites are the same cluster: each finds the jobs of both)
         everything = {r.job_id: r.native_id for r in run.snapshot().values()}
-        for site in SITES:
+        for site in cluster.sites:
             found = {f.job_id: f.native_id for f in run.backend(site).find(run.run_id, since=run.since)}
             assert found == everything, site
-        again = run.submit(requests())
+        again = run.submit(requests(cluster.sites))
         assert {r.key: r.native_id for r in again} == before  # reattached, not resubmitted
         final = run.wait(timeout=240)
         assert {r.state for r in final.values()} == {JobState.COMPLETED}, final
     finally:
         run.close()
-    assert sacct_count(run.run_id) == 12
+    assert sacct_count(run.run_id, cluster) == 12

@@ -10,7 +10,7 @@ import pytest
 
 from esap_executors.errors import BadInput
 
-from .conftest import SITES, JobRequest, sacct_count, shell
+from .conftest import JobRequest, cluster_of, sacct_count, shell
 
 pytestmark = pytest.mark.slurm
 
@@ -23,7 +23,6 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("site", SITES)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_refused_before_submission(new_run, site: str, case: str) -> None:
     values, field, words = CASES[case]
@@ -35,10 +34,9 @@ def test_refused_before_submission(new_run, site: str, case: str) -> None:
     assert refused.value.field == field
     assert words in str(refused.value)
     assert run.snapshot() == {}  # nothing recorded
-    assert sacct_count(run.run_id) == 0  # nothing sent, not even the good job
+    assert sacct_count(run.run_id, cluster_of(site)) == 0  # nothing sent, not even the good job
 
 
-@pytest.mark.parametrize("site", SITES)
 def test_accepted_limits_and_accounts(new_run, site: str) -> None:
     """The short partition within its limit, a real account, a QoS and a GPU are accepted."""
     run = new_run()
@@ -52,7 +50,7 @@ def test_accepted_limits_and_accounts(new_run, site: str) -> None:
     deadline = time.monotonic() + 60
     while True:  # the accounting database lags the controller by a few seconds
         accounting = subprocess.run(
-            ["sacct", "-n", "-X", "-P", "-j", final.native_id, "-o", "Account,QOS,Partition"],
+            [cluster_of(site).command("sacct"), "-n", "-X", "-P", "-j", final.native_id, "-o", "Account,QOS,Partition"],
             capture_output=True, text=True, check=True).stdout.split()
         if accounting and accounting[0] == "cta|debug|short" or time.monotonic() > deadline:
             break
@@ -64,7 +62,8 @@ def test_accepted_limits_and_accounts(new_run, site: str) -> None:
     assert run.backend(site).cluster_reads == 1  # the cluster's configuration: read once per run
 
 
-def test_slurm_account_environment_is_honoured(new_run, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.slurm_host
+def test_slurm_account_environment_is_honoured(slurm, new_run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SBATCH_ACCOUNT", "nosuch")
     run = new_run()
     with pytest.raises(BadInput, match="unknown account 'nosuch'"):
@@ -77,9 +76,10 @@ CLOSED_SACCTMGR = {  # what users get on centres that do not open the accounting
 }
 
 
+@pytest.mark.slurm_host
 @pytest.mark.parametrize("closed", sorted(CLOSED_SACCTMGR))
 def test_accounts_checked_through_sshare_when_sacctmgr_is_closed(
-    new_run, monkeypatch: pytest.MonkeyPatch, tmp_path, closed: str
+    slurm, new_run, monkeypatch: pytest.MonkeyPatch, tmp_path, closed: str
 ) -> None:
     # Only sacctmgr is replaced; sshare, sbatch and the cluster are the real ones.
     (tmp_path / "sacctmgr").write_text("#!/bin/sh\n" + CLOSED_SACCTMGR[closed] + "\n")

@@ -137,7 +137,11 @@ class CliAccess:
             if len(parts) < 5:
                 continue
             job_id, state, reason, status, comment = (p.strip() for p in parts)
-            code, signal = decode_wait_status(int(status)) if status.isdigit() else (None, None)
+            # squeue's exit_code: a raw wait(2) status up to Slurm 23.02, "code:signal" as sacct's since
+            if ":" in status:
+                code, signal = parse_exit_code(status)
+            else:
+                code, signal = decode_wait_status(int(status)) if status.isdigit() else (None, None)
             state = normal_state(state)
             if state in ("PENDING", "RUNNING", "CONFIGURING", "REQUEUED"):
                 code = signal = None
