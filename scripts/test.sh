@@ -1,44 +1,103 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: virtual environment, real services, lint, types, tests.
-# Starting SLURM, HTCondor, containers, the OIDC provider and the ESAP gateway needs root; without root the tests
-# that need them skip with the reason (under CI=true they fail instead).
+#
+#   bash scripts/test.sh [PYTEST ARGS...]
+#
+# Starting SLURM, HTCondor, containers, the OIDC provider and the ESAP gateway needs root: as root they
+# start directly; otherwise through `sudo` when it exists (it may ask for your password once);
+# without either the tests that need a service skip and say why (CI=true makes them fail).
+# Without PYTEST ARGS the SLURM tests of the Slurm 24.11 and 26.05 clusters run as two more
+# pytest processes beside the main one (each against its own cluster); the time of every part
+# is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 PY=${PYTHON:-python3}
-started=$(date +%s)
-say() { echo "[test.sh $(date +%T) +$(( $(date +%s) - started ))s] $*"; }
+started=$(date +%s.%N)
+say() { echo "[test.sh $(date +%T) +$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN{printf "%d", b-a}')s] $*"; }
+PARTS=()  # "name|seconds|result" for the summary
+part_start=0
+begin() { part_start=$(date +%s.%N); }
+end() { PARTS+=("$1|$(awk -v a="$part_start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')|$2"); }
+summary() {
+  echo
+  echo "== time of each part (total $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}') s)"
+  local p
+  for p in "${PARTS[@]}"; do IFS='|' read -r name secs result <<< "$p"; printf '  %-32s %8s s  %s\n' "$name" "$secs" "$result"; done
+}
+trap summary EXIT
 
+begin
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
-  "$PY" -m venv .venv
+  "$PY" -m venv .venv || { say "cannot create a virtual environment: install python3-venv (as root: apt-get install python3-venv)"; exit 1; }
 fi
 say "installing esap-executors with the cwl, snakemake and test extras"
 .venv/bin/pip install -q -e ".[cwl,snakemake,test]"
+end "venv + pip" ok
 
+# how to run a service script as root: directly, through sudo, or not at all
+AS_ROOT=()
 if [ "$(id -u)" = 0 ]; then
-  for service in slurm htcondor containers oidc esap; do
-    say "starting $service"
-    if ! bash "scripts/services/$service.sh" start > "/tmp/esap-service-$service.log" 2>&1; then
-      tail -n 60 "/tmp/esap-service-$service.log"
-      if [ "${CI:-}" = true ]; then say "FAILED to start $service"; exit 1; fi
-      say "could not start $service: its tests will skip"
-    else
-      tail -n 1 "/tmp/esap-service-$service.log"
-    fi
-  done
+  can_start=1
+elif command -v sudo >/dev/null 2>&1; then
+  can_start=1; AS_ROOT=(sudo --preserve-env=CI)
+  say "not root: services start through sudo (it may ask for your password)"
 else
-  say "not root: services are not started; tests needing them skip (CI=true makes them fail)"
+  can_start=0
+  say "not root and no sudo: services are not started and the tests needing them skip (CI=true: fail)."
+  say "  to run them: as root, 'bash scripts/services/<slurm|htcondor|containers|oidc>.sh start' (or install sudo), then run this again"
+fi
+start_service() { # start_service NAME [ARGS...]: one part of the summary; CI=true stops at a failure
+  local name=$1 label; shift; label="$name${*:+ $*}"
+  begin; say "starting $label"
+  local log="/tmp/esap-service-$name${1:+-$1}.$(id -u).log"
+  if "${AS_ROOT[@]}" bash "scripts/services/$name.sh" start "$@" > "$log" 2>&1; then
+    grep READY "$log" | tail -n 3; end "start $label" ok
+  else
+    tail -n 60 "$log"; end "start $label" FAILED
+    if [ "${CI:-}" = true ]; then say "FAILED to start $label"; exit 1; fi
+    say "could not start $label: its tests will skip"
+  fi
+}
+SLURM_NEXT="24.11 26.05"
+if [ "$can_start" = 1 ]; then
+  start_service slurm host
+  for v in $SLURM_NEXT; do start_service slurm "$v"; done
+  for service in htcondor containers oidc esap; do start_service "$service"; done
 fi
 
-say "ruff"
-.venv/bin/ruff check src tests benchmarks
-say "mypy"
-.venv/bin/mypy src
-say "pytest"
+begin; say "ruff"; .venv/bin/ruff check src tests benchmarks; end ruff ok
+begin; say "mypy"; .venv/bin/mypy src; end mypy ok
+
+code=0
 set +e
-.venv/bin/python -m pytest -ra --durations=25 "$@"
-code=$?
+if [ $# -gt 0 ]; then
+  begin; say "pytest $*"
+  .venv/bin/python -m pytest -ra --durations=25 "$@"; code=$?
+  end "pytest $*" "exit $code"
+else
+  # the newer clusters' SLURM tests in parallel with everything else (the host's cluster)
+  pids=(); logs=()
+  for v in $SLURM_NEXT; do
+    log="/tmp/esap-pytest-slurm-$v.$(id -u).log"; logs+=("$v|$log")
+    ( s=$(date +%s.%N)
+      ESAP_TEST_SLURM=$v .venv/bin/python -m pytest -ra -m slurm --basetemp="/tmp/esap-pytest-slurm-$v.$(id -u)" \
+        tests/slurm > "$log" 2>&1
+      rc=$?; echo "$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')" > "$log.rc" ) &
+    pids+=($!)
+  done
+  begin; say "pytest (Slurm $SLURM_NEXT: tests/slurm in parallel, logs /tmp/esap-pytest-slurm-*.log)"
+  ESAP_TEST_SLURM=host .venv/bin/python -m pytest -ra --durations=25; code=$?
+  end "pytest (host cluster, the rest)" "exit $code"
+  for p in "${pids[@]}"; do wait "$p"; done
+  for entry in "${logs[@]}"; do
+    v=${entry%%|*}; log=${entry#*|}
+    read -r rc secs < "$log.rc"
+    echo; say "pytest tests/slurm on Slurm $v (exit $rc):"; tail -n 15 "$log"
+    PARTS+=("pytest tests/slurm, Slurm $v|$secs|exit $rc (parallel)")
+    [ "$rc" = 0 ] || code=1
+  done
+fi
 set -e
 say "pytest exit code $code"
 exit $code

@@ -160,12 +160,14 @@ SLURM_VER=$(inroot slurmd -V | awk '{print $2}')
 case "$SLURM_VER" in "$VERSION".*) ;; *) die "expected Slurm $VERSION, found '$SLURM_VER'";; esac
 
 # ---------------------------------------------------------------- users (same uids as the host)
+# who may submit: root, the test user, and whoever called this script through sudo
+USERS="root esapuser"; [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && [ "$SUDO_USER" != esapuser ] && USERS="$USERS $SUDO_USER"
 setup_users(){
   id esapuser >/dev/null 2>&1 || useradd -m -s /bin/bash esapuser
   id slurmrest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin slurmrest
   [ -n "$ROOT" ] || return 0
   local u uid gid
-  for u in esapuser slurmrest; do
+  for u in slurmrest ${USERS#root }; do
     uid=$(id -u "$u"); gid=$(id -g "$u")
     inroot getent group "$gid" >/dev/null || inroot groupadd -g "$gid" "$u"
     inroot id "$u" >/dev/null 2>&1 || inroot useradd -u "$uid" -g "$gid" -M -d "$(getent passwd "$u" | cut -d: -f6)" -s /bin/bash "$u"
@@ -307,11 +309,19 @@ write_wrappers(){
   for c in sbatch squeue sacct scancel scontrol sacctmgr sshare sinfo srun salloc sstat sprio; do
     w=$CLIENT_DIR/bin/$c
     if [ -n "$ROOT" ]; then
+      # root: chroot; other users: bubblewrap (an unprivileged mount namespace: munged still
+      # sees the caller's real uid). The root's own mounts (/tmp, /home, ...) come along.
       cat > "$w.new" <<EOF
 #!/bin/sh
 # $c of the Slurm $VERSION cluster $CLUSTER (scripts/services/slurm-next.sh): runs in $ROOT
-[ "\$(id -u)" = 0 ] || { echo "$c: the Slurm $VERSION cluster's commands run in the Debian root $ROOT and need root" >&2; exit 1; }
-exec /usr/sbin/chroot $ROOT /usr/bin/env SLURM_CONF=$CONF /bin/sh -c 'cd "\$0" 2>/dev/null || cd /; exec "\$@"' "\$PWD" $c "\$@"
+run='cd "\$0" 2>/dev/null || cd /; exec "\$@"'
+if [ "\$(id -u)" = 0 ]; then
+  exec /usr/sbin/chroot $ROOT /usr/bin/env SLURM_CONF=$CONF /bin/sh -c "\$run" "\$PWD" $c "\$@"
+elif command -v bwrap >/dev/null 2>&1; then
+  exec bwrap --bind $ROOT / --proc /proc --dev /dev /usr/bin/env SLURM_CONF=$CONF /bin/sh -c "\$run" "\$PWD" $c "\$@"
+fi
+echo "$c: the Slurm $VERSION cluster's commands run in the Debian root $ROOT: they need root or bwrap (apt-get install bubblewrap)" >&2
+exit 1
 EOF
     else
       cat > "$w.new" <<EOF
@@ -350,16 +360,17 @@ setup_accounts(){
     "${s[@]}" -n -P list account "$a" format=account | grep -qx "$a" || \
       "${s[@]}" -i add account "$a" cluster="$CLUSTER" Description="$a (CI)" Organization=escape >> "$LOG/sacctmgr.log" 2>&1 || die "sacctmgr add account $a failed"
   done
-  for u in root esapuser; do
+  for u in $USERS; do
     for a in $ACCOUNTS; do
       "${s[@]}" -n -P list assoc cluster="$CLUSTER" account="$a" user="$u" format=user | grep -qx "$u" || \
         "${s[@]}" -i add user "$u" account="$a" cluster="$CLUSTER" >> "$LOG/sacctmgr.log" 2>&1 || die "sacctmgr add user $u to $a failed"
     done
   done
   "${s[@]}" -i modify user esapuser set DefaultAccount=esap >> "$LOG/sacctmgr.log" 2>&1 || true
-  "${s[@]}" -i modify user where name=root,esapuser cluster="$CLUSTER" set QOS=normal,debug DefaultQOS=normal \
+  local names; names=$(echo $USERS | tr ' ' ,)
+  "${s[@]}" -i modify user where name="$names" cluster="$CLUSTER" set QOS=normal,debug DefaultQOS=normal \
     >> "$LOG/sacctmgr.log" 2>&1 || true
-  "${s[@]}" -n -P list assoc cluster="$CLUSTER" users=root,esapuser format=qos | grep -vq debug && die "sacctmgr could not give the users QoS normal and debug"
+  "${s[@]}" -n -P list assoc cluster="$CLUSTER" users="$names" format=qos | grep -vq debug && die "sacctmgr could not give the users QoS normal and debug"
   wait_for "association esap in slurmctld" assoc_known
 }
 timed accounts setup_accounts
