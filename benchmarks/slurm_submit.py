@@ -1,15 +1,17 @@
 """SLURM submission and end-to-end benchmark: esap (CLI and slurmrestd paths) against plain sbatch.
 
-    .venv/bin/python benchmarks/slurm_submit.py [--singles 100] [--array 500] [--e2e 200] [--rounds 3] [--write]
+    .venv/bin/python benchmarks/slurm_submit.py [--cluster host|24.11|26.05] [--singles 100] [--array 500]
+        [--e2e 200] [--rounds 3] [--write]
 
-Measured on the cluster of scripts/services/slurm.sh, all in one run:
+Measured on one cluster of scripts/services/slurm.sh (the host's, or the Slurm 24.11 / 26.05 one,
+whose commands are the wrappers its sites name), all in one run:
   * submission rate (jobs/s) of single jobs: a plain `sbatch` loop (bash), esap CLI, esap REST;
   * submission rate of same-shaped jobs, which esap sends as one job array (CLI and REST);
   * wall time of N trivial jobs end to end (submit -> all seen completed) with esap, against the
     scheduler's floor: the same N as one `sbatch --array` and a tight (0.2 s) squeue wait loop.
 The cluster is drained between phases (not timed); jobs of the submission-rate phases are
-cancelled right after submission (only the submission is measured). --write replaces the "## slurm" section of
-benchmarks/RESULTS.md.
+cancelled right after submission (only the submission is measured). --write replaces the "## slurm"
+section (host) or "## slurm 24.11" / "## slurm 26.05" of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -40,26 +43,38 @@ SITES = ROOT / "examples" / "sites.yaml"
 
 
 NAMES: list[str] = ["bench-plain", "bench-plain-array", "bench-floor"]  # jobs this benchmark made
+# the cluster measured: its sites (CLI, REST) and its client commands (None: those on PATH)
+CLUSTERS = {
+    "host": (("slurm-local", "slurm-rest"), None),
+    "24.11": (("slurm-2411", "slurm-2411-rest"), "/var/lib/slurm-ci-2411/bin"),
+    "26.05": (("slurm-2605", "slurm-2605-rest"), "/var/lib/slurm-ci-2605/bin"),
+}
+COMMANDS: str | None = None
+
+
+def cmd(name: str) -> str:
+    return os.path.join(COMMANDS, name) if COMMANDS else name
 
 
 def cancel_all() -> None:
     """Submission-rate phases only measure sbatch/REST: their jobs need not run."""
-    ids = subprocess.run(["squeue", "-h", f"--name={','.join(NAMES)}", "-o", "%A"], capture_output=True,
+    ids = subprocess.run([cmd("squeue"), "-h", f"--name={','.join(NAMES)}", "-o", "%A"], capture_output=True,
                          text=True).stdout.split()
     if ids:  # (scancel --name takes one name only)
-        subprocess.run(["scancel", *sorted(set(ids))], check=False)
+        subprocess.run([cmd("scancel"), *sorted(set(ids))], check=False)
 
 
 def drain() -> None:
     """Wait until none of this benchmark's jobs is queued or running (not timed)."""
     names = ",".join(NAMES)
-    while subprocess.run(["squeue", "-h", f"--name={names}", "-o", "%i"], capture_output=True,
+    while subprocess.run([cmd("squeue"), "-h", f"--name={names}", "-o", "%i"], capture_output=True,
                          text=True).stdout.strip():
         time.sleep(0.5)
 
 
 def plain_sbatch_loop(n: int, workdir: str) -> float:
-    script = (f'for i in $(seq {n}); do sbatch --parsable -J bench-plain -o /dev/null -D {workdir} '
+    sbatch = shlex.quote(cmd("sbatch"))
+    script = (f'for i in $(seq {n}); do {sbatch} --parsable -J bench-plain -o /dev/null -D {workdir} '
               f'--wrap true >/dev/null || exit 1; done')
     start = time.perf_counter()
     subprocess.run(["bash", "-c", script], check=True)
@@ -68,7 +83,7 @@ def plain_sbatch_loop(n: int, workdir: str) -> float:
 
 def plain_sbatch_array(n: int, workdir: str) -> float:
     start = time.perf_counter()
-    subprocess.run(["sbatch", "--parsable", "-J", "bench-plain-array", "-o", "/dev/null", "-D", workdir,
+    subprocess.run([cmd("sbatch"), "--parsable", "-J", "bench-plain-array", "-o", "/dev/null", "-D", workdir,
                     f"--array=0-{n - 1}", "--wrap", "true"], check=True, capture_output=True)
     return time.perf_counter() - start
 
@@ -101,10 +116,10 @@ def esap_submit(catalogue: Catalogue, site_name: str, subs: list[Submission]) ->
 
 def floor_end_to_end(n: int, workdir: str) -> float:
     start = time.perf_counter()
-    job = subprocess.run(["sbatch", "--parsable", "-J", "bench-floor", "-o", "/dev/null", "-D", workdir,
+    job = subprocess.run([cmd("sbatch"), "--parsable", "-J", "bench-floor", "-o", "/dev/null", "-D", workdir,
                           f"--array=0-{n - 1}", "--wrap", "true"], check=True, capture_output=True,
                          text=True).stdout.strip()
-    while subprocess.run(["squeue", "-h", "-j", job, "-o", "%i"], capture_output=True, text=True).stdout.strip():
+    while subprocess.run([cmd("squeue"), "-h", "-j", job, "-o", "%i"], capture_output=True, text=True).stdout.strip():
         time.sleep(0.2)
     return time.perf_counter() - start
 
@@ -126,12 +141,15 @@ def esap_end_to_end(catalogue: Catalogue, site_name: str, n: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cluster", choices=sorted(CLUSTERS), default="host")
     parser.add_argument("--singles", type=int, default=100)
     parser.add_argument("--array", type=int, default=500)
     parser.add_argument("--e2e", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="repetitions (the median is reported)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
+    global COMMANDS
+    (cli, rest), COMMANDS = CLUSTERS[args.cluster]
 
     state = tempfile.mkdtemp(prefix="esap-bench-state-", dir="/tmp")
     os.environ["ESAP_STATE_DIR"] = state
@@ -139,7 +157,7 @@ def main() -> int:
     work = Path(state) / "work"
     work.mkdir()
     catalogue = Catalogue.load(SITES)
-    version = subprocess.run(["sinfo", "-V"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([cmd("sinfo"), "-V"], capture_output=True, text=True).stdout.strip()
     results: dict[str, float] = {}
 
     def note(label: str, seconds: float, jobs: int) -> None:
@@ -159,20 +177,20 @@ def main() -> int:
     drain()
     for _ in range(args.rounds):
         sample("floor: sbatch --array + 0.2 s squeue loop", floor_end_to_end(args.e2e, str(work)))
-        sample("esap end to end, slurm-local (CLI)", esap_end_to_end(catalogue, "slurm-local", args.e2e))
-        sample("esap end to end, slurm-rest (REST)", esap_end_to_end(catalogue, "slurm-rest", args.e2e))
+        sample(f"esap end to end, {cli} (CLI)", esap_end_to_end(catalogue, cli, args.e2e))
+        sample(f"esap end to end, {rest} (REST)", esap_end_to_end(catalogue, rest, args.e2e))
     for _ in range(args.rounds):
         sample("plain sbatch loop (bash), single jobs", plain_sbatch_loop(args.singles, str(work)), run_jobs=False)
         sample("esap CLI, single jobs",
-               esap_submit(catalogue, "slurm-local", submissions(args.singles, work, True)), run_jobs=False)
+               esap_submit(catalogue, cli, submissions(args.singles, work, True)), run_jobs=False)
         sample("esap REST, single jobs",
-               esap_submit(catalogue, "slurm-rest", submissions(args.singles, work, True)), run_jobs=False)
+               esap_submit(catalogue, rest, submissions(args.singles, work, True)), run_jobs=False)
     for _ in range(args.rounds):
         sample("plain sbatch --array", plain_sbatch_array(args.array, str(work)), run_jobs=False)
         sample("esap CLI, same-shaped jobs (one array)",
-               esap_submit(catalogue, "slurm-local", submissions(args.array, work, False)), run_jobs=False)
+               esap_submit(catalogue, cli, submissions(args.array, work, False)), run_jobs=False)
         sample("esap REST, same-shaped jobs (one array)",
-               esap_submit(catalogue, "slurm-rest", submissions(args.array, work, False)), run_jobs=False)
+               esap_submit(catalogue, rest, submissions(args.array, work, False)), run_jobs=False)
     jobs_of = {label: (args.e2e if "end to end" in label or "floor" in label else
                        args.singles if "single" in label else args.array) for label in samples}
     for label, values in samples.items():
@@ -184,7 +202,7 @@ def main() -> int:
     loop = rate("plain sbatch loop (bash), single jobs", args.singles)
     floor = results["floor: sbatch --array + 0.2 s squeue loop"]
     lines = [
-        "## slurm",
+        "## slurm" + ("" if args.cluster == "host" else f" {args.cluster}"),
         "",
         f"`benchmarks/slurm_submit.py` on {version}, scripts/services/slurm.sh cluster (2 fake nodes x 16 "
         f"CPUs on {os.cpu_count()} cores, {platform.system()} {platform.release()}), "
@@ -205,10 +223,10 @@ def main() -> int:
         ("esap REST, same-shaped jobs (one array)", args.array,
          f"{rate('esap REST, same-shaped jobs (one array)', args.array) / loop:.1f} x loop"),
         ("floor: sbatch --array + 0.2 s squeue loop", args.e2e, "1.00 (floor)"),
-        ("esap end to end, slurm-local (CLI)", args.e2e,
-         f"{results['esap end to end, slurm-local (CLI)'] / floor:.2f} x floor"),
-        ("esap end to end, slurm-rest (REST)", args.e2e,
-         f"{results['esap end to end, slurm-rest (REST)'] / floor:.2f} x floor"),
+        (f"esap end to end, {cli} (CLI)", args.e2e,
+         f"{results[f'esap end to end, {cli} (CLI)'] / floor:.2f} x floor"),
+        (f"esap end to end, {rest} (REST)", args.e2e,
+         f"{results[f'esap end to end, {rest} (REST)'] / floor:.2f} x floor"),
     ]
     for label, jobs, ratio in table:
         lines.append(f"| {label} | {jobs} | {results[label]:.2f} | {jobs / results[label]:.1f} | {ratio} |")
@@ -228,7 +246,7 @@ def main() -> int:
     if args.write:
         results_md = ROOT / "benchmarks" / "RESULTS.md"
         current = results_md.read_text() if results_md.exists() else "# Benchmark results\n\n"
-        start = current.find("## slurm\n")
+        start = current.find(lines[0] + "\n")
         if start >= 0:
             end = current.find("\n## ", start + 1)
             current = current[:start] + text + ("" if end < 0 else current[end + 1:])

@@ -74,7 +74,7 @@ def require_service(name: str) -> None:
     if service_running(name):
         return
     _, how = SERVICE_CHECKS[name]
-    message = f"{name} is not running (start it with: sudo bash {how})"
+    message = f"{name} is not running (start it as root with: bash {how})"
     if IN_CI:
         pytest.fail(message + " — CI=true does not allow skipping a service the project starts")
     pytest.skip(message)

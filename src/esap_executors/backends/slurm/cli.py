@@ -137,7 +137,7 @@ class CliAccess:
             if len(parts) < 5:
                 continue
             job_id, state, reason, status, comment = (p.strip() for p in parts)
-            # squeue's exit_code: a raw wait(2) status up to Slurm 23.02, "code:signal" as sacct's since
+            # squeue's exit_code: a raw wait(2) status on Slurm 22.05, "code:signal" (as sacct) on 24.11+
             if ":" in status:
                 code, signal = parse_exit_code(status)
             else:
