@@ -81,7 +81,7 @@ else
   for v in $SLURM_NEXT; do
     log="/tmp/esap-pytest-slurm-$v.$(id -u).log"; logs+=("$v|$log")
     ( s=$(date +%s.%N)
-      ESAP_TEST_SLURM=$v .venv/bin/python -m pytest -ra -m slurm --basetemp="/tmp/esap-pytest-slurm-$v.$(id -u)" \
+      ESAP_TEST_SLURM=$v .venv/bin/python -m pytest -ra --basetemp="/tmp/esap-pytest-slurm-$v.$(id -u)" \
         tests/slurm > "$log" 2>&1
       rc=$?; echo "$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')" > "$log.rc" ) &
     pids+=($!)
