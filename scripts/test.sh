@@ -29,7 +29,7 @@ trap summary EXIT
 begin
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
-  "$PY" -m venv .venv || { say "cannot create a virtual environment: install python3-venv (as root: apt-get install python3-venv)"; exit 1; }
+  "$PY" -m venv .venv || { say "cannot create the virtual environment .venv (on Debian, as root: apt-get install python3-venv)"; exit 1; }
 fi
 say "installing esap-executors with the cwl, snakemake and test extras"
 .venv/bin/pip install -q -e ".[cwl,snakemake,test]"
