@@ -6,9 +6,9 @@
 # Starting SLURM, HTCondor, containers, the OIDC provider and the ESAP gateway needs root: as root they
 # start directly; otherwise through `sudo` when it exists (it may ask for your password once);
 # without either the tests that need a service skip and say why (CI=true makes them fail).
-# Without PYTEST ARGS the SLURM tests of the Slurm 24.11 and 26.05 clusters run as two more
-# pytest processes beside the main one (each against its own cluster); the time of every part
-# is printed at the end.
+# Without PYTEST ARGS the SLURM tests (tests/slurm, a CWL and a Snakemake case) of the Slurm
+# 24.11 and 26.05 clusters run as two more pytest processes beside the main one (each against
+# its own cluster); the time of every part is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -76,25 +76,28 @@ if [ $# -gt 0 ]; then
   .venv/bin/python -m pytest -ra --durations=25 "$@"; code=$?
   end "pytest $*" "exit $code"
 else
-  # the newer clusters' SLURM tests in parallel with everything else (the host's cluster)
+  # the newer clusters' SLURM tests in parallel with everything else (the host's cluster):
+  # tests/slurm and the CWL and Snakemake cases parametrized by Slurm version
+  VERSION_TESTS=(tests/slurm tests/cwl/test_mpi.py
+                 tests/snakemake/test_workflows.py::test_fifty_jobs_with_dependencies_and_wildcards)
   pids=(); logs=()
   for v in $SLURM_NEXT; do
     log="/tmp/esap-pytest-slurm-$v.$(id -u).log"; logs+=("$v|$log")
     ( s=$(date +%s.%N)
       ESAP_TEST_SLURM=$v .venv/bin/python -m pytest -ra --basetemp="/tmp/esap-pytest-slurm-$v.$(id -u)" \
-        tests/slurm > "$log" 2>&1
+        "${VERSION_TESTS[@]}" > "$log" 2>&1
       rc=$?; echo "$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')" > "$log.rc" ) &
     pids+=($!)
   done
-  begin; say "pytest (Slurm $SLURM_NEXT: tests/slurm in parallel, logs /tmp/esap-pytest-slurm-*.log)"
+  begin; say "pytest (Slurm $SLURM_NEXT: ${VERSION_TESTS[*]} in parallel, logs /tmp/esap-pytest-slurm-*.log)"
   ESAP_TEST_SLURM=host .venv/bin/python -m pytest -ra --durations=25; code=$?
   end "pytest (host cluster, the rest)" "exit $code"
   for p in "${pids[@]}"; do wait "$p"; done
   for entry in "${logs[@]}"; do
     v=${entry%%|*}; log=${entry#*|}
     read -r rc secs < "$log.rc"
-    echo; say "pytest tests/slurm on Slurm $v (exit $rc):"; tail -n 15 "$log"
-    PARTS+=("pytest tests/slurm, Slurm $v|$secs|exit $rc (parallel)")
+    echo; say "pytest of the SLURM tests on Slurm $v (exit $rc):"; tail -n 15 "$log"
+    PARTS+=("pytest SLURM tests, Slurm $v|$secs|exit $rc (parallel)")
     [ "$rc" = 0 ] || code=1
   done
 fi

@@ -15,6 +15,7 @@ import pytest
 
 from esap_executors.states import JobState
 
+from ..slurm.conftest import CLUSTERS, SELECTED, require_cluster
 from ..support import EXAMPLE_SITES, require_service
 from .helpers import (
     SLURM_SITE,
@@ -97,16 +98,19 @@ rule c:
 
 
 @pytest.mark.slurm
-def test_fifty_jobs_with_dependencies_and_wildcards(tmp_path: Path, state_dir: Path) -> None:
-    require_service("slurm")
+@pytest.mark.parametrize("version", SELECTED)  # every Slurm version ESAP_TEST_SLURM selects
+def test_fifty_jobs_with_dependencies_and_wildcards(tmp_path: Path, state_dir: Path, version: str) -> None:
+    cluster = CLUSTERS[version]
+    require_cluster(cluster)
+    site = cluster.sites[0]
     workdir = write_workflow(tmp_path / "fanout", FANOUT_50)
-    result = snakemake(workdir, *executor_args(SLURM_SITE, jobs=50))
+    result = snakemake(workdir, *executor_args(site, jobs=50))
     assert result.returncode == 0, explain(result)
     assert (workdir / "total.txt").read_text().strip() == str(sum(n * n for n in range(24)))
     assert (workdir / "report.txt").read_text().strip() == "sum=4324"
     records = latest_run_records()
     assert len(records) == 50
-    assert {r.site for r in records} == {SLURM_SITE}
+    assert {r.site for r in records} == {site}
     assert all(r.state is JobState.COMPLETED and r.native_id for r in records)
     assert {r.name for r in records} == {"generate", "square", "total", "report"}
 
