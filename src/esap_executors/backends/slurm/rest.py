@@ -7,6 +7,7 @@ import logging
 import pwd
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -33,6 +34,7 @@ PROBE_VERSIONS = ("0.0.42", "0.0.41", "0.0.40", "0.0.39", "0.0.38")
 BUGGY_DB_EXIT_CODES = {"0.0.38"}  # slurmdb v0.0.38 reports return_code 0 for failed jobs
 INFINITE = 0xFFFFFFFF
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+_BUSY = "resource temporarily unavailable"  # slurmctld's EAGAIN
 _USER_ERRORS = ("account", "partition", "time limit", "qos", "node configuration", "gres", "memory")
 
 
@@ -195,13 +197,28 @@ class RestAccess:
             job["script"] = batch.script
         else:
             body["script"] = batch.script
-        data = self._call("POST", f"/slurm/v{self.version}/job/submit", body=body)
+        data = self._submit_when_accepted(body)
         job_id = data.get("job_id")
         if job_id is None:
             job_id = (data.get("result") or {}).get("job_id")
         if job_id is None:
             raise Unreachable(f"slurmrestd accepted the job but returned no job id: {data}")
         return str(job_id)
+
+    def _submit_when_accepted(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """slurmctld refuses new jobs for a while when busy (EAGAIN, e.g. MaxJobCount reached until
+        finished jobs age out): sbatch waits and retries, so does this, for up to `timeout`."""
+        deadline = time.monotonic() + self.timeout
+        pause = 1.0
+        while True:
+            try:
+                return self._call("POST", f"/slurm/v{self.version}/job/submit", body=body)
+            except Unreachable as exc:
+                if _BUSY not in str(exc).lower() or time.monotonic() + pause > deadline:
+                    raise
+                log.info("slurmctld does not take jobs now (%s); retrying in %.0f s", exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 10.0)
 
     def run_records(self, run_name: str, since: float) -> list[SlurmRecord]:
         data = self._call("GET", f"/slurmdb/v{self.version}/jobs",
