@@ -33,10 +33,10 @@ class MatchResult:
 def discovered_attributes(site: Site) -> dict[str, Any]:
     """What the site's backend reports about itself, once per process; {} when unreachable."""
     if site.name not in _DISCOVERED:
-        from .backends import backend_class
+        from .site_backends import open_backend
 
         try:
-            backend = backend_class(site.backend)(site)
+            backend = open_backend(site)
             try:
                 _DISCOVERED[site.name] = dict(backend.describe())
             finally:

@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS policy_audit (
 SUBMITTING = "submitting"
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobRecord:
     job_id: str
     run_id: str
@@ -255,6 +255,15 @@ class Store:
                 (status.exit_code, status.signal, status.reason, job_id),
             )
 
+    def fill_details(self, changes: Iterable[tuple[str, JobStatus]]) -> None:
+        """Exit code, signal and reason where the row has none yet (its state is left alone)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE jobs SET exit_code=COALESCE(exit_code, ?), signal=COALESCE(signal, ?), "
+                "reason=COALESCE(reason, ?) WHERE job_id=?",
+                [(s.exit_code, s.signal, s.reason, job_id) for job_id, s in changes],
+            )
+
     def set_missing_outputs(self, job_id: str, missing: Sequence[str]) -> None:
         with self.transaction() as db:
             db.execute("UPDATE jobs SET missing_outputs=? WHERE job_id=?", (json.dumps(list(missing)), job_id))
@@ -262,6 +271,15 @@ class Store:
     def jobs_of_run(self, run_id: str) -> list[JobRecord]:
         rows = self.connect().execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE run_id=? ORDER BY created, job_id", (run_id,)
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def live_jobs(self, run_ids: Sequence[str]) -> list[JobRecord]:
+        """The jobs of these runs that are sent and not final yet (one query)."""
+        rows = self.connect().execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE run_id IN (SELECT value FROM json_each(?)) "
+            "AND native_id IS NOT NULL AND state NOT IN (?, ?, ?) ORDER BY created, job_id",
+            (json.dumps(list(run_ids)), JobState.COMPLETED.value, JobState.FAILED.value, JobState.CANCELLED.value),
         ).fetchall()
         return [_record(r) for r in rows]
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from .backends import backend_class
 from .backends.base import Usage
+from .site_backends import SiteBackends
 from .sites import Catalogue
 from .store import JobRecord, Store
 
@@ -85,10 +85,9 @@ def usage_of(store: Store, catalogue: Catalogue, records: Sequence[JobRecord], *
             by_run_site[(record.run_id, record.site)].append(record)
     found: dict[str, Usage] = {}
     deadline = time.monotonic() + settle_s
-    for (run_id, site_name), group in by_run_site.items():
-        site = catalogue.get(site_name)
-        backend = backend_class(site.backend)(site)
-        try:
+    with SiteBackends(catalogue) as backends:
+        for (run_id, site_name), group in by_run_site.items():
+            backend = backends.get(site_name)
             since = store.run_created(run_id) or time.time()
             waiting = group
             while True:
@@ -100,8 +99,6 @@ def usage_of(store: Store, catalogue: Catalogue, records: Sequence[JobRecord], *
                 if not waiting or time.monotonic() >= deadline:
                     break
                 time.sleep(1.0)
-        finally:
-            backend.close()
     return [JobUsage(record, found.get(record.job_id)) for record in records]
 
 

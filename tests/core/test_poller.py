@@ -34,10 +34,10 @@ def test_queries_per_cycle_do_not_grow_with_tracked_jobs(
         run.submit([JobRequest(key=f"j{i}", spec=JobSpec(argv=("true",)), site="counting") for i in range(jobs)])
         backend = run.backend("counting")
         time.sleep(1.5)
-        cycles_before = run._poller.cycles
+        cycles_before = run.tracker.poll_cycles
         queries_before = backend.query_count
         time.sleep(2.0)
-        cycles = run._poller.cycles - cycles_before
+        cycles = run.tracker.poll_cycles - cycles_before
         queries = backend.query_count - queries_before
         assert cycles >= 3
         assert queries == cycles  # one query per cycle, whatever the number of jobs

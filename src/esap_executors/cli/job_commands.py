@@ -13,10 +13,11 @@ from typing import Any
 
 from ..errors import BadInput
 from ..job import Container, make_spec
-from ..runs import JobRequest, Run, cancel_records, refresh
+from ..runs import JobRequest, Run
 from ..sites import Catalogue
 from ..states import JobState, JobStatus
 from ..store import JobRecord, Store
+from ..tracker import tracker_for
 from .main import global_options
 
 
@@ -208,7 +209,8 @@ def status_command(args: argparse.Namespace) -> int:
     else:
         records = store.latest_jobs(args.limit)
     single = bool(args.id) and len(records) == 1 and records[0].run_id != args.id
-    records = refresh(store, catalogue, records)
+    with tracker_for(store, catalogue) as tracker:
+        records = tracker.refresh(records)
     records.sort(key=lambda r: (r.created, r.job_id))
     if args.json:
         payload: Any = [_as_dict(r) for r in records]
@@ -236,13 +238,14 @@ def cancel_command(args: argparse.Namespace) -> int:
     unsent = [r for r in live if r.native_id is None]
     if unsent and len(records) == 1:
         raise BadInput(f"{unsent[0].job_id} was never sent to {unsent[0].site}", field="ID")
-    cancel_records(catalogue, live)
-    deadline = time.monotonic() + 30
-    while True:
-        live = [r for r in refresh(store, catalogue, live) if not r.state.is_final]
-        if not live or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    with tracker_for(store, catalogue) as tracker:
+        tracker.cancel(live)
+        deadline = time.monotonic() + 30
+        while True:
+            live = [r for r in tracker.refresh(live) if not r.state.is_final]
+            if not live or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     for record in store.jobs_by_ids([r.job_id for r in records]):
         print(f"{record.job_id} {record.state.value}")
     return 0

@@ -42,16 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
+        except Exception as exc:  # a broken install must not silently lose commands
+            raise CommandModuleBroken(module_name, exc) from exc
         module.register(subparsers)
     return parser
 
 
+class CommandModuleBroken(Exception):
+    def __init__(self, module_name: str, cause: Exception) -> None:
+        super().__init__(f"esap: error: command module {module_name} cannot be imported "
+                         f"({type(cause).__name__}: {cause}); the installation is broken")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except CommandModuleBroken as exc:
+        if "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        print(exc, file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     args.sites = getattr(args, "sites", None)
     args.debug = getattr(args, "debug", False)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from typing import Any
 
+from ..sites import Catalogue
 from ..store import Store
+from ..tracker import tracker_for
 from .main import global_options
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -22,6 +27,7 @@ def register(subparsers: Any) -> None:
 def runs_command(args: argparse.Namespace) -> int:
     store = Store()
     runs = store.latest_runs(args.limit)
+    _refresh_live_jobs(store, Catalogue.load(args.sites), [run_id for run_id, *_ in runs])
     states = store.run_states([run_id for run_id, *_ in runs])
     if args.json:
         print(json.dumps([
@@ -36,3 +42,15 @@ def runs_command(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
         print(f"{run_id:<14} {front:<10} {when:<20} {sum(counts.values()):>5}  {summary or '-'}")
     return 0
+
+
+def _refresh_live_jobs(store: Store, catalogue: Catalogue, run_ids: list[str]) -> None:
+    """Ask the sites about the jobs not final yet, one query per run and site; a site that
+    cannot be reached leaves its jobs as last recorded."""
+    live = store.live_jobs(run_ids)
+    with tracker_for(store, catalogue) as tracker:
+        for site_name in sorted({r.site for r in live}):
+            try:
+                tracker.refresh([r for r in live if r.site == site_name])
+            except Exception as exc:
+                log.warning("site %s not asked about its jobs: %s", site_name, exc)

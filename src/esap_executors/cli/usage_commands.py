@@ -8,6 +8,7 @@ from typing import Any
 
 from ..sites import Catalogue
 from ..store import Store
+from ..tracker import tracker_for
 from ..usage import LOW_SHARE as LOW
 from ..usage import JobUsage, usage_of
 from .main import global_options
@@ -29,6 +30,8 @@ def usage_command(args: argparse.Namespace) -> int:
     store = Store()
     catalogue = Catalogue.load(args.sites)
     records = store.jobs_of_run(args.id) or [store.job(args.id)]
+    with tracker_for(store, catalogue) as tracker:  # jobs that ended since the last look count too
+        records = tracker.refresh(records)
     rows = usage_of(store, catalogue, records, settle_s=SETTLE_S)
     if args.json:
         print(json.dumps([_as_dict(row) for row in rows], indent=2))

@@ -14,10 +14,11 @@ from typing import Any
 
 from ..errors import BadInput
 from ..paths import state_dir
-from ..runs import JobRequest, Run, job_id_for, refresh
+from ..runs import JobRequest, Run, job_id_for
 from ..sites import Catalogue
 from ..states import JobState, JobStatus
 from ..store import JobRecord, Store
+from ..tracker import tracker_for
 from . import records
 from .placement import choose_site, fit_to_site
 from .sandbox import Retrieval, copy_present, prefetch, register_transfers, retrieve
@@ -240,7 +241,8 @@ def output_command(args: argparse.Namespace) -> int:
         raise BadInput(f"{record.job_id} is not a JDL job: it has no output sandbox (see `esap logs`)", field="ID")
     attempts = [r for r in store.jobs_of_run(record.run_id) if r.key == record.key]
     record = max(attempts, key=lambda r: r.attempt)
-    record = refresh(store, Catalogue.load(args.sites), [record])[0]
+    with tracker_for(store, Catalogue.load(args.sites)) as tracker:
+        record = tracker.refresh([record])[0]
     folder = Path(args.dir).resolve() if args.dir else meta.output_dir
     if not record.state.is_final:
         if meta.perusal_interval is None:

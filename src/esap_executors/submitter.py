@@ -1,0 +1,229 @@
+"""The Submitter: how a run's jobs reach their sites.
+
+prepare (site choice, validation, limits, containers, stage-in check) -> authorize -> record
+in the store -> send (one backend submission per site) -> hand to the Tracker. After a crash,
+`recover` confirms the jobs recorded but not confirmed and resends those never sent. What
+happens to a job once it is sent is the Tracker's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backends import Submission
+from .containers import check_container
+from .errors import BadInput
+from .job import JobSpec
+from .site_backends import SiteBackends
+from .sites import Catalogue, Site
+from .staging import check_stage_in, stage_in
+from .states import JobState
+from .store import JobRecord, Store
+from .tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    key: str  # stable within the run: the same key on a rerun reattaches
+    spec: JobSpec
+    site: str | None = None  # None: matchmaking on the spec's requirements, else the default
+    name: str = ""
+
+
+def run_id_for(key: str) -> str:
+    return "r" + hashlib.sha256(key.encode()).hexdigest()[:11]
+
+
+def job_id_for(run_id: str, key: str, attempt: int) -> str:
+    token = key if attempt == 0 else f"{key}#{attempt}"
+    return f"{run_id}.{hashlib.sha256(token.encode()).hexdigest()[:8]}"
+
+
+def check_limits(site: Site, spec: JobSpec) -> None:
+    limits = site.limits
+    problems = []
+    if limits.max_cores is not None and spec.cores > limits.max_cores:
+        problems.append(("cores", f"{spec.cores} cores exceed the limit of {limits.max_cores}"))
+    if limits.max_gpus is not None and spec.gpus > limits.max_gpus:
+        problems.append(("gpus", f"{spec.gpus} GPUs exceed the limit of {limits.max_gpus}"))
+    if limits.max_memory_mib is not None and (spec.memory_mib or 0) > limits.max_memory_mib:
+        problems.append(("memory", f"{spec.memory_mib} MiB exceed the limit of {limits.max_memory_mib} MiB"))
+    if limits.max_walltime_s is not None and (spec.walltime_s or 0) > limits.max_walltime_s:
+        problems.append(("walltime", f"{spec.walltime_s} s exceed the limit of {limits.max_walltime_s} s"))
+    if problems:
+        field, message = problems[0]
+        raise BadInput(f"{message} on site {site.name}", field=field)
+
+
+class Submitter:
+    def __init__(self, run_id: str, *, catalogue: Catalogue, store: Store, backends: SiteBackends,
+                 tracker: Tracker, since: float, default_site: str | None = None) -> None:
+        self.run_id = run_id
+        self.catalogue = catalogue
+        self.store = store
+        self.backends = backends
+        self.tracker = tracker
+        self.since = since
+        self.default_site = default_site
+
+    def choose_site(self, request: JobRequest) -> Site:
+        if request.site:
+            return self.catalogue.get(request.site)
+        if request.spec.requirements:
+            from .matchmaking import choose_site
+
+            return choose_site(self.catalogue, request.spec)
+        return self.catalogue.get(self.default_site or "local")
+
+    def prepare(self, requests: Sequence[JobRequest]) -> tuple[list[JobRecord], list[JobRecord]]:
+        """Validate every request and build its record; nothing is recorded or sent.
+
+        Returns (new records to send, existing records reattached).
+        """
+        fresh: list[tuple[Site, JobRequest, JobSpec, int]] = []
+        existing: list[JobRecord] = []
+        seen: set[str] = set()
+        for request in requests:
+            if request.key in seen:
+                raise BadInput(f"job key {request.key!r} appears twice in one submission", field="key")
+            seen.add(request.key)
+            previous = self.tracker.latest(self.run_id, request.key)
+            if previous is not None and previous.state not in (JobState.FAILED, JobState.CANCELLED):
+                existing.append(previous)
+                continue
+            attempt = 0 if previous is None else previous.attempt + 1
+            site = self.choose_site(request)
+            spec = _with_site_defaults(request.spec, site).validate()
+            check_limits(site, spec)
+            check_container(site, spec)
+            check_stage_in(spec)
+            fresh.append((site, request, spec, attempt))
+        by_site: dict[str, list[int]] = defaultdict(list)
+        for index, (site, _, _, _) in enumerate(fresh):
+            by_site[site.name].append(index)
+        authorized = self._authorize(fresh, by_site)
+        records: list[JobRecord] = []
+        for (site, request, _, attempt), spec in zip(fresh, authorized, strict=True):
+            job_id = job_id_for(self.run_id, request.key, attempt)
+            # The job's own directory under the site's work root always holds its default std
+            # streams; it is also the working directory unless the job names one (like sbatch,
+            # the CLI runs a job where it was submitted from).
+            private = str(Path(site.work_root) / self.run_id / job_id.split(".")[1])
+            workdir = spec.cwd or private
+            records.append(
+                JobRecord(
+                    job_id=job_id,
+                    run_id=self.run_id,
+                    key=request.key,
+                    name=request.name or request.key,
+                    site=site.name,
+                    native_id=None,
+                    state=JobState.QUEUED,
+                    spec=spec,
+                    workdir=workdir,
+                    stdout=_stream_path(workdir, spec.stdout, private, "esap.out"),
+                    stderr=_stream_path(workdir, spec.stderr, private, "esap.err"),
+                    attempt=attempt,
+                )
+            )
+        for site_name, indexes in by_site.items():
+            self.backends.get(site_name).validate([submission(records[i]) for i in indexes])
+        return records, existing
+
+    def submit(self, requests: Sequence[JobRequest]) -> list[JobRecord]:
+        """Validate all, record all, then send: one backend submission per site."""
+        records, existing = self.prepare(requests)
+        self.store.add_jobs(records)
+        self.tracker.adopt(records)
+        self._send(records)
+        for record in existing:
+            if not record.state.is_final:
+                self.tracker.follow(record.site)
+        sent = {r.key: self.tracker.get(r.job_id) for r in records}
+        by_key = {**{r.key: r for r in existing}, **sent}
+        return [by_key[request.key] for request in requests]
+
+    def resubmit(self, failed: Sequence[JobRecord]) -> None:
+        """The next attempt of failed jobs (the Tracker decides which)."""
+        self.submit([JobRequest(key=r.key, spec=r.spec, site=r.site, name=r.name) for r in failed])
+
+    def _send(self, records: Sequence[JobRecord]) -> None:
+        by_site: dict[str, list[JobRecord]] = defaultdict(list)
+        for record in records:
+            by_site[record.site].append(record)
+        for site_name, group in by_site.items():
+            backend = self.backends.get(site_name)
+            for record in group:
+                Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
+                Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
+                if not backend.handles_staging:
+                    Path(record.workdir).mkdir(parents=True, exist_ok=True)
+                    stage_in(record.spec, record.workdir)
+            native_ids = backend.submit([submission(r) for r in group])
+            self.tracker.set_native_ids([(r.job_id, n) for r, n in zip(group, native_ids, strict=True)])
+            self.tracker.follow(site_name)
+
+    def recover(self) -> None:
+        """After a crash: find jobs recorded but not confirmed, resend those never sent."""
+        by_site: dict[str, list[JobRecord]] = defaultdict(list)
+        for record in self.store.unsent(self.run_id):
+            by_site[record.site].append(record)
+        for site_name, group in by_site.items():
+            found = {f.job_id: f for f in self.backends.get(site_name).find(self.run_id, since=self.since)}
+            self.tracker.set_native_ids([(r.job_id, found[r.job_id].native_id) for r in group if r.job_id in found])
+            lost = [r for r in group if r.job_id not in found]
+            if lost:
+                log.info("resending %d job(s) recorded but never sent", len(lost))
+                self._send(lost)
+        self.tracker.follow_live()
+
+    def _authorize(
+        self, fresh: list[tuple[Site, JobRequest, JobSpec, int]], by_site: dict[str, list[int]]
+    ) -> list[JobSpec]:
+        specs = [spec for _, _, spec, _ in fresh]
+        for site_name, indexes in by_site.items():
+            site = self.catalogue.get(site_name)
+            if site.policy is None:
+                continue
+            from .auth.policy import authorize
+
+            allowed = authorize(site, [specs[i] for i in indexes], run_id=self.run_id, store=self.store)
+            for i, spec in zip(indexes, allowed, strict=True):
+                specs[i] = spec
+        return specs
+
+
+def submission(record: JobRecord) -> Submission:
+    return Submission(
+        job_id=record.job_id,
+        run_id=record.run_id,
+        name=record.name,
+        spec=record.spec,
+        workdir=record.workdir,
+        stdout=record.stdout,
+        stderr=record.stderr,
+    )
+
+
+def _stream_path(workdir: str, given: str | None, private: str, default: str) -> str:
+    if not given:
+        return str(Path(private) / default)
+    return given if given.startswith("/") else str(Path(workdir) / given)
+
+
+def _with_site_defaults(spec: JobSpec, site: Site) -> JobSpec:
+    changes: dict[str, object] = {}
+    for name in ("account", "partition", "qos", "accounting_group"):
+        if getattr(spec, name) is None and site.defaults.get(name):
+            changes[name] = site.defaults[name]
+    labels = dict(spec.labels)
+    labels.setdefault("site", site.name)
+    changes["labels"] = labels
+    return spec.with_changes(**changes)

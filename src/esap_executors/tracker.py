@@ -1,0 +1,315 @@
+"""The Tracker: the one owner of a sent job's status.
+
+Every status question goes down one path: poll (one backend query per site and run, whatever
+the number of jobs) -> explain failures -> map exit codes to states -> stage outputs out (once
+per job) -> store -> retry -> notify. A run follows its jobs with a Tracker and a poller thread;
+`esap status`, `esap cancel`, `esap runs` and `esap output` use a Tracker once (`refresh`).
+No other code turns a scheduler's answer into a job state.
+
+Records handed out are frozen snapshots: a reader never sees a final state before its exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from .backends import Backend
+from .job import JobSpec
+from .poller import PollInterval, StatusPoller
+from .site_backends import SiteBackends
+from .sites import Catalogue
+from .staging import stage_out
+from .states import JobState, JobStatus
+from .store import JobRecord, Store
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[JobRecord, JobStatus], None]
+RetryHook = Callable[[Sequence[JobRecord]], None]  # submits the next attempt of failed jobs
+
+
+@dataclass(frozen=True)
+class _Observed:
+    record: JobRecord  # as the tracker knew it before this poll
+    status: JobStatus  # the backend's answer, explained and mapped
+
+
+class Tracker:
+    def __init__(self, store: Store, backends: SiteBackends, *, retry: RetryHook | None = None) -> None:
+        self.store = store
+        self.backends = backends
+        self._retry_hook = retry
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._records: dict[str, JobRecord] = {}
+        self._latest: dict[tuple[str, str], str] = {}  # (run id, key) -> job id of its latest attempt
+        self._since: dict[str, float] = {}
+        self._staged: set[str] = set()  # jobs whose outputs this process has staged out
+        self._retrying: set[str] = set()  # failed attempts whose next attempt is being submitted
+        self._listeners: list[Listener] = []
+        self._poller = StatusPoller(self._cycle, self._interval_for)
+
+    # --- the jobs it knows ---------------------------------------------------------------
+    def adopt(self, records: Iterable[JobRecord]) -> None:
+        """Know these records (new, reloaded, or given their native id)."""
+        with self._lock:
+            for record in records:
+                self._records[record.job_id] = record
+                slot = (record.run_id, record.key)
+                current = self._records.get(self._latest.get(slot, ""))
+                if current is None or current.attempt <= record.attempt:
+                    self._latest[slot] = record.job_id
+
+    def set_native_ids(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Record that the scheduler accepted these jobs (store first, then readers)."""
+        self.store.set_native_ids(pairs)
+        with self._lock:
+            for job_id, native in pairs:
+                self._records[job_id] = replace(self._records[job_id], native_id=native)
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._lock:
+            return self._records[job_id]
+
+    def latest(self, run_id: str, key: str) -> JobRecord | None:
+        with self._lock:
+            job_id = self._latest.get((run_id, key))
+            return None if job_id is None else self._records[job_id]
+
+    def snapshot(self, run_id: str | None = None) -> dict[str, JobRecord]:
+        """Every known record (of one run), as frozen values."""
+        with self._lock:
+            if run_id is None:
+                return dict(self._records)
+            return {j: r for j, r in self._records.items() if r.run_id == run_id}
+
+    def add_listener(self, callback: Listener) -> None:
+        self._listeners.append(callback)
+
+    # --- following jobs ------------------------------------------------------------------
+    def follow(self, site_name: str) -> None:
+        """Poll `site_name` in the background until its known jobs are final."""
+        self._poller.track(site_name)
+
+    def follow_live(self) -> None:
+        with self._lock:
+            sites = {r.site for r in self._records.values() if not r.state.is_final and r.native_id}
+        for site_name in sites:
+            self.follow(site_name)
+
+    @property
+    def poll_cycles(self) -> int:
+        return self._poller.cycles
+
+    def _interval_for(self, site_name: str) -> PollInterval:
+        return PollInterval.from_settings(self.backends.catalogue.get(site_name).poll)
+
+    def _cycle(self, site_name: str) -> tuple[bool, bool]:
+        """One poll of a site: (anything changed, the site still has live jobs)."""
+        with self._lock:
+            live = [r for r in self._records.values()
+                    if r.site == site_name and not r.state.is_final and r.native_id]
+        if not live:
+            return False, False
+        by_run: dict[str, list[JobRecord]] = defaultdict(list)
+        for record in live:
+            by_run[record.run_id].append(record)
+        changed = False
+        for run_id, group in by_run.items():
+            changed = bool(self._update(site_name, run_id, group)) or changed
+        with self._lock:
+            still_live = any(not self._records[r.job_id].state.is_final for r in live)
+            retrying = any(self._records[j].site == site_name for j in self._retrying)
+        return changed, still_live or retrying
+
+    def refresh(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        """Bring records up to date now: one backend query per run and site (`esap status`)."""
+        self.adopt(records)
+        by_run_site: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)
+        for record in records:
+            if not record.state.is_final and record.native_id and self.backends.knows(record.site):
+                by_run_site[(record.run_id, record.site)].append(record)
+        for (run_id, site_name), group in by_run_site.items():
+            self._update(site_name, run_id, group)
+        return self.store.jobs_by_ids([r.job_id for r in records])
+
+    def cancel(self, records: Sequence[JobRecord], *, follow: bool = False) -> int:
+        """Cancel the live jobs among `records`, one backend call per site; how many were asked.
+
+        With `follow`, the sites are polled soon so that the cancellations are seen."""
+        by_site: dict[str, list[str]] = defaultdict(list)
+        for record in records:
+            if not record.state.is_final and record.native_id:
+                by_site[record.site].append(record.native_id)
+        for site_name, native_ids in by_site.items():
+            self.backends.get(site_name).cancel(native_ids)
+            if follow:
+                self.follow(site_name)
+        return sum(len(ids) for ids in by_site.values())
+
+    # --- the status path -----------------------------------------------------------------
+    def _update(self, site_name: str, run_id: str, group: Sequence[JobRecord]) -> list[JobRecord]:
+        backend = self.backends.get(site_name)
+        statuses = backend.poll([r.native_id for r in group if r.native_id], run_id=run_id,
+                                since=self._run_since(run_id))
+        observed = [_Observed(r, s) for r in group
+                    if (s := statuses.get(r.native_id or "")) is not None and s.state != r.state]
+        if not observed:
+            return []
+        observed = _explained(backend, observed)
+        missing = self._stage_out(backend, observed)
+        changed = set(self.store.update_states((o.record.job_id, o.status) for o in observed))
+        # Rows another process (e.g. `esap status`) moved first still get the details seen here,
+        # and readers get them as the store holds them.
+        recorded_elsewhere = [o for o in observed if o.record.job_id not in changed]
+        if recorded_elsewhere:
+            self.store.fill_details((o.record.job_id, o.status) for o in recorded_elsewhere)
+        stored = {r.job_id: r for r in self.store.jobs_by_ids([o.record.job_id for o in recorded_elsewhere])}
+        updated = [
+            stored.get(o.record.job_id) or _applied(o.record, o.status, missing.get(o.record.job_id))
+            for o in observed
+        ]
+        retry = self._publish(updated)
+        for record, o in zip(updated, observed, strict=True):
+            self._notify(record, o.status)
+        if retry:
+            self._retry(retry)
+        return updated
+
+    def _run_since(self, run_id: str) -> float:
+        since = self._since.get(run_id)
+        if since is None:
+            since = self._since[run_id] = self.store.run_created(run_id) or time.time()
+        return since
+
+    def _stage_out(self, backend: Backend, observed: Sequence[_Observed]) -> dict[str, tuple[str, ...]]:
+        """Copy the outputs of jobs that just ended, once per job; {job id: outputs missing}."""
+        if backend.handles_staging:
+            return {}
+        ending = [o.record for o in observed
+                  if o.status.state.is_final and o.record.spec.stage_out and o.record.job_id not in self._staged]
+        if not ending:
+            return {}
+        # A job another process already recorded as ended had its outputs staged there.
+        ended = {r.job_id for r in self.store.jobs_by_ids([r.job_id for r in ending]) if r.state.is_final}
+        missing: dict[str, tuple[str, ...]] = {}
+        for record in ending:
+            self._staged.add(record.job_id)
+            if record.job_id in ended:
+                continue
+            try:
+                lost = stage_out(record.spec, record.workdir)
+            except Exception as exc:  # an unreachable destination must not stop the status path
+                lost = [f"{o.source} ({exc})" for o in record.spec.stage_out]
+            if lost:
+                missing[record.job_id] = tuple(lost)
+                self.store.set_missing_outputs(record.job_id, lost)
+        return missing
+
+    def _publish(self, updated: Sequence[JobRecord]) -> list[JobRecord]:
+        """Hand the new records to readers; returns the failed attempts to retry."""
+        retry: list[JobRecord] = []
+        with self._changed:
+            for record in updated:
+                self._records[record.job_id] = record
+                if self._should_retry(record):
+                    retry.append(record)
+                    self._retrying.add(record.job_id)
+            self._changed.notify_all()
+        return retry
+
+    def _should_retry(self, record: JobRecord) -> bool:
+        return (self._retry_hook is not None and record.state is JobState.FAILED
+                and record.attempt < record.spec.retries
+                and self._latest.get((record.run_id, record.key)) == record.job_id
+                and record.job_id not in self._retrying)
+
+    def _retry(self, failed: Sequence[JobRecord]) -> None:
+        assert self._retry_hook is not None
+        try:
+            self._retry_hook(failed)
+        except Exception:
+            log.exception("resubmitting %d failed job(s) failed", len(failed))
+        finally:
+            with self._changed:
+                self._retrying.difference_update(r.job_id for r in failed)
+                self._changed.notify_all()
+
+    def _notify(self, record: JobRecord, status: JobStatus) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(record, status)
+            except Exception:
+                log.exception("a run listener failed")
+
+    # --- waiting -------------------------------------------------------------------------
+    def wait(self, run_id: str, keys: Iterable[str], timeout: float | None = None) -> dict[str, JobRecord]:
+        """Block until the latest attempt of each key is final and not being retried."""
+        wanted = set(keys)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                latest = [self._records[self._latest[(run_id, k)]] for k in wanted]
+                if all(r.state.is_final and r.job_id not in self._retrying for r in latest):
+                    return {r.job_id: r for r in latest}
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return {r.job_id: r for r in latest}
+                self._changed.wait(timeout=min(remaining or 1.0, 1.0))
+
+    def close(self) -> None:
+        self._poller.stop()
+
+
+@contextmanager
+def tracker_for(store: Store, catalogue: Catalogue) -> Iterator[Tracker]:
+    """A Tracker for one command (`esap status`, `cancel`, `runs`, `output`), closed after it."""
+    with SiteBackends(catalogue) as backends:
+        tracker = Tracker(store, backends)
+        try:
+            yield tracker
+        finally:
+            tracker.close()
+
+
+def exit_ok(spec: JobSpec, status: JobStatus) -> bool:
+    return status.exit_code is None or status.exit_code in spec.success_exit_codes
+
+
+def _explained(backend: Backend, observed: list[_Observed]) -> list[_Observed]:
+    """Failure details from the backend (one call), then exit codes mapped to states."""
+    failed = [o.record.native_id for o in observed if o.status.state is JobState.FAILED and o.record.native_id]
+    details: Mapping[str, JobStatus] = backend.explain(failed) if failed else {}
+    result = []
+    for o in observed:
+        status = o.status
+        detail = details.get(o.record.native_id or "")
+        if detail is not None:
+            status = status.with_details(
+                exit_code=status.exit_code if status.exit_code is not None else detail.exit_code,
+                signal=status.signal or detail.signal,
+                reason=status.reason or detail.reason,
+            )
+        if status.state is JobState.COMPLETED and not exit_ok(o.record.spec, status):
+            status = status.with_details(state=JobState.FAILED, reason=status.reason or "exit code")
+        result.append(_Observed(o.record, status))
+    return result
+
+
+def _applied(record: JobRecord, status: JobStatus, missing: tuple[str, ...] | None) -> JobRecord:
+    """The record as the store now holds it (details kept where the status has none)."""
+    return replace(
+        record,
+        state=status.state,
+        exit_code=status.exit_code if status.exit_code is not None else record.exit_code,
+        signal=status.signal or record.signal,
+        reason=status.reason or record.reason,
+        missing_outputs=missing if missing is not None else record.missing_outputs,
+        updated=status.time,
+    )
