@@ -1,4 +1,5 @@
-"""One status poller per run: one backend query per site per cycle, however many jobs."""
+"""The Tracker's clock: polls each site when due, one backend query per site per cycle, however
+many jobs; the interval adapts (shorter after a change, longer while nothing changes)."""
 
 from __future__ import annotations
 

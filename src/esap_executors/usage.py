@@ -1,7 +1,7 @@
 """What finished jobs used against what they asked for: the numbers to right-size requests.
 
-One accounting query per run and site (the schedulers keep these numbers after the job ended:
-sacct, the schedd's history, the local supervisor's records).
+One accounting query per run and site, through site_backends.py (the schedulers keep these
+numbers after the job ended: sacct, the schedd's history, the local supervisor's records).
 """
 
 from __future__ import annotations
