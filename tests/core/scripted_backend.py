@@ -75,3 +75,8 @@ class ScriptedBackend(Backend):
 def fail(native_id: str) -> None:
     with ScriptedBackend.lock:
         ScriptedBackend.states[native_id] = JobState.FAILED
+
+
+def finish(native_id: str) -> None:
+    with ScriptedBackend.lock:
+        ScriptedBackend.states[native_id] = JobState.COMPLETED

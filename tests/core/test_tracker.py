@@ -10,13 +10,13 @@ import pytest
 
 from esap_executors import backends
 from esap_executors.cli.main import main
-from esap_executors.job import JobSpec
+from esap_executors.job import JobSpec, StageOut
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 from esap_executors.store import Store
 
-from .scripted_backend import EXIT_CODE, REASON, ScriptedBackend, fail
+from .scripted_backend import EXIT_CODE, REASON, ScriptedBackend, fail, finish
 
 
 @pytest.fixture
@@ -90,3 +90,27 @@ def test_a_snapshot_never_changes_under_its_reader(sites: Path) -> None:
     assert before.state is not JobState.FAILED and before.exit_code is None  # what the reader saw, kept
     with pytest.raises(dataclasses.FrozenInstanceError):
         before.state = JobState.COMPLETED  # type: ignore[misc]
+
+
+def test_outputs_are_staged_out_once_and_a_failing_copy_does_not_stop_esap_status(
+    sites: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept, blocker = tmp_path / "kept.txt", tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    spec = JobSpec(argv=("true",), stage_out=(StageOut("out.txt", str(kept)), StageOut("out.txt", str(blocker / "x"))))
+    run = Run.open("stage-out-once", catalogue=Catalogue.load(sites))
+    try:
+        job = run.submit([JobRequest(key="writer", spec=spec, site="scripted")])[0]
+        (Path(job.workdir) / "out.txt").write_text("result")
+        finish(job.native_id or "")
+        assert main(["status", job.job_id, "--sites", str(sites)]) == 0  # sees the end first, stages out
+        assert kept.read_text() == "result"
+        kept.unlink()
+        ScriptedBackend.release.set()
+        final = run.wait(timeout=60)[job.job_id]
+    finally:
+        run.close()
+    assert final.state is JobState.COMPLETED
+    assert not kept.exists()  # the run did not stage out a second time
+    assert final.missing_outputs and "a-file" in final.missing_outputs[-1]
+    assert "missing outputs: out.txt" in capsys.readouterr().out
