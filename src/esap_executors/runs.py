@@ -92,6 +92,10 @@ class Run:
     def add_listener(self, callback: Listener) -> None:
         self.tracker.add_listener(callback)
 
+    def settled(self, record: JobRecord) -> bool:
+        """Final, and no retry of it on its way."""
+        return self.tracker.settled(record)
+
     def wait(self, job_ids: Iterable[str] | None = None, timeout: float | None = None) -> dict[str, JobRecord]:
         """Block until the jobs (by default all of the run) are final; follows retries."""
         records = self.snapshot()

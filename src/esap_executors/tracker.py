@@ -249,6 +249,13 @@ class Tracker:
                 log.exception("a run listener failed")
 
     # --- waiting -------------------------------------------------------------------------
+    def settled(self, record: JobRecord) -> bool:
+        """Final, and no next attempt on its way (the Tracker retries failed jobs with retries left)."""
+        with self._lock:
+            current = self._records.get(record.job_id, record)
+            latest = self._latest.get((current.run_id, current.key), current.job_id)
+            return current.state.is_final and latest == current.job_id and current.job_id not in self._retrying
+
     def wait(self, run_id: str, keys: Iterable[str], timeout: float | None = None) -> dict[str, JobRecord]:
         """Block until the latest attempt of each key is final and not being retried."""
         wanted = set(keys)
@@ -256,7 +263,7 @@ class Tracker:
         with self._changed:
             while True:
                 latest = [self._records[self._latest[(run_id, k)]] for k in wanted]
-                if all(r.state.is_final and r.job_id not in self._retrying for r in latest):
+                if all(self.settled(r) for r in latest):
                     return {r.job_id: r for r in latest}
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

@@ -24,7 +24,6 @@ from .placement import choose_site, fit_to_site
 from .sandbox import Retrieval, copy_present, prefetch, register_transfers, retrieve
 from .translate import JdlDescription, JdlJob, load
 
-RETRY_GRACE_S = 60.0  # how long a failed job with retries left may wait for its resubmission
 # core job options that a JDL file sets itself
 _NOT_FOR_JDL = {
     "cores": "CpuNumber", "mem": "Requirements on GlueHostMainMemoryRAMSize", "walltime": "CPUTime",
@@ -162,7 +161,6 @@ def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
     perusal = description.perusal_interval
     step = float(perusal) if perusal else 5.0
     outputs = {job.key: [o.name for o in job.outputs] for job in description.jobs}
-    retry_grace: dict[str, float] = {}
     expired: set[str] = set()
     try:
         while True:
@@ -170,7 +168,7 @@ def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
             if description.expiry and time.time() < description.expiry:
                 timeout = max(0.5, min(step, description.expiry - time.time() + 0.5))
             latest = run.wait(ids, timeout=timeout)
-            if all(_settled(r, retry_grace) for r in latest.values()):
+            if all(run.settled(r) for r in latest.values()):
                 break
             live = [r for r in latest.values() if not r.state.is_final]
             if perusal:
@@ -190,16 +188,6 @@ def _wait(run: Run, description: JdlDescription, submitted: Sequence[JobRecord],
         latest = run.wait(ids, timeout=60)
     order = {r.key: i for i, r in enumerate(submitted)}
     return sorted(latest.values(), key=lambda r: order.get(r.key, 0))
-
-
-def _settled(record: JobRecord, retry_grace: dict[str, float]) -> bool:
-    """Final, and no retry is on its way (the run resubmits a failed job with retries left)."""
-    if not record.state.is_final:
-        return False
-    if record.state is JobState.FAILED and record.attempt < record.spec.retries:
-        since = retry_grace.setdefault(record.job_id, time.monotonic())
-        return time.monotonic() - since > RETRY_GRACE_S
-    return True
 
 
 def _report(results: Sequence[tuple[JobRecord, Retrieval, Path]], quiet: bool) -> None:
