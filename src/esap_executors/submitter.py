@@ -46,6 +46,11 @@ def job_id_for(run_id: str, key: str, attempt: int) -> str:
     return f"{run_id}.{hashlib.sha256(token.encode()).hexdigest()[:8]}"
 
 
+def reattaches(previous: JobRecord) -> bool:
+    """A key submitted again joins its latest attempt unless that one failed or was cancelled."""
+    return previous.state not in (JobState.FAILED, JobState.CANCELLED)
+
+
 def check_limits(site: Site, spec: JobSpec) -> None:
     limits = site.limits
     problems = []
@@ -95,7 +100,7 @@ class Submitter:
                 raise BadInput(f"job key {request.key!r} appears twice in one submission", field="key")
             seen.add(request.key)
             previous = self.tracker.latest(self.run_id, request.key)
-            if previous is not None and previous.state not in (JobState.FAILED, JobState.CANCELLED):
+            if previous is not None and reattaches(previous):
                 existing.append(previous)
                 continue
             attempt = 0 if previous is None else previous.attempt + 1

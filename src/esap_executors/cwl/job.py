@@ -28,7 +28,7 @@ from ..errors import BadInput
 from ..job import Container, JobSpec, StageIn, StageOut
 from ..runs import JobRequest
 from ..sites import Site
-from ..states import JobState
+from ..submitter import reattaches
 from .placement import Placement, place
 from .script import SANDBOX_DIRS, Sandbox, job_script
 
@@ -55,7 +55,7 @@ class EsapCommandLineJob(CommandLineJob):
     def run(self, runtimeContext: RuntimeContext, tmpdir_lock: Any = None) -> None:
         session: Session = runtimeContext.esap  # type: ignore[attr-defined]
         previous = session.run.latest(self.esap_key)
-        attach = previous is not None and previous.state not in (JobState.FAILED, JobState.CANCELLED)
+        attach = previous is not None and reattaches(previous)
         if not attach:
             for directory in (self.outdir, self.tmpdir, self.stagedir, self._sandbox()):
                 if directory and directory.startswith(self.esap_root + os.sep):
