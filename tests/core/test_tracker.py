@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,3 +115,16 @@ def test_outputs_are_staged_out_once_and_a_failing_copy_does_not_stop_esap_statu
     assert not kept.exists()  # the run did not stage out a second time
     assert final.missing_outputs and "a-file" in final.missing_outputs[-1]
     assert "missing outputs: out.txt" in capsys.readouterr().out
+
+
+def test_esap_runs_shows_jobs_that_ended_since_the_run_last_looked(
+    sites: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ScriptedBackend.release.set()
+    with Run.open("ended-while-nobody-looked", catalogue=Catalogue.load(sites)) as run:
+        job = run.submit([JobRequest(key="one", spec=JobSpec(argv=("true",)), site="scripted")])[0]
+    finish(job.native_id or "")
+    capsys.readouterr()
+    assert main(["runs", "--json", "--sites", str(sites)]) == 0
+    (listed,) = [r for r in json.loads(capsys.readouterr().out) if r["run"] == job.run_id]
+    assert listed["jobs"] == {"completed": 1}
