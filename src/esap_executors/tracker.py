@@ -3,8 +3,8 @@
 Every status question goes down one path: poll (one backend query per site and run, whatever
 the number of jobs) -> explain failures -> map exit codes to states -> stage outputs out (once
 per job) -> store -> retry -> notify. A run follows its jobs with a Tracker and a poller thread;
-`esap status`, `esap cancel`, `esap runs` and `esap output` use a Tracker once (`refresh`).
-No other code turns a scheduler's answer into a job state.
+`esap status`, `esap cancel`, `esap runs`, `esap usage` and `esap output` use a Tracker once
+(`refresh`). No other code turns a scheduler's answer into a job state.
 
 Records handed out are frozen snapshots: a reader never sees a final state before its exit code.
 """
