@@ -168,7 +168,7 @@ class Submitter:
             for record in group:
                 Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
                 Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
-                if not backend.handles_staging:
+                if not backend.site_capabilities.transfers_files:
                     Path(record.workdir).mkdir(parents=True, exist_ok=True)
                     stage_in(record.spec, record.workdir)
             native_ids = backend.submit([submission(r) for r in group])

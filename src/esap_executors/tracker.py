@@ -190,7 +190,7 @@ class Tracker:
 
     def _stage_out(self, backend: Backend, observed: Sequence[_Observed]) -> dict[str, tuple[str, ...]]:
         """Copy the outputs of jobs that just ended, once per job; {job id: outputs missing}."""
-        if backend.handles_staging:
+        if backend.site_capabilities.transfers_files:
             return {}
         ending = [o.record for o in observed
                   if o.status.state.is_final and o.record.spec.stage_out and o.record.job_id not in self._staged]
