@@ -35,6 +35,7 @@ BILLING_KEYS = {"account", "accounting_group", "qos", "partition"}
 GROUP_LIMIT_KEYS = {"max_cores", "max_memory", "max_walltime", "max_gpus"}
 CREDENTIAL_KEYS = {
     "slurm_jwt", "slurm_user", "htcondor_idtoken", "htcondor_auth", "scitoken", "rosetta_session",
+    "rosetta",
 }
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ class SiteCredentials:
     htcondor_auth: tuple[str, ...] = ()
     scitoken: SecretSource | None = None
     rosetta_session: SecretSource | None = None
+    rosetta_username: str | None = None
+    rosetta_password: SecretSource | None = None  # with rosetta_username
+    rosetta_authtoken: SecretSource | None = None  # or the profile's auth token alone
 
 
 def normalise_group(name: str) -> str:
@@ -196,10 +200,31 @@ def parse_credentials(block: Any, source: str, line: int, field: str, *,
             raise _bad(creds, "htcondor_auth",
                        f"method {unknown[0]!r} is not one backend {backend} accepts (known: {known})", source, field)
         values["htcondor_auth"] = tuple(m.upper() for m in methods)
+    if "rosetta" in creds:
+        values.update(_rosetta_credentials(creds, source, field))
     for key in ("scitoken", "rosetta_session"):
         if key in creds:
             values[key] = _secret_source(creds, key, source, field)
     return SiteCredentials(**values)
+
+
+def _rosetta_credentials(creds: LocatedDict, source: str, field: str) -> dict[str, Any]:
+    sub_field = f"{field}.rosetta"
+    block = _mapping(creds["rosetta"], source, creds.line_of("rosetta"), sub_field)
+    _no_unknown(block, {"username", "password", "authtoken"}, source, sub_field)
+    values: dict[str, Any] = {}
+    if "authtoken" in block:
+        if "password" in block:
+            raise BadInput("give a username with a password, or an authtoken, not both", source=source,
+                           line=block.line, field=sub_field)
+        values["rosetta_authtoken"] = _secret_source(block, "authtoken", source, sub_field)
+    elif "username" in block and "password" in block:
+        values["rosetta_username"] = _text(block, "username", source, sub_field)
+        values["rosetta_password"] = _secret_source(block, "password", source, sub_field)
+    else:
+        raise BadInput("give a username with a password ({file: …} or {env: …}), or an authtoken",
+                       source=source, line=block.line, field=sub_field)
+    return values
 
 
 def _billing(block: LocatedDict, source: str, field: str) -> Billing:

@@ -17,6 +17,7 @@ BACKEND_MODULES: dict[str, str] = {
     "local": "esap_executors.backends.local:LocalBackend",
     "slurm": "esap_executors.backends.slurm:SlurmBackend",
     "htcondor": "esap_executors.backends.htcondor:HTCondorBackend",
+    "rosetta": "esap_executors.backends.rosetta:RosettaBackend",
 }
 
 

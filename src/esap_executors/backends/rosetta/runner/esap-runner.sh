@@ -1,11 +1,12 @@
 #!/bin/sh
 # esap step runner: the entrypoint of the runner image that Rosetta starts as a task.
 # Rosetta passes no command to a task; the step is named by the task password, which Rosetta
-# hands to the container as AUTH_PASS. The token is "<run>-<step>"; the step lives on the
-# storage bound at $ESAP_STORAGE (default /storage) as esap/<run>/<step>/step.sh. The runner
-# writes the step's stdout/stderr there, touches esap/<run>/status/<step>.hb every heartbeat
-# period while the step runs, and last renames esap/<run>/status/<step>.exit-<code> into place,
-# so one listing of the status folder tells the backend every step's state.
+# hands to the container as AUTH_PASS. The token is "<run>-<step>". On the storage bound at
+# $ESAP_STORAGE (default /storage) the step is esap/<run>/steps/<step>.sh; the runner runs it in
+# esap/<run>/<step>/work with its stdout/stderr in esap/<run>/<step>/, touches
+# esap/<run>/status/<step>.hb every heartbeat period (the script's "# esap-heartbeat: N" line,
+# default 10 s) while it runs, and last renames esap/<run>/status/<step>.exit-<code> into place:
+# one listing of the status folder tells the backend every step's state.
 storage=${ESAP_STORAGE:-/storage}
 token=${AUTH_PASS:-}
 case "$token" in
@@ -15,25 +16,25 @@ esac
 case "$token" in *[!a-z0-9-]*) echo "esap-runner: bad step token" >&2; exit 2;; esac
 run=${token%%-*}
 step=${token#*-}
+script="$storage/esap/$run/steps/$step.sh"
 dir="$storage/esap/$run/$step"
 status="$storage/esap/$run/status"
 mkdir -p "$status" "$dir/work"
-period=10
-[ -s "$dir/heartbeat" ] && period=$(cat "$dir/heartbeat")
+period=$(sed -n 's/^# esap-heartbeat: *\([0-9][0-9]*\)$/\1/p' "$script" 2>/dev/null | head -n 1)
+[ -n "$period" ] || period=10
 finish() {
-  code=$1
   kill "$beat" 2>/dev/null
-  echo "$code" > "$status/.$step.exit.tmp"
-  mv -f "$status/.$step.exit.tmp" "$status/$step.exit-$code"
+  echo "$1" > "$status/.$step.exit.tmp"
+  mv -f "$status/.$step.exit.tmp" "$status/$step.exit-$1"
   exit 0
 }
 touch "$status/$step.hb"
 ( while :; do sleep "$period"; touch "$status/$step.hb"; done ) &
 beat=$!
-if [ ! -f "$dir/step.sh" ]; then
-  echo "esap-runner: no step script $dir/step.sh" > "$dir/stderr"
+if [ ! -f "$script" ]; then
+  echo "esap-runner: no step script $script" > "$dir/stderr"
   finish 127
 fi
 cd "$dir/work" || finish 126
-/bin/sh "$dir/step.sh" > "$dir/stdout" 2> "$dir/stderr" < /dev/null
+/bin/sh "$script" > "$dir/stdout" 2> "$dir/stderr" < /dev/null
 finish $?

@@ -1,0 +1,360 @@
+"""Rosetta: each step runs as a Rosetta task of one runner image, through the real Rosetta web
+application (HTML forms and its file manager API; reference: rosetta.md §3, §4, §9, §11.1).
+
+Rosetta runs images as long-lived services: a task has no command, no arguments and no exit
+code, and Rosetta never notices that it ended. So the backend registers nothing per step; it
+uses one runner software (`esap-runner`, built from `runner/`) and
+
+- uploads the step's shell script to the site's storage (`esap/<run>/steps/<step>.sh`);
+- starts a task named `esap-<run>-<step>` (<= 36 characters, run-scoped, so a rerun finds it)
+  whose task password is the step token `<run>-<step>`;
+- learns completion from the storage: the runner touches `esap/<run>/status/<step>.hb` every
+  heartbeat period and, last, writes `esap/<run>/status/<step>.exit-<code>`; one file-manager
+  listing of that folder per poll cycle covers every step of the run. A heartbeat older than
+  two periods (plus slack) is a runner that died silently (killed, out of memory, SLURM time
+  limit): the step fails with that reason;
+- then downloads the step's stdout/stderr and stops and deletes the task.
+
+Why the task password carries the step's identity: it is the only per-task value Rosetta hands
+to the container. With `access_method=direct_tunnel` (no proxy auth) Rosetta exports the task
+password as AUTH_PASS into the container on every computing type (`SINGULARITYENV_AUTH_PASS`
+on SSH standalone and SLURM computings). A software's `env_vars` are per software, not per
+task (one software per step would need an HTML form per step), and an atomic claim of a
+pending step from a queue folder would let any runner take any step, losing the 1:1 link
+between a task (and its SLURM job, its resources) and its step that cancel and reattach need.
+`direct_tunnel` is a power-user option in Rosetta: the account must be a power user.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ...errors import AuthError, BadInput
+from ...sites import Site
+from ...states import JobState, JobStatus
+from ..base import Backend, FoundJob, Submission
+from .client import MAX_TASK_NAME, RosettaClient, RosettaError, Task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT = 10
+HEARTBEAT_SLACK = 5.0  # seconds beyond two periods: clock and listing granularity (1 s)
+TAIL_BYTES = 2000
+
+
+def token_of(job_id: str) -> str:
+    """The step token (task password, file names): the esap job id with '-' for '.'."""
+    return job_id.replace(".", "-", 1)
+
+
+def job_id_of(token: str) -> str:
+    return token.replace("-", ".", 1)
+
+
+def task_name(token: str) -> str:
+    return f"esap-{token}"
+
+
+class RosettaBackend(Backend):
+    name = "rosetta"
+    # the backend moves the step's files itself (through Rosetta's file manager)
+    handles_staging = True
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
+        "url": str,  # the Rosetta web application, e.g. https://rosetta.example.org
+        "computing": str,  # computing resource name, as Rosetta lists it
+        "storage": str,  # storage name on that computing (default "data")
+        "software": str,  # the runner software name (default "esap-runner")
+        "software_tag": str,  # its image tag (default: the only one registered)
+        "heartbeat": int,  # seconds between runner heartbeats (default 10)
+        "timeout": (int, float),  # seconds per Rosetta request
+    }
+
+    def __init__(self, site: Site) -> None:
+        super().__init__(site)
+        options = site.options
+        url = options.get("url")
+        if not url:
+            raise BadInput("a Rosetta site needs options.url", source=site.source, line=site.line,
+                           field=f"{site.name}.options.url")
+        self.url = str(url)
+        self.computing_name = str(options.get("computing") or "")
+        self.storage_name = str(options.get("storage") or "data")
+        self.software_name = str(options.get("software") or "esap-runner")
+        self.software_tag = options.get("software_tag")
+        self.heartbeat = int(options.get("heartbeat") or DEFAULT_HEARTBEAT)
+        self.timeout = float(options.get("timeout") or 60)
+        self._client: RosettaClient | None = None
+        self._computing_uuid: str | None = None
+        self._software_uuid: str | None = None
+        self._folders: set[str] = set()
+        self._streams: dict[str, tuple[str, str]] = {}  # token -> local stdout, stderr
+        self._final: dict[str, JobStatus] = {}  # token -> final status (cleaned up)
+        self.action_count = 0  # task starts, stops, deletes, uploads, downloads
+
+    # --- connection -----------------------------------------------------------------
+    @property
+    def client(self) -> RosettaClient:
+        if self._client is None:
+            self._client = RosettaClient(self.url, timeout=self.timeout, **self._credentials())
+        return self._client
+
+    def _credentials(self) -> dict[str, str]:
+        creds = self.site.credentials
+        field = f"{self.site.name}.credentials.rosetta"
+        if creds is not None and creds.rosetta_authtoken is not None:
+            token = creds.rosetta_authtoken.read()
+            if not token:
+                raise AuthError(f"site {self.site.name}: the Rosetta auth token ({field}.authtoken) "
+                                "is empty or missing")
+            return {"authtoken": token}
+        if creds is not None and creds.rosetta_username and creds.rosetta_password is not None:
+            password = creds.rosetta_password.read()
+            if not password:
+                raise AuthError(f"site {self.site.name}: the Rosetta password ({field}.password) is empty or missing")
+            return {"username": creds.rosetta_username, "password": password}
+        raise BadInput("a Rosetta site needs credentials.rosetta (username and password, or authtoken)",
+                       source=self.site.source, line=self.site.line, field=field)
+
+    @property
+    def storage_root(self) -> str:
+        return f"/{self.computing_name}:{self.storage_name}/"
+
+    def _run_folder(self, run_id: str) -> str:
+        return f"{self.storage_root}esap/{run_id}/"
+
+    # --- validation -------------------------------------------------------------------
+    def validate(self, jobs: Sequence[Submission]) -> None:
+        site = self.site
+        if not self.computing_name:
+            raise BadInput("a Rosetta site needs options.computing", source=site.source, line=site.line,
+                           field=f"{site.name}.options.computing")
+        self._resolve()
+        for job in jobs:
+            spec = job.spec
+            if len(task_name(token_of(job.job_id))) > MAX_TASK_NAME:
+                raise BadInput(f"job id {job.job_id} is too long for a Rosetta task name", field="job_id")
+            if spec.container is not None:
+                raise BadInput(f"{job.name}: a step with its own container image cannot run on the Rosetta "
+                               f"site {site.name} yet (the runner image runs it)", field="container")
+            if spec.stage_in or spec.stage_out:
+                raise BadInput(f"{job.name}: files staged in or out are not supported on the Rosetta site "
+                               f"{site.name} yet", field="stage_in")
+            if spec.stdin:
+                raise BadInput(f"{job.name}: stdin is not supported on the Rosetta site {site.name}",
+                               field="stdin")
+            if spec.gpus:
+                raise BadInput(f"{job.name}: Rosetta tasks cannot ask for GPUs", field="gpus")
+
+    def _resolve(self) -> None:
+        """Computing, runner software and storage by name (three requests, once per backend)."""
+        if self._computing_uuid and self._software_uuid:
+            return
+        site, client = self.site, self.client
+        computings = client.computings()
+        uuid = computings.get(self.computing_name)
+        if uuid is None:
+            known = ", ".join(sorted(computings)) or "none"
+            raise BadInput(f"Rosetta at {self.url} has no computing {self.computing_name!r} for this account "
+                           f"(known: {known})", source=site.source, line=site.line,
+                           field=f"{site.name}.options.computing")
+        software = client.software()
+        tags = {tag: u for (name, tag), u in software.items() if name == self.software_name}
+        if not tags:
+            known = ", ".join(sorted({n for n, _ in software})) or "none"
+            raise BadInput(f"Rosetta at {self.url} has no software {self.software_name!r} (known: {known})",
+                           source=site.source, line=site.line, field=f"{site.name}.options.software")
+        if self.software_tag is not None:
+            chosen = tags.get(str(self.software_tag))
+            if chosen is None:
+                raise BadInput(f"Rosetta software {self.software_name!r} has no tag {self.software_tag!r} "
+                               f"(known: {', '.join(sorted(tags))})", source=site.source, line=site.line,
+                               field=f"{site.name}.options.software_tag")
+        elif len(tags) == 1:
+            chosen = next(iter(tags.values()))
+        else:
+            raise BadInput(f"Rosetta software {self.software_name!r} has tags {', '.join(sorted(tags))}: "
+                           "choose one with options.software_tag", source=site.source, line=site.line,
+                           field=f"{site.name}.options.software_tag")
+        storages = {e.name for e in client.list_folder("/") if e.is_folder}
+        storage_id = f"{self.computing_name}:{self.storage_name}"
+        if storage_id not in storages:
+            raise BadInput(f"Rosetta computing {self.computing_name!r} has no storage {self.storage_name!r} "
+                           f"(known: {', '.join(sorted(storages)) or 'none'})", source=site.source,
+                           line=site.line, field=f"{site.name}.options.storage")
+        self._computing_uuid, self._software_uuid = uuid, chosen
+
+    # --- submission -------------------------------------------------------------------
+    def submit(self, jobs: Sequence[Submission]) -> list[str]:
+        if not jobs:
+            return []
+        self._resolve()
+        assert self._computing_uuid and self._software_uuid
+        for run_id in sorted({job.run_id for job in jobs}):
+            self._ensure_run_folders(run_id)
+        tokens: list[str] = []
+        for job in jobs:
+            token = token_of(job.job_id)
+            run_folder = self._run_folder(job.run_id)
+            self._streams[token] = (job.stdout, job.stderr)
+            self.action_count += 1
+            self.client.upload(f"{run_folder}steps/", f"{token.split('-', 1)[1]}.sh",
+                               self._script(job).encode())
+            spec = job.spec
+            self.action_count += 1
+            self.client.start_task(
+                name=task_name(token), container=self._software_uuid, computing=self._computing_uuid,
+                password=token, cpus=spec.cores,
+                memory=f"{spec.memory_mib}M" if spec.memory_mib else None,
+                partition=spec.partition,
+            )
+            tokens.append(token)
+        return tokens
+
+    def _ensure_run_folders(self, run_id: str) -> None:
+        for parent, name in ((self.storage_root, "esap"), (f"{self.storage_root}esap/", run_id),
+                             (self._run_folder(run_id), "steps"), (self._run_folder(run_id), "status")):
+            path = f"{parent}{name}/"
+            if path in self._folders:
+                continue
+            try:
+                self.client.add_folder(parent, name)
+            except RosettaError as exc:
+                if "File exists" not in str(exc):
+                    raise
+            self._folders.add(path)
+
+    def _script(self, job: Submission) -> str:
+        spec = job.spec
+        lines = ["#!/bin/sh", f"# esap-heartbeat: {self.heartbeat}", f"# esap job {job.job_id} ({job.name})"]
+        for key, value in spec.env.items():
+            lines.append(f"export {key}={shlex.quote(value)}")
+        if spec.argv:
+            lines.append("exec " + shlex.join(spec.argv))
+        else:
+            lines.append(spec.script or "")
+        return "\n".join(lines) + "\n"
+
+    # --- status -----------------------------------------------------------------------
+    def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
+        """One file-manager listing of the run's status folder; finished steps are then
+        collected (their two streams) and their tasks stopped and deleted."""
+        wanted = [n for n in native_ids if n not in self._final]
+        statuses = {n: self._final[n] for n in native_ids if n in self._final}
+        if not wanted:
+            return statuses
+        self.query_count += 1
+        entries = {e.name: e for e in self.client.list_folder(f"{self._run_folder(run_id)}status/")}
+        exits: dict[str, int] = {}
+        for name in entries:
+            step, _, code = name.partition(".exit-")
+            if code.lstrip("-").isdigit():
+                exits[step] = int(code)
+        now = time.time()
+        finished: dict[str, JobStatus] = {}
+        for token in wanted:
+            step = token.split("-", 1)[1]
+            beat = entries.get(f"{step}.hb")
+            if step in exits:
+                exit_code = exits[step]
+                state = JobState.COMPLETED if exit_code == 0 else JobState.FAILED
+                finished[token] = JobStatus(state, exit_code=exit_code)
+            elif beat is not None and now - beat.modified > 2 * self.heartbeat + HEARTBEAT_SLACK:
+                finished[token] = JobStatus(
+                    JobState.FAILED,
+                    reason=f"heartbeat lost: the runner stopped reporting {int(now - beat.modified)} s ago "
+                           "(killed, out of memory or time limit)")
+            elif beat is not None:
+                statuses[token] = JobStatus(JobState.RUNNING)
+            else:
+                statuses[token] = JobStatus(JobState.QUEUED)
+        if finished:
+            self._collect(run_id, finished)
+            for token in finished:
+                statuses[token] = self._final[token]
+        return statuses
+
+    def _collect(self, run_id: str, finished: Mapping[str, JobStatus]) -> None:
+        """Bring back each finished step's streams, then stop and delete its task."""
+        run_folder = self._run_folder(run_id)
+        for token, status in finished.items():
+            step = token.split("-", 1)[1]
+            stdout, stderr = self._streams.get(token) or self._default_streams(run_id, step)
+            tail = ""
+            for stream, local in (("stdout", stdout), ("stderr", stderr)):
+                try:
+                    self.action_count += 1
+                    data = self.client.download(f"{run_folder}{step}/{stream}")
+                except RosettaError as exc:
+                    log.info("site %s: %s of %s not collected: %s", self.site.name, stream, token, exc)
+                    continue
+                Path(local).parent.mkdir(parents=True, exist_ok=True)
+                Path(local).write_bytes(data)
+                if stream == "stderr":
+                    tail = data[-TAIL_BYTES:].decode(errors="replace").strip()
+            reason = status.reason
+            if status.state is JobState.FAILED and reason is None and tail:
+                reason = tail.splitlines()[-1][:200]
+            self._final[token] = status.with_details(reason=reason, stdout_path=stdout, stderr_path=stderr)
+        self._remove_tasks(run_id, list(finished))
+
+    def _default_streams(self, run_id: str, step: str) -> tuple[str, str]:
+        private = Path(self.site.work_root) / run_id / step
+        return str(private / "esap.out"), str(private / "esap.err")
+
+    def _remove_tasks(self, run_id: str, tokens: Sequence[str]) -> None:
+        """Stop, then delete (one task listing for all of them)."""
+        names = {task_name(t) for t in tokens}
+        for task in self._run_tasks(run_id):
+            if task.name not in names:
+                continue
+            try:
+                if task.status not in ("stopped", "exited"):
+                    self.action_count += 1
+                    self.client.stop_task(task.uuid)
+                self.action_count += 1
+                self.client.delete_task(task.uuid)
+            except RosettaError as exc:
+                log.warning("site %s: task %s not removed: %s", self.site.name, task.name, exc)
+
+    def _run_tasks(self, run_id: str) -> list[Task]:
+        self.query_count += 1
+        prefix = f"esap-{run_id}-"
+        return [t for t in self.client.tasks(prefix) if t.name.startswith(prefix)]
+
+    def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
+        return {n: self._final[n] for n in native_ids if n in self._final}
+
+    def cancel(self, native_ids: Sequence[str]) -> None:
+        by_run: dict[str, list[str]] = {}
+        for token in native_ids:
+            by_run.setdefault(token.split("-", 1)[0], []).append(token)
+        for run_id, tokens in by_run.items():
+            self._remove_tasks(run_id, tokens)
+
+    def find(self, run_id: str, *, since: float) -> list[FoundJob]:
+        """The run's tasks by their run-scoped names, with states from the status folder."""
+        tokens = {t.name.removeprefix("esap-") for t in self._run_tasks(run_id)}
+        # a step whose task is already gone still left its status files
+        self.query_count += 1
+        for entry in self.client.list_folder(f"{self._run_folder(run_id)}status/"):
+            step = entry.name.split(".", 1)[0]
+            if step and not entry.name.startswith("."):
+                tokens.add(f"{run_id}-{step}")
+        if not tokens:
+            return []
+        statuses = self.poll(sorted(tokens), run_id=run_id, since=since)
+        return [FoundJob(native_id=t, job_id=job_id_of(t), status=statuses[t]) for t in sorted(tokens)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"GlueCEInfoLRMSType": "Rosetta", "RosettaComputing": self.computing_name,
+                "ContainerEngines": "singularity"}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
