@@ -49,12 +49,20 @@ def _containers_up() -> bool:
     return bool(shutil.which("podman") or shutil.which("apptainer"))
 
 
+ROSETTA_PASSWORD = Path("/var/lib/rosetta-ci/password")  # written by scripts/services/rosetta.sh
+
+
+def _rosetta_up() -> bool:
+    return _port_open(8710) and ROSETTA_PASSWORD.is_file()
+
+
 SERVICE_CHECKS = {
     "slurm": (_slurm_up, "scripts/services/slurm.sh start"),
     "htcondor": (_htcondor_up, "scripts/services/htcondor.sh start"),
     "oidc": (_oidc_up, "scripts/services/oidc.sh start"),
     "containers": (_containers_up, "scripts/services/containers.sh start"),
     "esap": (_esap_up, "scripts/services/esap.sh start"),
+    "rosetta": (_rosetta_up, "scripts/services/rosetta.sh start"),
 }
 _SEEN: dict[str, bool] = {}
 

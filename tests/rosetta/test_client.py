@@ -1,0 +1,72 @@
+"""The Rosetta HTTP client against the real web app: session login, CSRF on form posts,
+Rosetta's HTTP-200 error pages turned into errors with its text, credentials kept out of
+messages, the catalogue read from its pages, the file manager."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from esap_executors.backends.rosetta.client import RosettaClient, RosettaError
+from esap_executors.errors import AuthError, BadInput, Unreachable
+
+from .conftest import ROSETTA_URL, ROSETTA_USER
+
+
+def test_login_and_catalogue(client: RosettaClient) -> None:
+    computings = client.computings()
+    assert {"slurm-ssh", "standalone-ssh"} <= set(computings)
+    assert all(len(u) == 36 for u in computings.values())
+    assert ("esap-runner", "ci") in client.software()
+    storages = {e.name for e in client.list_folder("/") if e.is_folder}
+    assert {"slurm-ssh:data", "standalone-ssh:data"} <= storages
+
+
+def test_wrong_password_is_an_auth_error_without_the_password(rosetta: None) -> None:
+    secret = f"not-the-password-{uuid.uuid4().hex}"
+    bad = RosettaClient(ROSETTA_URL, username=ROSETTA_USER, password=secret)
+    with pytest.raises(AuthError) as caught:
+        bad.computings()
+    assert "Wrong username/password" in str(caught.value)
+    assert secret not in str(caught.value)
+
+
+def test_error_page_with_http_200_becomes_rosettas_text(client: RosettaClient) -> None:
+    with pytest.raises(RosettaError, match="Task matching query does not exist"):
+        client.stop_task(str(uuid.uuid4()))
+
+
+def test_form_post_without_csrf_is_refused_by_rosetta(client: RosettaClient) -> None:
+    client.login()
+    response = client.session.post(f"{ROSETTA_URL}/tasks/", data={"filter_text": "x"})
+    assert response.status_code == 403  # what the client's own posts avoid
+    client.tasks("x")  # the client sends the token and the Referer
+
+
+def test_task_name_longer_than_36_is_refused_before_sending(client: RosettaClient) -> None:
+    before = client.requests_made
+    with pytest.raises(BadInput, match="36"):
+        client.start_task(name="x" * 37, container=str(uuid.uuid4()), computing=str(uuid.uuid4()), password="p")
+    assert client.requests_made == before
+
+
+def test_file_manager_round_trip(client: RosettaClient) -> None:
+    folder = f"t{uuid.uuid4().hex[:10]}"
+    root = "/slurm-ssh:data/"
+    client.add_folder(root, folder)
+    try:
+        client.upload(f"{root}{folder}/", "hello.txt", b"hello rosetta\n")
+        assert client.download(f"{root}{folder}/hello.txt") == b"hello rosetta\n"
+        names = {e.name: e for e in client.list_folder(f"{root}{folder}/")}
+        assert names["hello.txt"].size == len(b"hello rosetta\n")
+        with pytest.raises(RosettaError, match="File exists"):
+            client.add_folder(root, folder)
+    finally:
+        client.delete(f"{root}{folder}/")
+
+
+def test_rosetta_down_is_unreachable() -> None:
+    down = RosettaClient("http://127.0.0.1:9", username="u", password="p", timeout=3)
+    with pytest.raises(Unreachable):
+        down.login()
