@@ -1,0 +1,80 @@
+"""`esap run` on the Rosetta sites: a step runs as a Rosetta task of the runner image on the
+SLURM computing (sbatch over SSH) and on the standalone host; exit codes come back; the task
+is stopped and deleted; bad credentials, unknown computings and a Rosetta that is down are
+refused before anything starts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from esap_executors.backends.rosetta.client import RosettaClient
+from tests.support import EXAMPLE_SITES, esap
+
+from .conftest import run_tasks
+
+
+def _run_id(stderr: str) -> str:
+    match = re.search(r"submitted (r[0-9a-f]+)\.", stderr)
+    assert match, stderr
+    return match.group(1)
+
+
+@pytest.mark.parametrize("site", ["rosetta-slurm", "rosetta-standalone"])
+def test_step_output_and_exit_zero(client: RosettaClient, state_dir: Path, tmp_path: Path, site: str) -> None:
+    result = esap("run", "--site", site, "--", "sh", "-c", "echo hello from a rosetta task; echo note >&2",
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "hello from a rosetta task" in result.stdout
+    assert "completed (exit code 0)" in result.stderr
+    assert run_tasks(client, _run_id(result.stderr)) == []  # stopped and deleted in Rosetta
+
+
+def test_exit_three_is_failed_with_code_three(client: RosettaClient, state_dir: Path, tmp_path: Path) -> None:
+    result = esap("run", "--site", "rosetta-slurm", "--", "sh", "-c", "echo partial; echo broken >&2; exit 3",
+                  cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "failed (exit code 3" in result.stderr
+    assert "partial" in result.stdout and "broken" in result.stderr
+    assert run_tasks(client, _run_id(result.stderr)) == []
+
+
+def _sites_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = EXAMPLE_SITES.read_text()
+    assert old in text
+    path = tmp_path / "sites.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_wrong_password_exit_3_one_line_nothing_started(client: RosettaClient, state_dir: Path,
+                                                        tmp_path: Path) -> None:
+    secret = "definitely-wrong-password"
+    (tmp_path / "pw").write_text(secret)
+    sites = _sites_with(tmp_path, "/var/lib/rosetta-ci/password", str(tmp_path / "pw"))
+    before = {t.uuid for t in client.tasks("")}
+    result = esap("run", "--site", "rosetta-slurm", "--", "true", sites=sites, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused the login" in lines[0], result.stderr
+    assert secret not in result.stderr + result.stdout
+    assert {t.uuid for t in client.tasks("")} <= before
+
+
+def test_unknown_computing_exit_2_nothing_started(client: RosettaClient, state_dir: Path, tmp_path: Path) -> None:
+    sites = _sites_with(tmp_path, "computing: slurm-ssh", "computing: no-such-computing")
+    before = {t.uuid for t in client.tasks("")}
+    result = esap("run", "--site", "rosetta-slurm", "--", "true", sites=sites, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "no computing 'no-such-computing'" in result.stderr
+    assert "options.computing" in result.stderr
+    assert {t.uuid for t in client.tasks("")} <= before
+
+
+def test_rosetta_down_exit_3(rosetta: None, state_dir: Path, tmp_path: Path) -> None:
+    sites = _sites_with(tmp_path, "url: http://127.0.0.1:8710", "url: http://127.0.0.1:9")
+    result = esap("run", "--site", "rosetta-slurm", "--", "true", sites=sites, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "unreachable" in result.stderr
