@@ -259,7 +259,10 @@ class RosettaBackend(Backend):
         for token in wanted:
             step = token.split("-", 1)[1]
             beat = entries.get(f"{step}.hb")
-            if step in exits:
+            if f"{step}.cancelled" in entries:
+                self._final[token] = JobStatus(JobState.CANCELLED, reason="cancelled through esap")
+                statuses[token] = self._final[token]
+            elif step in exits:
                 exit_code = exits[step]
                 state = JobState.COMPLETED if exit_code == 0 else JobState.FAILED
                 finished[token] = JobStatus(state, exit_code=exit_code)
@@ -330,10 +333,16 @@ class RosettaBackend(Backend):
         return {n: self._final[n] for n in native_ids if n in self._final}
 
     def cancel(self, native_ids: Sequence[str]) -> None:
+        """Mark each step cancelled on the storage (what every later poll sees, from any
+        process), then stop and delete the run's tasks."""
         by_run: dict[str, list[str]] = {}
         for token in native_ids:
             by_run.setdefault(token.split("-", 1)[0], []).append(token)
         for run_id, tokens in by_run.items():
+            for token in tokens:
+                self.action_count += 1
+                self.client.upload(f"{self._run_folder(run_id)}status/", f"{token.split('-', 1)[1]}.cancelled",
+                                   b"cancelled\n")
             self._remove_tasks(run_id, tokens)
 
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:

@@ -32,7 +32,8 @@ _SOFTWARE_NAME = re.compile(r'details=True">([^<]+)</a>')
 _SOFTWARE_OPTION = re.compile(r'<option value="([0-9a-f-]{36})">([^<]*)</option>')
 _TASK_BLOCK = re.compile(
     r'<a href="\?uuid=([0-9a-f-]{36})"><b>([^<]*)</b></a>.*?'
-    r'<b>Computing:</b>\s*<a href="/computing/\?uuid=[0-9a-f-]{36}">([^<]*)</a>.*?<b>Status:</b>\s*<font[^>]*>([a-z]+)</font>', re.S)
+    r'<b>Computing:</b>\s*<a href="/computing/\?uuid=[0-9a-f-]{36}">([^<]*)</a>'
+    r'.*?<b>Status:</b>\s*<font[^>]*>([a-z]+)</font>', re.S)
 
 
 class RosettaError(EsapError):

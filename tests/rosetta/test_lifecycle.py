@@ -1,0 +1,112 @@
+"""One run of several steps on rosetta-slurm through the core's Run: Rosetta requests per poll
+cycle stay constant whatever the number of steps (one status listing, one task listing when
+steps finished; the rest is per finished step); cancel stops and deletes the task and its
+SLURM job goes; a runner killed outside esap is found through its missing heartbeat."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from esap_executors.backends.rosetta.client import RosettaClient
+from esap_executors.job import make_spec
+from esap_executors.runs import JobRequest, Run
+from esap_executors.sites import Catalogue
+from esap_executors.states import JobState
+from esap_executors.store import Store
+
+SITE = "rosetta-slurm"
+STEPS = 6
+
+
+@pytest.fixture
+def run(catalogue: Catalogue, state_dir: Path) -> Iterator[Run]:
+    opened = Run.open(f"rosetta-test-{uuid.uuid4().hex}", catalogue=catalogue, store=Store())
+    yield opened
+    live = [j for j, r in opened.snapshot().items() if not r.state.is_final and r.native_id]
+    if live:
+        opened.cancel(live)
+    opened.close()
+
+
+def sh(command: str, **spec: object) -> object:
+    return make_spec(["sh", "-c", command], **spec)  # type: ignore[arg-type]
+
+
+def slurm_jobs_of(task_uuid: str) -> list[str]:
+    """The SSH user's SLURM jobs that Rosetta submitted for a task (named after its uuid)."""
+    out = subprocess.run(["squeue", "-h", "-u", "esaprosetta", "-o", "%j"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return [name for name in out if name.startswith(task_uuid)]
+
+
+def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(1)
+    return predicate()
+
+
+def test_many_steps_cancel_and_lost_heartbeat(run: Run, client: RosettaClient) -> None:
+    backend = run.backend(SITE)
+    cycles: list[tuple[int, int, int]] = []  # (steps asked, status/task queries, other requests)
+    original = backend.poll
+
+    def counting(native_ids, *, run_id, since):  # type: ignore[no-untyped-def]
+        requests, queries, actions = backend.client.requests_made, backend.query_count, backend.action_count
+        result = original(native_ids, run_id=run_id, since=since)
+        cycles.append((len(native_ids), backend.query_count - queries,
+                       backend.client.requests_made - requests - (backend.action_count - actions)))
+        return result
+
+    backend.poll = counting  # type: ignore[method-assign]
+    requests = [JobRequest(f"ok-{i}", sh(f"echo step {i}"), site=SITE) for i in range(STEPS)]
+    requests += [
+        JobRequest("exit3", sh("echo failing >&2; exit 3"), site=SITE),
+        JobRequest("cancel", sh("sleep 300"), site=SITE),
+        JobRequest("killed", sh("sleep 300"), site=SITE),
+    ]
+    records = {r.key: r for r in run.submit(requests)}
+    names = {f"esap-{records[k].native_id}" for k in ("cancel", "killed")}
+    tasks: dict[str, str] = {}
+
+    def both_running() -> bool:
+        tasks.update({t.name: t.uuid for t in client.tasks(f"esap-{run.run_id}-") if t.name in names})
+        return len(tasks) == 2 and all(run.snapshot()[records[k].job_id].state is JobState.RUNNING
+                                       for k in ("cancel", "killed"))
+
+    assert wait_until(both_running, 180), run.snapshot()
+    cancel_task = tasks[f"esap-{records['cancel'].native_id}"]
+    killed_task = tasks[f"esap-{records['killed'].native_id}"]
+    assert slurm_jobs_of(cancel_task)
+    run.cancel([records["cancel"].job_id])
+    # the runner dies outside esap (the scheduler kills it): no exit code is ever written
+    for name in slurm_jobs_of(killed_task):
+        subprocess.run(["scancel", "-u", "esaprosetta", "-n", name], check=True)
+    killed_at = time.monotonic()
+    final = run.wait(timeout=240)
+
+    assert all(final[records[f"ok-{i}"].job_id].state is JobState.COMPLETED for i in range(STEPS))
+    assert Path(final[records["ok-3"].job_id].stdout).read_text() == "step 3\n"
+    failed = final[records["exit3"].job_id]
+    assert failed.state is JobState.FAILED and failed.exit_code == 3
+    assert final[records["cancel"].job_id].state is JobState.CANCELLED
+    assert wait_until(lambda: not slurm_jobs_of(cancel_task), 30)
+    lost = final[records["killed"].job_id]
+    assert lost.state is JobState.FAILED and "heartbeat lost" in (lost.reason or "")
+    heartbeat = int(backend.site.options["heartbeat"])
+    assert time.monotonic() - killed_at < 2 * heartbeat + 30  # two periods, slack and poll interval
+    assert client.tasks(f"esap-{run.run_id}-") == []  # every task stopped and deleted
+
+    assert cycles
+    for _steps, queries, others in cycles:
+        assert queries <= 2, cycles  # one status listing, plus one task listing when steps finished
+        assert others == queries, cycles  # nothing else but per-finished-step actions
+    assert max(steps for steps, _, _ in cycles) == len(requests)
