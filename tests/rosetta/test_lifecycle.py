@@ -21,7 +21,7 @@ from esap_executors.states import JobState
 from esap_executors.store import Store
 
 SITE = "rosetta-slurm"
-STEPS = 6
+STEPS = 17  # plus exit3, cancel and killed: 20 steps in one run
 
 
 @pytest.fixture
