@@ -13,6 +13,8 @@ from esap_executors.errors import AuthError, BadInput, Unreachable
 
 from .conftest import ROSETTA_URL, ROSETTA_USER
 
+pytestmark = pytest.mark.rosetta
+
 
 def test_login_and_catalogue(client: RosettaClient) -> None:
     computings = client.computings()

@@ -20,6 +20,8 @@ from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 from esap_executors.store import Store
 
+pytestmark = pytest.mark.rosetta
+
 SITE = "rosetta-slurm"
 STEPS = 17  # plus exit3, cancel and killed: 20 steps in one run
 

@@ -11,11 +11,15 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from esap_executors.backends.rosetta.client import RosettaClient
 from esap_executors.runs import run_id_for
 from tests.support import EXAMPLE_SITES, VENV_BIN, esap
 
 from .conftest import run_tasks
+
+pytestmark = pytest.mark.rosetta
 
 
 def slurm_jobs_since(start: str) -> int:

@@ -15,6 +15,8 @@ from tests.support import EXAMPLE_SITES, esap
 
 from .conftest import run_tasks
 
+pytestmark = pytest.mark.rosetta
+
 
 def _run_id(stderr: str) -> str:
     match = re.search(r"submitted (r[0-9a-f]+)\.", stderr)
