@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import logging
 import shlex
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ...errors import AuthError, BadInput
 from ...sites import Site
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT = 10
 HEARTBEAT_SLACK = 5.0  # seconds beyond two periods: clock and listing granularity (1 s)
 TAIL_BYTES = 2000
+DEFAULT_WORKERS = 4
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def token_of(job_id: str) -> str:
@@ -72,6 +77,7 @@ class RosettaBackend(Backend):
         "software_tag": str,  # its image tag (default: the only one registered)
         "heartbeat": int,  # seconds between runner heartbeats (default 10)
         "timeout": (int, float),  # seconds per Rosetta request
+        "workers": int,  # steps started or collected at once (default 4)
     }
 
     def __init__(self, site: Site) -> None:
@@ -94,6 +100,8 @@ class RosettaBackend(Backend):
         self._folders: set[str] = set()
         self._streams: dict[str, tuple[str, str]] = {}  # token -> local stdout, stderr
         self._final: dict[str, JobStatus] = {}  # token -> final status (cleaned up)
+        self.workers = int(options.get("workers") or DEFAULT_WORKERS)
+        self._lock = threading.Lock()
         self.action_count = 0  # task starts, stops, deletes, uploads, downloads
 
     # --- connection -----------------------------------------------------------------
@@ -190,30 +198,59 @@ class RosettaBackend(Backend):
 
     # --- submission -------------------------------------------------------------------
     def submit(self, jobs: Sequence[Submission]) -> list[str]:
+        """Per step: upload its script, start its task; `workers` steps at a time (starting a
+        task holds Rosetta's request while it runs ssh and sbatch)."""
         if not jobs:
             return []
         self._resolve()
-        assert self._computing_uuid and self._software_uuid
+        computing, software = self._computing_uuid, self._software_uuid
+        assert computing and software
         for run_id in sorted({job.run_id for job in jobs}):
             self._ensure_run_folders(run_id)
-        tokens: list[str] = []
         for job in jobs:
+            self._streams[token_of(job.job_id)] = (job.stdout, job.stderr)
+
+        def send(client: RosettaClient, job: Submission) -> str:
             token = token_of(job.job_id)
-            run_folder = self._run_folder(job.run_id)
-            self._streams[token] = (job.stdout, job.stderr)
-            self.action_count += 1
-            self.client.upload(f"{run_folder}steps/", f"{token.split('-', 1)[1]}.sh",
-                               self._script(job).encode())
+            self._act()
+            client.upload(f"{self._run_folder(job.run_id)}steps/", f"{token.split('-', 1)[1]}.sh",
+                          self._script(job).encode())
             spec = job.spec
-            self.action_count += 1
-            self.client.start_task(
-                name=task_name(token), container=self._software_uuid, computing=self._computing_uuid,
-                password=token, cpus=spec.cores,
-                memory=f"{spec.memory_mib}M" if spec.memory_mib else None,
+            self._act()
+            client.start_task(
+                name=task_name(token), container=software, computing=computing, password=token,
+                cpus=spec.cores, memory=f"{spec.memory_mib}M" if spec.memory_mib else None,
                 partition=spec.partition,
             )
-            tokens.append(token)
-        return tokens
+            return token
+
+        return self._each(send, jobs)
+
+    def _act(self) -> None:
+        with self._lock:
+            self.action_count += 1
+
+    def _each(self, work: Callable[[RosettaClient, _T], _R], items: Sequence[_T]) -> list[_R]:
+        """`work` for every item, up to `workers` at once, each thread with its own connection."""
+        if len(items) <= 1 or self.workers <= 1:
+            return [work(self.client, item) for item in items]
+        local = threading.local()
+        clones: list[RosettaClient] = []
+
+        def run(item: _T) -> _R:
+            client = getattr(local, "client", None)
+            if client is None:
+                client = local.client = self.client.clone()
+                with self._lock:
+                    clones.append(client)
+            return work(client, item)
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
+                return list(pool.map(run, items))
+        finally:
+            for client in clones:
+                client.close()
 
     def _ensure_run_folders(self, run_id: str) -> None:
         for parent, name in ((self.storage_root, "esap"), (f"{self.storage_root}esap/", run_id),
@@ -282,16 +319,19 @@ class RosettaBackend(Backend):
         return statuses
 
     def _collect(self, run_id: str, finished: Mapping[str, JobStatus]) -> None:
-        """Bring back each finished step's streams, then stop and delete its task."""
+        """Bring back each finished step's streams, then delete its task (Rosetta stops a
+        task it deletes)."""
         run_folder = self._run_folder(run_id)
-        for token, status in finished.items():
+
+        def fetch(client: RosettaClient, token: str) -> None:
+            status = finished[token]
             step = token.split("-", 1)[1]
             stdout, stderr = self._streams.get(token) or self._default_streams(run_id, step)
             tail = ""
             for stream, local in (("stdout", stdout), ("stderr", stderr)):
                 try:
-                    self.action_count += 1
-                    data = self.client.download(f"{run_folder}{step}/{stream}")
+                    self._act()
+                    data = client.download(f"{run_folder}{step}/{stream}")
                 except RosettaError as exc:
                     log.info("site %s: %s of %s not collected: %s", self.site.name, stream, token, exc)
                     continue
@@ -302,27 +342,32 @@ class RosettaBackend(Backend):
             reason = status.reason
             if status.state is JobState.FAILED and reason is None and tail:
                 reason = tail.splitlines()[-1][:200]
-            self._final[token] = status.with_details(reason=reason, stdout_path=stdout, stderr_path=stderr)
-        self._remove_tasks(run_id, list(finished))
+            with self._lock:
+                self._final[token] = status.with_details(reason=reason, stdout_path=stdout, stderr_path=stderr)
+
+        self._each(fetch, list(finished))
+        self._remove_tasks(run_id, list(finished), stop_first=False)
 
     def _default_streams(self, run_id: str, step: str) -> tuple[str, str]:
         private = Path(self.site.work_root) / run_id / step
         return str(private / "esap.out"), str(private / "esap.err")
 
-    def _remove_tasks(self, run_id: str, tokens: Sequence[str]) -> None:
-        """Stop, then delete (one task listing for all of them)."""
+    def _remove_tasks(self, run_id: str, tokens: Sequence[str], *, stop_first: bool) -> None:
+        """Delete the tasks (one task listing for all of them), each stopped first when asked."""
         names = {task_name(t) for t in tokens}
-        for task in self._run_tasks(run_id):
-            if task.name not in names:
-                continue
+        targets = [t for t in self._run_tasks(run_id) if t.name in names]
+
+        def remove(client: RosettaClient, task: Task) -> None:
             try:
-                if task.status not in ("stopped", "exited"):
-                    self.action_count += 1
-                    self.client.stop_task(task.uuid)
-                self.action_count += 1
-                self.client.delete_task(task.uuid)
+                if stop_first and task.status not in ("stopped", "exited"):
+                    self._act()
+                    client.stop_task(task.uuid)
+                self._act()
+                client.delete_task(task.uuid)
             except RosettaError as exc:
                 log.warning("site %s: task %s not removed: %s", self.site.name, task.name, exc)
+
+        self._each(remove, targets)
 
     def _run_tasks(self, run_id: str) -> list[Task]:
         self.query_count += 1
@@ -340,10 +385,10 @@ class RosettaBackend(Backend):
             by_run.setdefault(token.split("-", 1)[0], []).append(token)
         for run_id, tokens in by_run.items():
             for token in tokens:
-                self.action_count += 1
+                self._act()
                 self.client.upload(f"{self._run_folder(run_id)}status/", f"{token.split('-', 1)[1]}.cancelled",
                                    b"cancelled\n")
-            self._remove_tasks(run_id, tokens)
+            self._remove_tasks(run_id, tokens, stop_first=True)
 
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
         """The run's tasks by their run-scoped names, with states from the status folder."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,16 @@ class Entry:
     size: int
 
 
+class _Counter:
+    def __init__(self) -> None:
+        self.value = 0
+        self.lock = threading.Lock()
+
+    def add(self) -> None:
+        with self.lock:
+            self.value += 1
+
+
 class RosettaClient:
     def __init__(self, url: str, *, username: str | None = None, password: str | None = None,
                  authtoken: str | None = None, timeout: float = TIMEOUT) -> None:
@@ -69,12 +80,28 @@ class RosettaClient:
         self._authtoken = authtoken
         self.timeout = timeout
         self.session = requests.Session()
-        self.requests_made = 0
+        self._counter = _Counter()
         self._logged_in = False
+
+    @property
+    def requests_made(self) -> int:
+        """Requests sent by this client and its clones."""
+        return self._counter.value
+
+    def clone(self) -> RosettaClient:
+        """A client for another thread: its own connection, the same logged-in session
+        (cookies copied, no second login) and the same request counter."""
+        self.login()
+        other = RosettaClient(self.url, username=self._username, password=self._password,
+                              authtoken=self._authtoken, timeout=self.timeout)
+        other.session.cookies.update(self.session.cookies)
+        other._counter = self._counter
+        other._logged_in = True
+        return other
 
     # --- plumbing -------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        self.requests_made += 1
+        self._counter.add()
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
         try:
