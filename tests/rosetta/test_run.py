@@ -80,3 +80,16 @@ def test_rosetta_down_exit_3(rosetta: None, state_dir: Path, tmp_path: Path) -> 
     result = esap("run", "--site", "rosetta-slurm", "--", "true", sites=sites, cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     assert "unreachable" in result.stderr
+
+
+def test_discovery_publishes_the_computing_for_matchmaking(rosetta: None, state_dir: Path) -> None:
+    sites = esap("sites", "--discover")
+    assert sites.returncode == 0, sites.stderr
+    block = sites.stdout.split("rosetta-slurm", 1)[1].split("rosetta-standalone", 1)[0]
+    assert "RosettaComputingType = cluster" in block and "IsCluster = True" in block
+    assert "RosettaComputings = slurm-ssh,standalone-ssh" in block and "RosettaSoftware = esap-runner" in block
+    match = esap("match", "--requirements", 'other.RosettaComputingType == "standalone"')
+    assert match.returncode == 0, match.stderr
+    assert match.stdout.splitlines()[0].startswith("1. rosetta-standalone")
+    assert ('rejected rosetta-slurm: fails other.RosettaComputingType == "standalone" '
+            '(RosettaComputingType = "cluster")') in match.stdout

@@ -405,8 +405,27 @@ class RosettaBackend(Backend):
         return [FoundJob(native_id=t, job_id=job_id_of(t), status=statuses[t]) for t in sorted(tokens)]
 
     def describe(self) -> dict[str, Any]:
-        return {"GlueCEInfoLRMSType": "Rosetta", "RosettaComputing": self.computing_name,
-                "ContainerEngines": "singularity"}
+        """The computing's attributes for matchmaking (two page reads): its type (cluster or
+        standalone), arch and container engines, and what else the account can use."""
+        self.query_count += 2
+        computings = self.client.computing_info()
+        software = sorted({name for name, _ in self.client.software()})
+        mine = computings.get(self.computing_name, {})
+        values: dict[str, Any] = {
+            "GlueCEInfoLRMSType": "Rosetta",
+            "RosettaComputing": self.computing_name,
+            "RosettaComputings": ",".join(sorted(computings)),
+            "RosettaSoftware": ",".join(software),
+        }
+        if mine:
+            values["RosettaComputingType"] = mine["type"]
+            values["IsCluster"] = mine["type"] == "cluster"
+            values["GlueHostArchitecturePlatformType"] = mine["arch"]
+            values["ContainerEngines"] = mine["engines"]
+        partition = self.site.defaults.get("partition")
+        if partition:
+            values["RosettaPartition"] = partition
+        return values
 
     def close(self) -> None:
         if self._client is not None:

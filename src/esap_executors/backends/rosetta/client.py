@@ -158,6 +158,24 @@ class RosettaClient:
         text = self._page("GET", "/computing/", what="list computings")
         return {html.unescape(name).strip(): uuid for uuid, name in _COMPUTING.findall(text)}
 
+    def computing_info(self) -> dict[str, dict[str, str]]:
+        """Computing name -> uuid, type (standalone|cluster), arch and container engines."""
+        text = self._page("GET", "/computing/", what="list computings")
+        found: dict[str, dict[str, str]] = {}
+        matches = list(_COMPUTING.finditer(text))
+        for index, match in enumerate(matches):
+            end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+            block = text[match.end():end]
+            kind = re.search(r"<b>Type:</b>\s*([a-z]+)\s*<font[^>]*>\(([^)]*)\)", block)
+            engines = re.search(r"<b>Engines:</b>(.*?)(?:<img|-->)", block, re.S)
+            found[html.unescape(match.group(2)).strip()] = {
+                "uuid": match.group(1),
+                "type": kind.group(1) if kind else "",
+                "arch": kind.group(2) if kind else "",
+                "engines": ",".join(engines.group(1).split()).lower() if engines else "",
+            }
+        return found
+
     def software(self) -> dict[tuple[str, str], str]:
         """(software name, image tag) -> container uuid."""
         text = self._page("GET", "/software/", what="list software")
