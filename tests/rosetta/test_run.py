@@ -5,6 +5,7 @@ refused before anything starts."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -93,3 +94,21 @@ def test_discovery_publishes_the_computing_for_matchmaking(rosetta: None, state_
     assert match.stdout.splitlines()[0].startswith("1. rosetta-standalone")
     assert ('rejected rosetta-slurm: fails other.RosettaComputingType == "standalone" '
             '(RosettaComputingType = "cluster")') in match.stdout
+
+
+def test_walltime_enforced_by_the_runner_and_usage_reported(client: RosettaClient, state_dir: Path,
+                                                             tmp_path: Path) -> None:
+    slow = esap("run", "--site", "rosetta-slurm", "--walltime", "5s", "--", "sh", "-c", "echo begun; sleep 120",
+                cwd=tmp_path, timeout=180)
+    assert slow.returncode == 1, slow.stderr
+    assert "walltime exceeded (TIMEOUT)" in slow.stderr and "begun" in slow.stdout
+    assert run_tasks(client, _run_id(slow.stderr)) == []
+
+    busy = esap("run", "--site", "rosetta-slurm", "--", "sh", "-c",
+                "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo counted", cwd=tmp_path)
+    assert busy.returncode == 0, busy.stderr
+    usage = esap("usage", _run_id(busy.stderr), "--json")
+    assert usage.returncode == 0, usage.stderr
+    (row,) = json.loads(usage.stdout)
+    assert row["site"] == "rosetta-slurm" and row["wall_s"] is not None
+    assert row["cpu_s"] > 0  # the runner's own measure of the step's processes

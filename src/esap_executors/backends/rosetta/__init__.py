@@ -39,7 +39,7 @@ from typing import Any, ClassVar, TypeVar
 from ...errors import AuthError, BadInput
 from ...sites import Site
 from ...states import JobState, JobStatus
-from ..base import Backend, FoundJob, Submission
+from ..base import Backend, FoundJob, Submission, Usage
 from .client import MAX_TASK_NAME, RosettaClient, RosettaError, Task
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,23 @@ def job_id_of(token: str) -> str:
 
 def task_name(token: str) -> str:
     return f"esap-{token}"
+
+
+def usage_of(text: str) -> Usage:
+    """The runner's usage line: "<wall s> <user>m<s>s <system>m<s>s" (the shell's `times`)."""
+    fields = text.split()
+
+    def seconds(value: str) -> float | None:
+        minutes, _, rest = value.partition("m")
+        try:
+            return float(minutes) * 60 + float(rest.rstrip("s"))
+        except ValueError:
+            return None
+
+    wall = float(fields[0]) if fields and fields[0].isdigit() else None
+    times = [seconds(f) for f in fields[1:3]]
+    cpu = None if len(times) < 2 or None in times else sum(t for t in times if t is not None)
+    return Usage(wall_s=wall, cpu_s=cpu, max_memory_mib=None)
 
 
 class RosettaBackend(Backend):
@@ -268,6 +285,8 @@ class RosettaBackend(Backend):
     def _script(self, job: Submission) -> str:
         spec = job.spec
         lines = ["#!/bin/sh", f"# esap-heartbeat: {self.heartbeat}", f"# esap job {job.job_id} ({job.name})"]
+        if spec.walltime_s:
+            lines.append(f"# esap-walltime: {spec.walltime_s}")  # the runner enforces it
         for key, value in spec.env.items():
             lines.append(f"export {key}={shlex.quote(value)}")
         if spec.argv:
@@ -302,7 +321,10 @@ class RosettaBackend(Backend):
             elif step in exits:
                 exit_code = exits[step]
                 state = JobState.COMPLETED if exit_code == 0 else JobState.FAILED
-                finished[token] = JobStatus(state, exit_code=exit_code)
+                timeout = f"{step}.timeout" in entries
+                finished[token] = JobStatus(
+                    JobState.FAILED if timeout else state, exit_code=exit_code,
+                    reason="walltime exceeded (TIMEOUT)" if timeout else None)
             elif beat is not None and now - beat.modified > 2 * self.heartbeat + HEARTBEAT_SLACK:
                 finished[token] = JobStatus(
                     JobState.FAILED,
@@ -373,6 +395,20 @@ class RosettaBackend(Backend):
         self.query_count += 1
         prefix = f"esap-{run_id}-"
         return [t for t in self.client.tasks(prefix) if t.name.startswith(prefix)]
+
+    def usage(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, Usage]:
+        """Wall and CPU time the runner measured (one download per finished step); Rosetta
+        accounts nothing itself, and peak memory is not measured."""
+        found: dict[str, Usage] = {}
+        for token in native_ids:
+            step = token.split("-", 1)[1]
+            try:
+                self._act()
+                text = self.client.download(f"{self._run_folder(run_id)}{step}/usage").decode()
+            except RosettaError:
+                continue
+            found[token] = usage_of(text)
+        return found
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
         return {n: self._final[n] for n in native_ids if n in self._final}

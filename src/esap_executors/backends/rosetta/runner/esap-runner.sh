@@ -6,7 +6,9 @@
 # esap/<run>/<step>/work with its stdout/stderr in esap/<run>/<step>/, touches
 # esap/<run>/status/<step>.hb every heartbeat period (the script's "# esap-heartbeat: N" line,
 # default 10 s) while it runs, and last renames esap/<run>/status/<step>.exit-<code> into place:
-# one listing of the status folder tells the backend every step's state.
+# one listing of the status folder tells the backend every step's state. A "# esap-walltime: N"
+# line kills the step after N seconds (status/<step>.timeout marks it); esap/<run>/<step>/usage
+# gets "wall_s user_s system_s" of the step (its reaped processes, as the shell's `times`).
 storage=${ESAP_STORAGE:-/storage}
 token=${AUTH_PASS:-}
 case "$token" in
@@ -22,6 +24,7 @@ status="$storage/esap/$run/status"
 mkdir -p "$status" "$dir/work"
 period=$(sed -n 's/^# esap-heartbeat: *\([0-9][0-9]*\)$/\1/p' "$script" 2>/dev/null | head -n 1)
 [ -n "$period" ] || period=10
+walltime=$(sed -n 's/^# esap-walltime: *\([0-9][0-9]*\)$/\1/p' "$script" 2>/dev/null | head -n 1)
 finish() {
   kill "$beat" 2>/dev/null
   echo "$1" > "$status/.$step.exit.tmp"
@@ -36,5 +39,18 @@ if [ ! -f "$script" ]; then
   finish 127
 fi
 cd "$dir/work" || finish 126
-/bin/sh "$script" > "$dir/stdout" 2> "$dir/stderr" < /dev/null
-finish $?
+started=$(date +%s)
+if [ -n "$walltime" ]; then
+  timeout -s KILL "$walltime" /bin/sh "$script" > "$dir/stdout" 2> "$dir/stderr" < /dev/null
+else
+  /bin/sh "$script" > "$dir/stdout" 2> "$dir/stderr" < /dev/null
+fi
+code=$?
+ended=$(date +%s)
+if [ -n "$walltime" ] && [ "$code" -ge 128 ] && [ $((ended - started)) -ge "$walltime" ]; then
+  : > "$status/$step.timeout"
+fi
+times > "$dir/.times"  # in this shell: in a pipeline it would count a subshell's children
+echo "$((ended - started)) $(sed -n 2p "$dir/.times")" > "$dir/usage"
+rm -f "$dir/.times"
+finish "$code"
