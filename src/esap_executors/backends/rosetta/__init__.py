@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, TypeVar
 
 from ...errors import AuthError, BadInput
+from ...formats.urls import scheme_of
 from ...sites import Site
 from ...states import JobState, JobStatus
 from ..base import Backend, FoundJob, Submission, Usage
@@ -117,6 +119,7 @@ class RosettaBackend(Backend):
         self._folders: set[str] = set()
         self._streams: dict[str, tuple[str, str]] = {}  # token -> local stdout, stderr
         self._final: dict[str, JobStatus] = {}  # token -> final status (cleaned up)
+        self._outputs: dict[str, Submission] = {}  # token -> its submission (declared outputs)
         self.workers = int(options.get("workers") or DEFAULT_WORKERS)
         self._lock = threading.Lock()
         self.action_count = 0  # task starts, stops, deletes, uploads, downloads
@@ -166,9 +169,15 @@ class RosettaBackend(Backend):
             if spec.container is not None:
                 raise BadInput(f"{job.name}: a step with its own container image cannot run on the Rosetta "
                                f"site {site.name} yet (the runner image runs it)", field="container")
-            if spec.stage_in or spec.stage_out:
-                raise BadInput(f"{job.name}: files staged in or out are not supported on the Rosetta site "
-                               f"{site.name} yet", field="stage_in")
+            for entry in spec.stage_in:
+                source = Path(entry.source)
+                if scheme_of(entry.source) is not None or not source.is_file():
+                    raise BadInput(f"{job.name}: input {entry.source!r}: Rosetta sites take local files "
+                                   "(uploaded through Rosetta's file manager)", field="stage_in")
+            for out in spec.stage_out:
+                if scheme_of(out.dest) is not None:
+                    raise BadInput(f"{job.name}: output destination {out.dest!r}: Rosetta sites bring "
+                                   "outputs back to local paths", field="stage_out")
             if spec.stdin:
                 raise BadInput(f"{job.name}: stdin is not supported on the Rosetta site {site.name}",
                                field="stdin")
@@ -226,9 +235,12 @@ class RosettaBackend(Backend):
             self._ensure_run_folders(run_id)
         for job in jobs:
             self._streams[token_of(job.job_id)] = (job.stdout, job.stderr)
+            self._outputs[token_of(job.job_id)] = job
 
         def send(client: RosettaClient, job: Submission) -> str:
             token = token_of(job.job_id)
+            if job.spec.stage_in:
+                self._upload_inputs(client, job, token)
             self._act()
             client.upload(f"{self._run_folder(job.run_id)}steps/", f"{token.split('-', 1)[1]}.sh",
                           self._script(job).encode())
@@ -242,6 +254,65 @@ class RosettaBackend(Backend):
             return token
 
         return self._each(send, jobs)
+
+    def _upload_inputs(self, client: RosettaClient, job: Submission, token: str) -> None:
+        """The step's input files into its working folder on the storage (made first)."""
+        step_folder = f"{self._run_folder(job.run_id)}{token.split('-', 1)[1]}/"
+        folders = {"", "work/"}
+        for entry in job.spec.stage_in:
+            parts = PurePosixPath(entry.dest).parts[:-1]
+            folders.update("work/" + "/".join(parts[:i + 1]) + "/" for i in range(len(parts)))
+        for folder in sorted(folders, key=len):
+            parent, _, name = f"{step_folder}{folder}".rstrip("/").rpartition("/")
+            try:
+                self._act()
+                client.add_folder(parent + "/", name)
+            except RosettaError as exc:
+                if "File exists" not in str(exc):
+                    raise
+        for entry in job.spec.stage_in:
+            dest = PurePosixPath(entry.dest)
+            self._act()
+            client.upload(f"{step_folder}work/{dest.parent}/".replace("/./", "/"), dest.name,
+                          Path(entry.source).read_bytes())
+
+    def _download_outputs(self, client: RosettaClient, token: str, run_folder: str) -> list[str]:
+        """The step's declared outputs back to their local destinations; the names missing."""
+        job = self._outputs.get(token)
+        if job is None:
+            return []  # reattached without the submission: outputs are not known here
+        step = token.split("-", 1)[1]
+        missing: list[str] = []
+        for out in job.spec.stage_out:
+            local = Path(job.workdir) / out.source  # a std stream esap already brought back
+            target = Path(out.dest) if Path(out.dest).is_absolute() else Path(job.workdir) / out.dest
+            if not local.is_file():
+                if not self._download_tree(client, f"{run_folder}{step}/work/{out.source}", target) \
+                        and not out.optional:
+                    missing.append(out.source)
+            elif local.resolve() != target.resolve():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(local, target)
+        return missing
+
+    def _download_tree(self, client: RosettaClient, remote: str, target: Path) -> bool:
+        """A file, or a folder file by file (the file manager downloads no folder); False
+        when nothing is there."""
+        try:
+            self._act()
+            data = client.download(remote)
+        except RosettaError:
+            self._act()
+            entries = client.list_folder(remote + "/")
+            if not entries:
+                return False
+            target.mkdir(parents=True, exist_ok=True)
+            for entry in entries:
+                self._download_tree(client, f"{remote}/{entry.name}", target / entry.name)
+            return True
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return True
 
     def _act(self) -> None:
         with self._lock:
@@ -362,6 +433,10 @@ class RosettaBackend(Backend):
                 if stream == "stderr":
                     tail = data[-TAIL_BYTES:].decode(errors="replace").strip()
             reason = status.reason
+            missing = self._download_outputs(client, token, run_folder)
+            if missing and status.state is JobState.COMPLETED:
+                status = status.with_details(state=JobState.FAILED)
+                reason = f"missing output {', '.join(missing)}"
             if status.state is JobState.FAILED and reason is None and tail:
                 reason = tail.splitlines()[-1][:200]
             with self._lock:
