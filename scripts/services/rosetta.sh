@@ -244,6 +244,8 @@ prepare_webapp(){
   mkdir -p /shared/etc_apache2_sites_enabled; chown "$RS_WEB_USER" /shared/etc_apache2_sites_enabled
   (cd "$WEBAPP/code" && "${WEBENV[@]}" $AS_WEB "$RS_VENV/bin/python" manage.py migrate --noinput) >> "$LOG/migrate.log" 2>&1 \
     || die "manage.py migrate failed (see $LOG/migrate.log)"
+}
+apply_fixtures(){
   chmod 600 "$RS_DIR/password"; cp "$RS_DIR/password" "$RS_DIR/db/.fixture-password"; chown "$RS_WEB_USER" "$RS_DIR/db/.fixture-password"
   (cd "$WEBAPP/code" && "${WEBENV[@]}" FX_USER="$RS_USER" FX_EMAIL="$RS_USER@rosetta.invalid" \
      FX_PASSWORD_FILE="$RS_DIR/db/.fixture-password" FX_PRIVATE_KEY="$KEYS/$RS_USER.key" FX_PUBLIC_KEY="$KEYS/$RS_USER.key.pub" \
@@ -268,6 +270,7 @@ start_webapp(){
   wait_for "Rosetta on 127.0.0.1:$RS_PORT" http_ok "http://127.0.0.1:$RS_PORT/api/v1/base/agent/"
 }
 timed webapp start_webapp
+timed fixtures apply_fixtures
 login_ok(){
   curl -fsS --max-time 10 -o /dev/null -X POST --data-urlencode "username=$RS_USER" \
     --data-urlencode "password@$RS_DIR/password" "http://127.0.0.1:$RS_PORT/api/v1/base/login/"

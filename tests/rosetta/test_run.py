@@ -112,3 +112,20 @@ def test_walltime_enforced_by_the_runner_and_usage_reported(client: RosettaClien
     (row,) = json.loads(usage.stdout)
     assert row["site"] == "rosetta-slurm" and row["wall_s"] is not None
     assert row["cpu_s"] > 0  # the runner's own measure of the step's processes
+
+
+def test_start_failure_in_rosetta_is_rosettas_text(client: RosettaClient, state_dir: Path, tmp_path: Path) -> None:
+    before = {t.uuid for t in client.tasks("")}
+    result = esap("run", "--site", "rosetta-slurm", "--partition", "no-such-partition", "--", "true", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "Rosetta: start task esap-r" in result.stderr and "sbatch: error" in result.stderr
+    assert {t.uuid for t in client.tasks("")} <= before  # Rosetta deleted the task it could not start
+
+
+def test_runner_that_never_starts_fails_with_rosettas_log(client: RosettaClient, state_dir: Path,
+                                                          tmp_path: Path) -> None:
+    sites = _sites_with(tmp_path, "    software: esap-runner\n", "    software: esap-broken\n    start_timeout: 20\n")
+    result = esap("run", "--site", "rosetta-slurm", "--", "true", sites=sites, cwd=tmp_path, timeout=240)
+    assert result.returncode == 1, result.stderr
+    assert "the runner did not start within 20 s; Rosetta's task log:" in result.stderr
+    assert run_tasks(client, _run_id(result.stderr)) == []

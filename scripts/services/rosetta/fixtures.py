@@ -45,6 +45,17 @@ container.supports_custom_interface_port = True
 container.supports_interface_auth = True
 container.save()
 
+# a software whose image tag is in no registry: its tasks start but their runner never does
+# (the tests of the backend's start timeout read Rosetta's task log through it)
+broken = Container.objects.filter(name="esap-broken", user=None, group=None).first() or Container(
+    name="esap-broken", user=None, group=None)
+for field in ("registry", "image_name", "image_arch", "image_os", "interface_port", "interface_protocol",
+              "interface_transport", "supports_custom_interface_port", "supports_interface_auth"):
+    setattr(broken, field, getattr(container, field))
+broken.description = "esap tests: an image tag that no registry holds"
+broken.image_tag = "absent"
+broken.save()
+
 computings = {
     env["FX_SLURM_COMPUTING"]: dict(type="cluster", wms="slurm",
                                     conf={"host": env["FX_SSH_HOST"], "port": int(env["FX_SSH_PORT"]),

@@ -50,6 +50,7 @@ DEFAULT_HEARTBEAT = 10
 HEARTBEAT_SLACK = 5.0  # seconds beyond two periods: clock and listing granularity (1 s)
 TAIL_BYTES = 2000
 DEFAULT_WORKERS = 4
+DEFAULT_START_TIMEOUT = 300.0  # seconds from submission to the runner's first heartbeat
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -97,6 +98,7 @@ class RosettaBackend(Backend):
         "heartbeat": int,  # seconds between runner heartbeats (default 10)
         "timeout": (int, float),  # seconds per Rosetta request
         "workers": int,  # steps started or collected at once (default 4)
+        "start_timeout": (int, float),  # seconds a started task's runner has to report (default 300)
     }
 
     def __init__(self, site: Site) -> None:
@@ -120,7 +122,9 @@ class RosettaBackend(Backend):
         self._streams: dict[str, tuple[str, str]] = {}  # token -> local stdout, stderr
         self._final: dict[str, JobStatus] = {}  # token -> final status (cleaned up)
         self._outputs: dict[str, Submission] = {}  # token -> its submission (declared outputs)
+        self._submitted: dict[str, float] = {}  # token -> when this process started its task
         self.workers = int(options.get("workers") or DEFAULT_WORKERS)
+        self.start_timeout = float(options.get("start_timeout") or DEFAULT_START_TIMEOUT)
         self._lock = threading.Lock()
         self.action_count = 0  # task starts, stops, deletes, uploads, downloads
 
@@ -234,6 +238,7 @@ class RosettaBackend(Backend):
         for run_id in sorted({job.run_id for job in jobs}):
             self._ensure_run_folders(run_id)
         for job in jobs:
+            self._submitted[token_of(job.job_id)] = time.time()
             self._streams[token_of(job.job_id)] = (job.stdout, job.stderr)
             self._outputs[token_of(job.job_id)] = job
 
@@ -383,6 +388,7 @@ class RosettaBackend(Backend):
                 exits[step] = int(code)
         now = time.time()
         finished: dict[str, JobStatus] = {}
+        overdue: list[str] = []
         for token in wanted:
             step = token.split("-", 1)[1]
             beat = entries.get(f"{step}.hb")
@@ -405,11 +411,37 @@ class RosettaBackend(Backend):
                 statuses[token] = JobStatus(JobState.RUNNING)
             else:
                 statuses[token] = JobStatus(JobState.QUEUED)
+                if now - self._submitted.get(token, since) > self.start_timeout:
+                    overdue.append(token)
+        if overdue:
+            finished.update(self._not_started(run_id, overdue))
         if finished:
             self._collect(run_id, finished)
             for token in finished:
                 statuses[token] = self._final[token]
         return statuses
+
+    def _not_started(self, run_id: str, tokens: Sequence[str]) -> dict[str, JobStatus]:
+        """Steps without a heartbeat `start_timeout` seconds after submission (one task
+        listing): a task Rosetta marks running (its job started, the agent called back) whose
+        runner never reported failed to start it, with the end of Rosetta's task log as the
+        reason; a task that is gone failed too; a task still `submitted` waits in the queue."""
+        tasks = {t.name: t for t in self._run_tasks(run_id)}
+        failed: dict[str, JobStatus] = {}
+        for token in tokens:
+            task = tasks.get(task_name(token))
+            if task is None:
+                failed[token] = JobStatus(JobState.FAILED, reason="its Rosetta task is gone (deleted in Rosetta?)")
+            elif task.status in ("running", "stopped", "exited"):
+                try:
+                    self._act()
+                    lines = [line for line in self.client.task_log(task.uuid).splitlines() if line.strip()]
+                except RosettaError as exc:
+                    lines = [str(exc)]
+                said = lines[-1].strip()[:300] if lines else "its log is empty"
+                failed[token] = JobStatus(JobState.FAILED, reason=(
+                    f"the runner did not start within {int(self.start_timeout)} s; Rosetta's task log: {said}"))
+        return failed
 
     def _collect(self, run_id: str, finished: Mapping[str, JobStatus]) -> None:
         """Bring back each finished step's streams, then delete its task (Rosetta stops a
