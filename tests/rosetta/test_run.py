@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,20 @@ def test_runner_that_never_starts_fails_with_rosettas_log(client: RosettaClient,
     assert result.returncode == 1, result.stderr
     assert "the runner did not start within 20 s; Rosetta's task log:" in result.stderr
     assert run_tasks(client, _run_id(result.stderr)) == []
+
+
+def test_esap_submit_then_cancel_from_another_process(client: RosettaClient, state_dir: Path,
+                                                      tmp_path: Path) -> None:
+    submitted = esap("submit", "--site", "rosetta-slurm", "--", "sh", "-c", "sleep 300", cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split()[0]
+    run_id = job_id.split(".")[0]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "running" not in esap("status", job_id).stdout:
+        time.sleep(2)
+    assert run_tasks(client, run_id), "the step's task is not in Rosetta"
+    cancelled = esap("cancel", job_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert run_tasks(client, run_id) == []  # stopped and deleted in Rosetta
+    status = esap("status", job_id)
+    assert "cancelled" in status.stdout, status.stdout
