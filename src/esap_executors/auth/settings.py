@@ -211,7 +211,7 @@ def parse_credentials(block: Any, source: str, line: int, field: str, *,
 def _rosetta_credentials(creds: LocatedDict, source: str, field: str) -> dict[str, Any]:
     sub_field = f"{field}.rosetta"
     block = _mapping(creds["rosetta"], source, creds.line_of("rosetta"), sub_field)
-    _no_unknown(block, {"username", "password", "authtoken"}, source, sub_field)
+    no_unknown_keys(block, {"username", "password", "authtoken"}, source, sub_field)
     values: dict[str, Any] = {}
     if "authtoken" in block:
         if "password" in block:
