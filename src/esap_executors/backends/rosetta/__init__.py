@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, TypeVar
 
@@ -41,7 +42,7 @@ from ...errors import AuthError, BadInput
 from ...formats.urls import scheme_of
 from ...sites import Site
 from ...states import JobState, JobStatus
-from ..base import Backend, FoundJob, Submission, Usage
+from ..base import Backend, Capabilities, FoundJob, Submission, Usage
 from .client import MAX_TASK_NAME, RosettaClient, RosettaError, Task
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,12 @@ def usage_of(text: str) -> Usage:
 
 class RosettaBackend(Backend):
     name = "rosetta"
-    # the backend moves the step's files itself (through Rosetta's file manager)
-    handles_staging = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        file_transfer=True,  # the step's files move through Rosetta's file manager
+        shared_filesystem=False,
+        billing_fields=frozenset({"partition"}),  # Rosetta's task form takes cpus, memory, partition
+        usage_accounting=True,  # the runner measures wall and CPU time
+    )
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
         "url": str,  # the Rosetta web application, e.g. https://rosetta.example.org
         "computing": str,  # computing resource name, as Rosetta lists it
@@ -100,6 +105,12 @@ class RosettaBackend(Backend):
         "workers": int,  # steps started or collected at once (default 4)
         "start_timeout": (int, float),  # seconds a started task's runner has to report (default 300)
     }
+
+    @classmethod
+    def capabilities_on(cls, site: Site) -> Capabilities:
+        """A step never sees the submit side's files, whatever the site says: it runs in a
+        container on the computing, with only the storage bound."""
+        return replace(cls.capabilities.for_site(site), shared_filesystem=False)
 
     def __init__(self, site: Site) -> None:
         super().__init__(site)
