@@ -186,9 +186,9 @@ class RosettaBackend(Backend):
                                f"site {site.name} yet (the runner image runs it)", field="container")
             for entry in spec.stage_in:
                 source = Path(entry.source)
-                if scheme_of(entry.source) is not None or not source.is_file():
-                    raise BadInput(f"{job.name}: input {entry.source!r}: Rosetta sites take local files "
-                                   "(uploaded through Rosetta's file manager)", field="stage_in")
+                if scheme_of(entry.source) is not None or not (source.is_file() or source.is_dir()):
+                    raise BadInput(f"{job.name}: input {entry.source!r}: Rosetta sites take local files and "
+                                   "folders (uploaded through Rosetta's file manager)", field="stage_in")
             for out in spec.stage_out:
                 if scheme_of(out.dest) is not None:
                     raise BadInput(f"{job.name}: output destination {out.dest!r}: Rosetta sites bring "
@@ -272,25 +272,42 @@ class RosettaBackend(Backend):
         return self._each(send, jobs)
 
     def _upload_inputs(self, client: RosettaClient, job: Submission, token: str) -> None:
-        """The step's input files into its working folder on the storage (made first)."""
-        step_folder = f"{self._run_folder(job.run_id)}{token.split('-', 1)[1]}/"
-        folders = {"", "work/"}
+        """The step's input files and folders into its working folder on the storage."""
+        work = f"{self._run_folder(job.run_id)}{token.split('-', 1)[1]}/work"
+        files: list[tuple[PurePosixPath, Path]] = []
+        folders: set[PurePosixPath] = {PurePosixPath(".")}
         for entry in job.spec.stage_in:
-            parts = PurePosixPath(entry.dest).parts[:-1]
-            folders.update("work/" + "/".join(parts[:i + 1]) + "/" for i in range(len(parts)))
-        for folder in sorted(folders, key=len):
-            parent, _, name = f"{step_folder}{folder}".rstrip("/").rpartition("/")
-            try:
-                self._act()
-                client.add_folder(parent + "/", name)
-            except RosettaError as exc:
-                if "File exists" not in str(exc):
-                    raise
-        for entry in job.spec.stage_in:
-            dest = PurePosixPath(entry.dest)
+            dest, source = PurePosixPath(entry.dest), Path(entry.source)
+            if source.is_dir():
+                folders.add(dest)
+                for path in sorted(source.rglob("*")):
+                    relative = dest / path.relative_to(source).as_posix()
+                    if path.is_dir():
+                        folders.add(relative)
+                    elif path.is_file():
+                        files.append((relative, path))
+            else:
+                files.append((dest, source))
+        for relative, _ in files:
+            folders.update(relative.parents)
+        run_folder, step = self._run_folder(job.run_id), token.split("-", 1)[1]
+        self._add_folder(client, run_folder, step)
+        self._add_folder(client, f"{run_folder}{step}/", "work")
+        for folder in sorted(folders - {PurePosixPath(".")}, key=lambda f: len(f.parts)):
+            parent = work if str(folder.parent) == "." else f"{work}/{folder.parent}"
+            self._add_folder(client, parent + "/", folder.name)
+        for relative, source in files:
+            target = work if str(relative.parent) == "." else f"{work}/{relative.parent}"
             self._act()
-            client.upload(f"{step_folder}work/{dest.parent}/".replace("/./", "/"), dest.name,
-                          Path(entry.source).read_bytes())
+            client.upload(target + "/", relative.name, source.read_bytes())
+
+    def _add_folder(self, client: RosettaClient, parent: str, name: str) -> None:
+        try:
+            self._act()
+            client.add_folder(parent, name)
+        except RosettaError as exc:
+            if "File exists" not in str(exc):
+                raise
 
     def _download_outputs(self, client: RosettaClient, token: str, run_folder: str) -> list[str]:
         """The step's declared outputs back to their local destinations; the names missing."""
