@@ -89,7 +89,8 @@ def test_discovery_publishes_the_computing_for_matchmaking(rosetta: None, state_
     assert sites.returncode == 0, sites.stderr
     block = sites.stdout.split("rosetta-slurm", 1)[1].split("rosetta-standalone", 1)[0]
     assert "RosettaComputingType = cluster" in block and "IsCluster = True" in block
-    assert "RosettaComputings = slurm-ssh,standalone-ssh" in block and "RosettaSoftware = esap-runner" in block
+    assert "RosettaComputings = slurm-ssh,standalone-ssh" in block
+    assert "RosettaSoftware = esap-broken,esap-runner" in block
     match = esap("match", "--requirements", 'other.RosettaComputingType == "standalone"')
     assert match.returncode == 0, match.stderr
     assert match.stdout.splitlines()[0].startswith("1. rosetta-standalone")
