@@ -87,7 +87,8 @@ def main() -> None:
         ("per-step actions (upload, start, 2 downloads, delete)",
          f"{int(rosetta['actions'])} ({rosetta['actions'] / n:.1f} per step)"),
     ]
-    machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, load average {load}"
     lines = [f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {machine}. "
              f"Steps `sh -c 'echo step N'`; rosetta-slurm heartbeat 5 s, polling as in examples/sites.yaml.", "",
              "| measure | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], ""]
