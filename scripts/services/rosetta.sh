@@ -197,7 +197,7 @@ storage:
 http:
   addr: $REGISTRY
 EOF
-    nohup /usr/bin/docker-registry serve "$RS_DIR/registry.yml" >> "$LOG/registry.log" 2>&1 &
+    setsid /usr/bin/docker-registry serve "$RS_DIR/registry.yml" >> "$LOG/registry.log" 2>&1 < /dev/null &
     echo $! > "$RUN/registry.pid"
   fi
   wait_for "registry on $REGISTRY" http_ok "http://$REGISTRY/v2/"
