@@ -52,6 +52,15 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class SoftwareImage:
+    """A software the site registers, and the container image it runs in."""
+
+    name: str
+    tag: str
+    image: str  # what a container engine pulls, e.g. registry/image_name:image_tag
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a backend can do: declared by its class, narrowed to one site by `for_site`.
 
@@ -78,6 +87,8 @@ class Capabilities:
     multi_node_tasks: bool = False
     # `usage()` reports what finished jobs used (`esap usage`).
     usage_accounting: bool = False
+    # `software_images()` names the container image of each software the site registers.
+    software_images: bool = False
     # The authentication methods a site's `credentials` may choose from; () when there is no choice.
     auth_methods: tuple[str, ...] = ()
 
@@ -151,6 +162,10 @@ class Backend(ABC):
     @abstractmethod
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
         """Every scheduler job that carries this run id (crash recovery)."""
+
+    def software_images(self) -> list[SoftwareImage]:
+        """The software the site registers with their images (capability `software_images`)."""
+        return []
 
     def describe(self) -> dict[str, Any]:
         """Site attributes the backend can discover (GLUE names), for the site's ClassAd."""

@@ -54,6 +54,11 @@ def register(subparsers: Any) -> None:
                      help="an ESAP batch workflow description (JSON with Parameters.singularity_image)")
     cwl.add_argument("--notebook", metavar="FILE", help="the entry's notebook, read for its papermill parameters")
     cwl.add_argument("--image", help="the container image the software runs in (e.g. a Rosetta container)")
+    cwl.add_argument("--rosetta-site", metavar="SITE",
+                     help="take the image from this Rosetta site's software (registry/image_name:image_tag): "
+                          "the software named like the entry, or --rosetta-software")
+    cwl.add_argument("--rosetta-software", metavar="NAME", help="with --rosetta-site: the software's name there")
+    cwl.add_argument("--rosetta-tag", metavar="TAG", help="with --rosetta-site: the image tag, when it has several")
     cwl.add_argument("-o", "--output", metavar="FILE", help="write the tool here (default: standard output)")
     cwl.set_defaults(handler=cwl_command)
 
@@ -116,6 +121,10 @@ def show_command(args: argparse.Namespace) -> int:
 def cwl_command(args: argparse.Namespace) -> int:
     if sum(bool(given) for given in (args.entry, args.codemeta, args.batch_workflow)) != 1:
         raise BadInput("give one of ENTRY, --codemeta FILE, --batch-workflow FILE", field="cwl")
+    if args.rosetta_site and args.image:
+        raise BadInput("give --image or --rosetta-site, not both", field="--rosetta-site")
+    if (args.rosetta_software or args.rosetta_tag) and not args.rosetta_site:
+        raise BadInput("--rosetta-software and --rosetta-tag need --rosetta-site SITE", field="--rosetta-site")
     entry = _entry_for_cwl(args)
     tool = tool_for(entry)
     text = dump(tool, entry.id)
@@ -146,6 +155,13 @@ def _entry_for_cwl(args: argparse.Namespace) -> Entry:
                            "its software cannot be described", field="ENTRY")
     if args.image:
         entry = replace(entry, image=args.image)
+    elif args.rosetta_site:
+        from ..sites import Catalogue
+        from .site_images import image_on_site
+
+        software = args.rosetta_software or entry.name
+        entry = replace(entry, image=image_on_site(Catalogue.load(getattr(args, "sites", None)), args.rosetta_site,
+                                                   software, args.rosetta_tag))
     if args.notebook:
         from .notebook import with_notebook
 

@@ -42,7 +42,7 @@ from ...errors import AuthError, BadInput
 from ...formats.urls import scheme_of
 from ...sites import Site
 from ...states import JobState, JobStatus
-from ..base import Backend, Capabilities, FoundJob, Submission, Usage
+from ..base import Backend, Capabilities, FoundJob, SoftwareImage, Submission, Usage
 from .client import MAX_TASK_NAME, RosettaClient, RosettaError, Task
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class RosettaBackend(Backend):
         shared_filesystem=False,
         billing_fields=frozenset({"partition"}),  # Rosetta's task form takes cpus, memory, partition
         usage_accounting=True,  # the runner measures wall and CPU time
+        software_images=True,  # Rosetta's software page names each container's registry and image
     )
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
         "url": str,  # the Rosetta web application, e.g. https://rosetta.example.org
@@ -574,6 +575,11 @@ class RosettaBackend(Backend):
             return []
         statuses = self.poll(sorted(tokens), run_id=run_id, since=since)
         return [FoundJob(native_id=t, job_id=job_id_of(t), status=statuses[t]) for t in sorted(tokens)]
+
+    def software_images(self) -> list[SoftwareImage]:
+        """Every software the account may run, as `registry/image_name:image_tag` (one page read)."""
+        self.query_count += 1
+        return [SoftwareImage(name=c.name, tag=c.image_tag, image=c.reference) for c in self.client.containers()]
 
     def describe(self) -> dict[str, Any]:
         """The computing's attributes for matchmaking (two page reads): its type (cluster or

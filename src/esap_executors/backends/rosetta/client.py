@@ -10,6 +10,8 @@ cycle. Credentials never appear in URLs, logs or error messages.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import json
 import re
@@ -30,6 +32,8 @@ _ERROR_TEXT = re.compile(r"Error:\s*(?:&quot;|\")(.*?)(?:&quot;|\")\s*</span>", 
 _COMPUTING = re.compile(r'href="/computing/\?uuid=([0-9a-f-]{36})&(?:amp;)?details=True">([^<]+)</a>')
 _SOFTWARE_BLOCK = re.compile(r'<form action="/new_task" method=GET>(.*?)</form>', re.S)
 _SOFTWARE_NAME = re.compile(r'details=True">([^<]+)</a>')
+# a software family's link carries base64("<name>\t<registry>\t<image_name>") (Container.family_id)
+_SOFTWARE_FAMILY = re.compile(r'container_family_id=([A-Za-z0-9+/=]+)&(?:amp;)?details=True')
 _SOFTWARE_OPTION = re.compile(r'<option value="([0-9a-f-]{36})">([^<]*)</option>')
 _TASK_BLOCK = re.compile(
     r'<a href="\?uuid=([0-9a-f-]{36})"><b>([^<]*)</b></a>.*?'
@@ -49,6 +53,24 @@ class Task:
     name: str
     computing: str
     status: str  # created, submitted, running, stopped, exited
+
+
+@dataclass(frozen=True)
+class Container:
+    """One registered software image (a Rosetta Container) as the software page lists it."""
+
+    name: str
+    registry: str
+    image_name: str
+    image_tag: str
+    uuid: str
+
+    @property
+    def reference(self) -> str:
+        """`registry/image_name:image_tag`, the image a container engine pulls."""
+        registry = self.registry.split("://", 1)[-1].rstrip("/")
+        image = f"{registry}/{self.image_name}" if registry else self.image_name
+        return f"{image}:{self.image_tag}"
 
 
 @dataclass(frozen=True)
@@ -186,6 +208,23 @@ class RosettaClient:
                 continue
             for uuid, tag in _SOFTWARE_OPTION.findall(block):
                 found[(html.unescape(name.group(1)).strip(), html.unescape(tag).strip())] = uuid
+        return found
+
+    def containers(self) -> list[Container]:
+        """Every software image the user may run, with its registry (one request)."""
+        text = self._page("GET", "/software/", what="list software")
+        found: list[Container] = []
+        for block in _SOFTWARE_BLOCK.findall(text):
+            family = _SOFTWARE_FAMILY.search(block)
+            if not family:
+                continue
+            try:
+                name, registry, image_name = base64.b64decode(family.group(1)).decode("utf8").split("\t")
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                raise RosettaError("Rosetta's software page lists a software family it cannot describe") from None
+            for uuid, tag in _SOFTWARE_OPTION.findall(block):
+                found.append(Container(name=name, registry=registry, image_name=image_name,
+                                       image_tag=html.unescape(tag).strip(), uuid=uuid))
         return found
 
     # --- tasks -------------------------------------------------------------------------
