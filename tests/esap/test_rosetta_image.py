@@ -89,7 +89,7 @@ def test_rosetta_down_is_exit_3_and_writes_nothing(tmp_path: Path) -> None:
     sites = yaml.safe_load(EXAMPLE_SITES.read_text())
     site = sites["rosetta-slurm"]
     site["options"]["url"] = f"http://127.0.0.1:{_closed_port()}"
-    site["credentials"]["rosetta"] = {"username": "esap", "password": {"file": str(tmp_path / "password")}}
+    site["credentials"]["rosetta_login"] = {"username": "esap", "password": {"file": str(tmp_path / "password")}}
     (tmp_path / "password").write_text("not-the-real-one\n")
     (tmp_path / "password").chmod(0o600)
     catalogue = tmp_path / "sites.yaml"

@@ -17,6 +17,7 @@
       htcondor_auth: [IDTOKENS, FS]
       scitoken: {env: VAR} | {file: PATH}          # reserved for SciTokens sites
       rosetta_session: {env: VAR} | {file: PATH}   # reserved for Rosetta session credentials
+      rosetta_login: {username: NAME, password: {file: PATH} | {env: VAR}} | {authtoken: {file: PATH}}
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ BILLING_KEYS = {"account", "accounting_group", "qos", "partition"}
 GROUP_LIMIT_KEYS = {"max_cores", "max_memory", "max_walltime", "max_gpus"}
 CREDENTIAL_KEYS = {
     "slurm_jwt", "slurm_user", "htcondor_idtoken", "htcondor_auth", "scitoken", "rosetta_session",
-    "rosetta",
+    "rosetta_login",
 }
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def parse_credentials(block: Any, source: str, line: int, field: str, *,
             raise _bad(creds, "htcondor_auth",
                        f"method {unknown[0]!r} is not one backend {backend} accepts (known: {known})", source, field)
         values["htcondor_auth"] = tuple(m.upper() for m in methods)
-    if "rosetta" in creds:
+    if "rosetta_login" in creds:
         values.update(_rosetta_credentials(creds, source, field))
     for key in ("scitoken", "rosetta_session"):
         if key in creds:
@@ -209,8 +210,8 @@ def parse_credentials(block: Any, source: str, line: int, field: str, *,
 
 
 def _rosetta_credentials(creds: LocatedDict, source: str, field: str) -> dict[str, Any]:
-    sub_field = f"{field}.rosetta"
-    block = _mapping(creds["rosetta"], source, creds.line_of("rosetta"), sub_field)
+    sub_field = f"{field}.rosetta_login"
+    block = _mapping(creds["rosetta_login"], source, creds.line_of("rosetta_login"), sub_field)
     no_unknown_keys(block, {"username", "password", "authtoken"}, source, sub_field)
     values: dict[str, Any] = {}
     if "authtoken" in block:

@@ -149,7 +149,7 @@ class RosettaBackend(Backend):
 
     def _credentials(self) -> dict[str, str]:
         creds = self.site.credentials
-        field = f"{self.site.name}.credentials.rosetta"
+        field = f"{self.site.name}.credentials.rosetta_login"
         if creds is not None and creds.rosetta_authtoken is not None:
             token = creds.rosetta_authtoken.read()
             if not token:
@@ -161,7 +161,7 @@ class RosettaBackend(Backend):
             if not password:
                 raise AuthError(f"site {self.site.name}: the Rosetta password ({field}.password) is empty or missing")
             return {"username": creds.rosetta_username, "password": password}
-        raise BadInput("a Rosetta site needs credentials.rosetta (username and password, or authtoken)",
+        raise BadInput("a Rosetta site needs credentials.rosetta_login (username and password, or authtoken)",
                        source=self.site.source, line=self.site.line, field=field)
 
     @property

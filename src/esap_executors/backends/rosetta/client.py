@@ -162,7 +162,7 @@ class RosettaClient:
             data = {"username": self._username, "password": self._password}
         else:
             raise BadInput("Rosetta credentials need a username with a password, or an auth token",
-                           field="credentials.rosetta")
+                           field="credentials.rosetta_login")
         response = self._request("POST", "/api/v1/base/login/", data=data)
         if response.status_code in (400, 401, 403):
             detail = _json_detail(response)
