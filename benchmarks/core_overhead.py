@@ -63,10 +63,11 @@ def submit_and_wait(count: int, key: str) -> tuple[Any, dict[str, Any]]:
     from esap_executors.job import make_spec
     from esap_executors.runs import JobRequest, Run
     from esap_executors.sites import Catalogue
+    from esap_executors.sqlite_store import open_store
 
     spec = make_spec(["true"])
     requests = [JobRequest(key=f"j{i}", spec=spec, site="local") for i in range(count)]
-    run = Run.open(key, catalogue=Catalogue.load(None))
+    run = Run.open(key, catalogue=Catalogue.load(None), store=open_store())
     run.submit(requests)
     final = run.wait(timeout=3600)
     run.close()

@@ -55,7 +55,7 @@ from esap_executors.backends.htcondor import HTCondorBackend, _submit_cluster, d
 from esap_executors.job import make_spec  # noqa: E402
 from esap_executors.runs import JobRequest, Run  # noqa: E402
 from esap_executors.sites import Catalogue  # noqa: E402
-from esap_executors.store import Store  # noqa: E402
+from esap_executors.sqlite_store import open_store  # noqa: E402
 
 
 def catalogue_in(work_root: str) -> Catalogue:
@@ -155,7 +155,7 @@ def part_submit(work_root: str, count: int, anchor_count: int, repeat: int) -> d
 def part_e2e(work_root: str, count: int) -> dict[str, Any]:
     catalogue = catalogue_in(work_root)
     requests = [JobRequest(key=f"j{i}", spec=make_spec(["true"])) for i in range(count)]
-    with Run.open(f"bench-e2e-{uuid.uuid4()}", catalogue=catalogue, store=Store(), default_site=SITE) as run:
+    with Run.open(f"bench-e2e-{uuid.uuid4()}", catalogue=catalogue, store=open_store(), default_site=SITE) as run:
         started = time.perf_counter()
         run.submit(requests)
         submitted = time.perf_counter() - started

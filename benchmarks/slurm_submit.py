@@ -37,7 +37,7 @@ from esap_executors.backends.slurm import SlurmBackend  # noqa: E402
 from esap_executors.job import make_spec  # noqa: E402
 from esap_executors.runs import JobRequest, Run  # noqa: E402
 from esap_executors.sites import Catalogue  # noqa: E402
-from esap_executors.store import Store  # noqa: E402
+from esap_executors.sqlite_store import open_store  # noqa: E402
 
 SITES = ROOT / "examples" / "sites.yaml"
 
@@ -125,7 +125,7 @@ def floor_end_to_end(n: int, workdir: str) -> float:
 
 
 def esap_end_to_end(catalogue: Catalogue, site_name: str, n: int) -> float:
-    run = Run.open(f"bench-e2e-{uuid.uuid4().hex}", catalogue=catalogue, store=Store())
+    run = Run.open(f"bench-e2e-{uuid.uuid4().hex}", catalogue=catalogue, store=open_store())
     NAMES.append(f"esap-{run.run_id}")
     spec = make_spec(["true"])
     start = time.perf_counter()

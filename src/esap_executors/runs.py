@@ -15,10 +15,10 @@ from .backends import Backend
 from .site_backends import SiteBackends
 from .sites import Catalogue, Site
 from .store import JobRecord, Store
-from .submitter import JobRequest, Submitter, check_limits, job_id_for, run_id_for, submission
+from .submitter import JobRequest, Submitter, check_limits, run_id_for, submission
 from .tracker import Listener, Tracker
 
-__all__ = ["JobRecord", "JobRequest", "Listener", "Run", "check_limits", "job_id_for", "run_id_for"]
+__all__ = ["JobRecord", "JobRequest", "Listener", "Run", "check_limits", "run_id_for"]
 
 _submission = submission  # kept for tests that drive a backend by hand
 
@@ -29,21 +29,21 @@ class Run:
         key: str,
         *,
         catalogue: Catalogue | None = None,
-        store: Store | None = None,
+        store: Store,
         front: str = "cli",
         default_site: str | None = None,
     ) -> None:
         self.key = key
         self.run_id = run_id_for(key)
         self.catalogue = catalogue or Catalogue.load()
-        self.store = store or Store()
+        self.store = store
         self.front = front
         self.default_site = default_site
         if default_site is not None:
             self.catalogue.get(default_site)
         self.store.ensure_run(self.run_id, key, front)
         self.since = self.store.run_created(self.run_id) or time.time()
-        self.backends = SiteBackends(self.catalogue)
+        self.backends = SiteBackends(self.catalogue, self.store)
         self.tracker = Tracker(self.store, self.backends, retry=self._resubmit)
         self.tracker.adopt(self.store.jobs_of_run(self.run_id))
         self.submitter = Submitter(self.run_id, catalogue=self.catalogue, store=self.store,
@@ -56,7 +56,7 @@ class Run:
         key: str,
         *,
         catalogue: Catalogue | None = None,
-        store: Store | None = None,
+        store: Store,
         front: str = "cli",
         default_site: str | None = None,
     ) -> Run:

@@ -41,11 +41,6 @@ def run_id_for(key: str) -> str:
     return "r" + hashlib.sha256(key.encode()).hexdigest()[:11]
 
 
-def job_id_for(run_id: str, key: str, attempt: int) -> str:
-    token = key if attempt == 0 else f"{key}#{attempt}"
-    return f"{run_id}.{hashlib.sha256(token.encode()).hexdigest()[:8]}"
-
-
 def reattaches(previous: JobRecord) -> bool:
     """A key submitted again joins its latest attempt unless that one failed or was cancelled."""
     return previous.state not in (JobState.FAILED, JobState.CANCELLED)
@@ -115,8 +110,8 @@ class Submitter:
             by_site[site.name].append(index)
         authorized = self._authorize(fresh, by_site)
         records: list[JobRecord] = []
-        for (site, request, _, attempt), spec in zip(fresh, authorized, strict=True):
-            job_id = job_id_for(self.run_id, request.key, attempt)
+        job_ids = self.store.new_job_ids(self.run_id, len(fresh)) if fresh else []
+        for (site, request, _, attempt), spec, job_id in zip(fresh, authorized, job_ids, strict=True):
             # The job's own directory under the site's work root always holds its default std
             # streams; it is also the working directory unless the job names one (like sbatch,
             # the CLI runs a job where it was submitted from).

@@ -277,7 +277,7 @@ class Tracker:
 @contextmanager
 def tracker_for(store: Store, catalogue: Catalogue) -> Iterator[Tracker]:
     """A Tracker for one command (`esap status`, `cancel`, `runs`, `output`), closed after it."""
-    with SiteBackends(catalogue) as backends:
+    with SiteBackends(catalogue, store) as backends:
         tracker = Tracker(store, backends)
         try:
             yield tracker

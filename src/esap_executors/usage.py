@@ -85,7 +85,7 @@ def usage_of(store: Store, catalogue: Catalogue, records: Sequence[JobRecord], *
             by_run_site[(record.run_id, record.site)].append(record)
     found: dict[str, Usage] = {}
     deadline = time.monotonic() + settle_s
-    with SiteBackends(catalogue) as backends:
+    with SiteBackends(catalogue, store) as backends:
         for (run_id, site_name), group in by_run_site.items():
             backend = backends.get(site_name)
             since = store.run_created(run_id) or time.time()

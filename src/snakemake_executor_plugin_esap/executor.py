@@ -42,6 +42,7 @@ class Executor(RemoteExecutor):
         from esap_executors.errors import EsapError
         from esap_executors.runs import Run
         from esap_executors.sites import Catalogue
+        from esap_executors.sqlite_store import open_store
 
         settings = self.workflow.executor_settings
         self.esap_settings: ExecutorSettings = (
@@ -57,6 +58,7 @@ class Executor(RemoteExecutor):
             self.run: Run = Run.open(
                 f"snakemake:{os.getcwd()}:{uuid.uuid4()}",
                 catalogue=self.catalogue,
+                store=open_store(),
                 front="snakemake",
                 default_site=self.esap_settings.site,
             )

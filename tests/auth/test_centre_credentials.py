@@ -15,7 +15,7 @@ import jwt
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from esap_executors.store import Store
+from esap_executors.sqlite_store import open_store
 from tests.support import EXAMPLE_SITES, esap, require_service
 
 
@@ -59,7 +59,7 @@ def test_slurmrestd_refuses_a_forged_jwt(tmp_path: Path) -> None:
     out = esap("submit", "--site", "rest-forged", "--", "true", sites=sites)
     assert out.returncode == 3, out.stderr
     assert forged not in out.stdout + out.stderr
-    assert not [r for r in Store().connect().execute("SELECT native_id FROM jobs").fetchall() if r[0]]
+    assert not [r for r in open_store().connect().execute("SELECT native_id FROM jobs").fetchall() if r[0]]
 
 
 def test_htcondor_site_with_a_bad_idtoken_is_refused(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_htcondor_site_with_a_bad_idtoken_is_refused(tmp_path: Path) -> None:
     out = esap("submit", "--site", "htc-bad-token", "--", "true", sites=sites)
     assert out.returncode == 3 and "IDTOKENS" in out.stderr, out.stderr
     assert "c2lnbmF0dXJl" not in out.stderr
-    assert not [r for r in Store().connect().execute("SELECT native_id FROM jobs").fetchall() if r[0]]
+    assert not [r for r in open_store().connect().execute("SELECT native_id FROM jobs").fetchall() if r[0]]
 
     missing = site_file(tmp_path, "htc-no-token", "htcondor-local",
                         {"htcondor_idtoken": str(tmp_path / "absent"), "htcondor_auth": ["IDTOKENS"]})

@@ -14,7 +14,7 @@ from esap_executors.auth.policy import authorize
 from esap_executors.errors import PolicyDenied
 from esap_executors.job import make_spec
 from esap_executors.sites import Catalogue
-from esap_executors.store import Store
+from esap_executors.sqlite_store import open_store
 from tests.support import esap, require_service
 
 from .conftest import ISSUER, client, login
@@ -29,7 +29,7 @@ def sites(tmp_path: Path) -> Path:
 
 
 def jobs_in_store() -> int:
-    return int(Store().connect().execute("SELECT count(*) FROM jobs").fetchone()[0])
+    return int(open_store().connect().execute("SELECT count(*) FROM jobs").fetchone()[0])
 
 
 def need(site: str, sites: Path) -> None:
@@ -49,7 +49,7 @@ def test_user_outside_the_groups_is_denied_before_submission(site: str, sites: P
     assert "admits only groups [/escape/cta, /escape/lofar]" in out.stderr
     assert "carol is in groups [/guests]" in out.stderr
     assert jobs_in_store() == 0
-    decisions = Store().policy_decisions()
+    decisions = open_store().policy_decisions()
     assert [(d["site"], d["subject"], d["groups"], d["allowed"]) for d in decisions] == [
         (site, "carol", ["/guests"], False)]
 
@@ -74,7 +74,7 @@ def test_billed_account_reaches_slurm(sites: Path) -> None:
     record = json.loads(out.stdout)
     assert Path(record["stdout"]).read_text().strip() == "cta"
     assert sacct_account(record["native_id"]) == "cta"
-    decision = Store().policy_decisions()[-1]
+    decision = open_store().policy_decisions()[-1]
     assert decision["allowed"] and decision["subject"] == "alice"
     assert "group /escape/cta" in decision["rule"] and "account=cta" in decision["rule"]
 
@@ -115,7 +115,7 @@ def test_failed_refresh_submits_nothing(sites: Path) -> None:
     assert "refresh was refused" in out.stderr and "run esap login" in out.stderr
     assert first.refresh_token not in out.stderr and first.access_token not in out.stderr
     assert jobs_in_store() == 0
-    assert Store().policy_decisions()[-1]["allowed"] is False
+    assert open_store().policy_decisions()[-1]["allowed"] is False
 
 
 def test_no_token_means_no_submission_on_a_policy_site(sites: Path) -> None:
@@ -127,12 +127,12 @@ def test_no_token_means_no_submission_on_a_policy_site(sites: Path) -> None:
 def test_site_without_policy_needs_no_token(sites: Path) -> None:
     out = esap("run", "--site", "local", "--", "echo", "hi", sites=sites)
     assert out.returncode == 0, out.stderr
-    assert Store().policy_decisions() == []
+    assert open_store().policy_decisions() == []
 
 
 def test_billing_by_group_then_subject_in_process(sites: Path) -> None:
     site = Catalogue.load(sites).get("local-policy")
-    store = Store()
+    store = open_store()
     login("bob")  # /escape/lofar -> account lofar; the subject mapping bills bob to esap
     spec = make_spec(["true"])
     admitted = authorize(site, [spec, spec], run_id="r-policy", store=store)
@@ -170,7 +170,7 @@ def test_policy_errors_name_file_line_and_field(tmp_path: Path) -> None:
 
 def test_jdl_virtual_organisation_limits_the_groups_that_count(sites: Path) -> None:
     site = Catalogue.load(sites).get("local-policy")
-    store = Store()
+    store = open_store()
     login("alice")  # /escape and /escape/cta
     admitted = authorize(site, [make_spec(["true"], labels={"vo": "escape"})], run_id="r-vo", store=store)
     assert admitted[0].account == "cta"

@@ -9,6 +9,7 @@ from pathlib import Path
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from tests.support import EXAMPLE_SITES, ROOT, esap
 
 
@@ -64,7 +65,7 @@ def test_status_of_a_run_lists_its_jobs(state_dir: Path) -> None:
 
 def test_cancel_a_run_cancels_all_its_jobs_and_runs_lists_it(state_dir: Path) -> None:
     # A run of two jobs whose submitter is gone (like a killed esap-cwltool)
-    with Run.open("cancel-whole-run", catalogue=Catalogue.load(EXAMPLE_SITES), front="cwl") as run:
+    with Run.open("cancel-whole-run", catalogue=Catalogue.load(EXAMPLE_SITES), front="cwl", store=open_store()) as run:
         records = run.submit([JobRequest(key=f"k{n}", spec=make_spec(["sleep", str(n)]), site="local")
                               for n in (120, 121)])
     ids = sorted(r.job_id for r in records)

@@ -21,6 +21,7 @@ from esap_executors.errors import BadInput
 from esap_executors.job import Container, make_spec
 from esap_executors.runs import JobRequest, Run, run_id_for
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from esap_executors.states import JobState
 from esap_executors.store import JobRecord
 from tests.support import EXAMPLE_SITES, IN_CI, ROOT, require_service
@@ -32,7 +33,7 @@ def catalogue() -> Catalogue:
 
 
 def run_one(catalogue: Catalogue, key: str, argv: list[str], **resources: str) -> JobRecord:
-    with Run.open(key, catalogue=catalogue) as run:
+    with Run.open(key, catalogue=catalogue, store=open_store()) as run:
         (record,) = run.submit([JobRequest(key="job", spec=make_spec(argv, **resources), site="local")])
         (final,) = run.wait(timeout=120).values()
     return final
@@ -70,7 +71,7 @@ def test_environment_stdin_and_script(state_dir: Path, catalogue: Catalogue, tmp
     (tmp_path / "in.txt").write_text("from stdin\n")
     spec = make_spec([], script='read line; echo "$line / $GREETING / $PWD"', env={"GREETING": "hi"},
                      stdin=str(tmp_path / "in.txt"), cwd=str(tmp_path / "fresh" / "dir"))
-    with Run.open("script", catalogue=catalogue) as run:
+    with Run.open("script", catalogue=catalogue, store=open_store()) as run:
         run.submit([JobRequest(key="s", spec=spec, site="local")])
         (record,) = run.wait(timeout=120).values()
     assert record.state is JobState.COMPLETED
@@ -141,7 +142,7 @@ def test_memory_shared_by_forked_workers_is_counted_once(
 
 def test_cancel_running_and_queued_jobs(state_dir: Path, catalogue: Catalogue) -> None:
     spec = make_spec(["sh", "-c", "echo $$ > job.pid; exec sleep 60"])
-    with Run.open("cancel", catalogue=catalogue) as run:
+    with Run.open("cancel", catalogue=catalogue, store=open_store()) as run:
         records = run.submit([JobRequest(key=f"c{i}", spec=spec, site="local") for i in range(3)])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -162,7 +163,7 @@ def test_cancel_running_and_queued_jobs(state_dir: Path, catalogue: Catalogue) -
 def test_jobs_over_the_cores_budget_or_without_executable_are_refused(
     state_dir: Path, catalogue: Catalogue
 ) -> None:
-    with Run.open("refused", catalogue=catalogue) as run:
+    with Run.open("refused", catalogue=catalogue, store=open_store()) as run:
         with pytest.raises(BadInput) as too_big:
             run.submit([JobRequest(key="big", spec=make_spec(["true"], cores=3), site="local")])
         assert too_big.value.field == "cores" and "2" in str(too_big.value)
@@ -185,7 +186,7 @@ def test_more_gpus_than_the_site_has_are_refused(state_dir: Path, tmp_path: Path
     sites.write_text("local:\n  backend: local\n  options: {max_cores: 2, max_gpus: 1}\n")
     catalogue = Catalogue.load(sites)
     assert LocalBackend(catalogue.get("local")).describe()["GPUs"] == 1
-    with Run.open("gpus", catalogue=catalogue) as run:
+    with Run.open("gpus", catalogue=catalogue, store=open_store()) as run:
         with pytest.raises(BadInput) as refused:
             run.submit([JobRequest(key="two", spec=make_spec(["true"], gpus=2), site="local")])
         assert refused.value.field == "gpus"
@@ -206,6 +207,7 @@ import sys
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 
 key, count, sites, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 script = "date +%s.%N; sleep 0.03; date +%s.%N"
@@ -216,7 +218,7 @@ requests = [
                                            cores=2 if i % 10 == 5 else 1), site="local")
     for i in range(count)
 ]
-with Run.open(key, catalogue=Catalogue.load(sites)) as run:
+with Run.open(key, catalogue=Catalogue.load(sites), store=open_store()) as run:
     print("ready", flush=True)
     sys.stdin.readline()  # both processes submit at the same moment
     run.submit(requests)
@@ -284,15 +286,15 @@ import os, signal, sys
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
-from esap_executors.store import Store
+from esap_executors.sqlite_store import SQLiteStore, open_store
 
 key, log, sites, moment = sys.argv[1:5]
 if moment == "before-confirm":  # die after the backend got the jobs, before the store knew
-    Store.set_native_ids = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+    SQLiteStore.set_native_ids = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 if moment == "before-supervisor":  # die after recording the batch, before starting its supervisor
     from esap_executors.backends.local import LocalBackend
     LocalBackend._start_supervisor = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
-run = Run.open(key, catalogue=Catalogue.load(sites))
+run = Run.open(key, catalogue=Catalogue.load(sites), store=open_store())
 requests = [
     JobRequest(key=f"k{i}", spec=make_spec(["sh", "-c", f"echo k{i} >> {log}; sleep 0.5"]),
                site="local")
@@ -333,7 +335,7 @@ def test_run_resumed_after_submitter_sigkill_has_no_duplicates(
                    site="local")
         for i in range(12)
     ]
-    with Run.open(key, catalogue=catalogue) as run:
+    with Run.open(key, catalogue=catalogue, store=open_store()) as run:
         again = run.submit(requests)
         final = run.wait(timeout=300)
     assert len({r.job_id for r in again}) == 12 and set(final) == {r.job_id for r in again}
@@ -360,7 +362,7 @@ def test_container_job_runs_under_the_site_runtime(state_dir: Path, tmp_path: Pa
         "  container:\n    runtime: podman\n    images: {busybox: localhost/busybox:ci}\n"
     )
     spec = make_spec(["sh", "-c", "echo inside $PWD; ls /bin/busybox"], container=Container("busybox"))
-    with Run.open("container", catalogue=Catalogue.load(sites)) as run:
+    with Run.open("container", catalogue=Catalogue.load(sites), store=open_store()) as run:
         run.submit([JobRequest(key="c", spec=spec, site="local")])
         (record,) = run.wait(timeout=120).values()
     assert record.state is JobState.COMPLETED, Path(record.stderr).read_text()
@@ -371,7 +373,7 @@ def test_jobs_of_a_killed_supervisor_are_failed_and_the_rest_adopted(
     state_dir: Path, catalogue: Catalogue
 ) -> None:
     sleeper = make_spec(["sh", "-c", "echo $$ > job.pid; exec sleep 60"])
-    with Run.open("adopt", catalogue=catalogue) as run:
+    with Run.open("adopt", catalogue=catalogue, store=open_store()) as run:
         records = run.submit([
             JobRequest(key="s1", spec=sleeper, site="local"),
             JobRequest(key="s2", spec=sleeper, site="local"),
@@ -399,6 +401,7 @@ def test_jobs_of_a_killed_supervisor_are_failed_and_the_rest_adopted(
 
 def test_a_job_sent_twice_while_live_runs_once(state_dir: Path, catalogue: Catalogue) -> None:
     backend = LocalBackend(catalogue.get("local"))
+    backend.use_store(open_store())
     workdir = state_dir / "twice"
     job = Submission(job_id="rtwice.1", run_id="rtwice", name="twice",
                      spec=make_spec(["sh", "-c", "echo once >> ../twice.log; sleep 1"]),
@@ -411,3 +414,14 @@ def test_a_job_sent_twice_while_live_runs_once(state_dir: Path, catalogue: Catal
         time.sleep(0.2)
     assert (state_dir / "twice.log").read_text() == "once\n"
     assert [f.native_id for f in backend.find("rtwice", since=0)] == first
+
+
+def test_jobs_run_on_the_store_the_run_was_given(state_dir: Path, tmp_path: Path, catalogue: Catalogue) -> None:
+    elsewhere = tmp_path / "elsewhere.db"
+    with Run.open("given-store", catalogue=catalogue, store=open_store(elsewhere)) as run:
+        [record] = run.submit([JobRequest(key="k", spec=make_spec(["true"]), site="local")])
+        final = run.wait(timeout=120)
+    assert final[record.job_id].state is JobState.COMPLETED
+    queued = sqlite3.connect(elsewhere).execute("SELECT job_id, state FROM local_jobs").fetchall()
+    assert queued == [(record.job_id, "completed")]
+    assert not (state_dir / "state.db").exists()

@@ -10,7 +10,7 @@ from esap_executors.job import JobSpec
 from esap_executors.poller import PollInterval
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue, PollSettings, Site
-from esap_executors.store import Store
+from esap_executors.sqlite_store import open_store
 
 from . import counting_backend
 
@@ -29,7 +29,7 @@ def test_queries_per_cycle_do_not_grow_with_tracked_jobs(
 ) -> None:
     monkeypatch.setenv("ESAP_POLL_START", "0.2")
     monkeypatch.setenv("ESAP_POLL_CEILING", "0.2")
-    run = Run.open(f"poller-{jobs}", catalogue=counting_catalogue, store=Store(tmp_path / "s.db"))
+    run = Run.open(f"poller-{jobs}", catalogue=counting_catalogue, store=open_store(tmp_path / "s.db"))
     try:
         run.submit([JobRequest(key=f"j{i}", spec=JobSpec(argv=("true",)), site="counting") for i in range(jobs)])
         backend = run.backend("counting")

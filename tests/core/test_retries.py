@@ -5,13 +5,14 @@ from pathlib import Path
 from esap_executors.job import JobSpec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from esap_executors.states import JobState
 
 
 def test_a_failed_job_with_retries_is_resubmitted_and_wait_follows_it(state_dir: Path, tmp_path: Path) -> None:
     marker = tmp_path / "tried-once"
     script = f"if [ -e {marker} ]; then echo second; else touch {marker}; exit 4; fi"
-    run = Run.open("retry-test", catalogue=Catalogue.load())
+    run = Run.open("retry-test", catalogue=Catalogue.load(), store=open_store())
     try:
         first = run.submit([JobRequest(key="flaky", spec=JobSpec(script=script, retries=1))])[0]
         final = run.wait(timeout=120)

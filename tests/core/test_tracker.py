@@ -14,8 +14,8 @@ from esap_executors.cli.main import main
 from esap_executors.job import JobSpec, StageOut
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from esap_executors.states import JobState
-from esap_executors.store import Store
 
 from .scripted_backend import EXIT_CODE, REASON, ScriptedBackend, fail, finish
 
@@ -31,7 +31,7 @@ def sites(state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
 
 
 def _fail_and_let_esap_status_see_it_first(sites: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, Run]:
-    run = Run.open("status-sees-it-first", catalogue=Catalogue.load(sites))
+    run = Run.open("status-sees-it-first", catalogue=Catalogue.load(sites), store=open_store())
     first = run.submit([JobRequest(key="flaky", spec=JobSpec(argv=("true",), retries=1), site="scripted")])[0]
     fail(first.native_id or "")
     assert main(["status", first.run_id, "--sites", str(sites)]) == 0  # before the run's own poll
@@ -54,7 +54,7 @@ def test_a_failure_seen_first_by_esap_status_keeps_its_exit_code_and_reason(
         run.wait(timeout=60)
     finally:
         run.close()
-    recorded = Store().job(first)
+    recorded = open_store().job(first)
     assert recorded.state is JobState.FAILED
     assert (recorded.exit_code, recorded.reason) == (EXIT_CODE, REASON)
     assert main(["status", first, "--sites", str(sites)]) == 0
@@ -77,7 +77,7 @@ def test_a_failure_seen_first_by_esap_status_is_still_retried(
 
 
 def test_a_snapshot_never_changes_under_its_reader(sites: Path) -> None:
-    run = Run.open("snapshots", catalogue=Catalogue.load(sites))
+    run = Run.open("snapshots", catalogue=Catalogue.load(sites), store=open_store())
     try:
         job = run.submit([JobRequest(key="one", spec=JobSpec(argv=("true",)), site="scripted")])[0]
         ScriptedBackend.release.set()
@@ -99,7 +99,7 @@ def test_outputs_are_staged_out_once_and_a_failing_copy_does_not_stop_esap_statu
     kept, blocker = tmp_path / "kept.txt", tmp_path / "a-file"
     blocker.write_text("not a directory")
     spec = JobSpec(argv=("true",), stage_out=(StageOut("out.txt", str(kept)), StageOut("out.txt", str(blocker / "x"))))
-    run = Run.open("stage-out-once", catalogue=Catalogue.load(sites))
+    run = Run.open("stage-out-once", catalogue=Catalogue.load(sites), store=open_store())
     try:
         job = run.submit([JobRequest(key="writer", spec=spec, site="scripted")])[0]
         (Path(job.workdir) / "out.txt").write_text("result")
@@ -121,7 +121,7 @@ def test_esap_runs_shows_jobs_that_ended_since_the_run_last_looked(
     sites: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ScriptedBackend.release.set()
-    with Run.open("ended-while-nobody-looked", catalogue=Catalogue.load(sites)) as run:
+    with Run.open("ended-while-nobody-looked", catalogue=Catalogue.load(sites), store=open_store()) as run:
         job = run.submit([JobRequest(key="one", spec=JobSpec(argv=("true",)), site="scripted")])[0]
     finish(job.native_id or "")
     capsys.readouterr()

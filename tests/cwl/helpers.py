@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from esap_executors.store import JobRecord, Store
+from esap_executors.sqlite_store import open_store
+from esap_executors.store import JobRecord
 from tests.support import EXAMPLE_SITES, ROOT, VENV_BIN
 
 EXAMPLES = ROOT / "cwl" / "examples"
@@ -43,7 +44,7 @@ def run_id_of(stderr: str) -> str:
 
 
 def jobs_of_run(run_id: str) -> list[JobRecord]:
-    return Store().jobs_of_run(run_id)
+    return open_store().jobs_of_run(run_id)
 
 
 def catalogue_with_images(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from esap_executors.store import Store
 from tests.support import EXAMPLE_SITES, require_service
 
@@ -62,7 +63,7 @@ def catalogue(work_root: Path) -> Catalogue:
 
 @pytest.fixture
 def store(state_dir: Path) -> Store:
-    return Store()
+    return open_store()
 
 
 def with_options(catalogue: Catalogue, name: str, **options: object) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from esap_executors.store import Store
 from tests.support import EXAMPLE_SITES, IN_CI, ROOT, require_service
 
@@ -117,7 +118,7 @@ def new_run(catalogue: Catalogue, state_dir: Path) -> Iterator[object]:
     runs: list[Run] = []
 
     def make(key: str | None = None, store: Store | None = None) -> Run:
-        run = Run.open(key or f"slurm-test-{uuid.uuid4().hex}", catalogue=catalogue, store=store or Store())
+        run = Run.open(key or f"slurm-test-{uuid.uuid4().hex}", catalogue=catalogue, store=store or open_store())
         runs.append(run)
         return run
 

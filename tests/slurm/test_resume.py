@@ -12,8 +12,8 @@ import pytest
 
 from esap_executors.runs import Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from esap_executors.states import JobState
-from esap_executors.store import Store
 from tests.support import EXAMPLE_SITES
 
 from .conftest import Cluster, JobRequest, sacct_count, shell
@@ -25,7 +25,8 @@ import sys, time
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
-run = Run.open(sys.argv[2], catalogue=Catalogue.load(sys.argv[1]))
+from esap_executors.sqlite_store import open_store
+run = Run.open(sys.argv[2], catalogue=Catalogue.load(sys.argv[1]), store=open_store())
 sites = sys.argv[3].split(",")
 run.submit([JobRequest(f"{s}-{i}", make_spec(["/bin/bash", "-c", "sleep 6"]), site=s)
             for s in sites for i in range(5)]
@@ -53,7 +54,7 @@ def test_sigkilled_executor_resumes_without_resubmitting(cluster: Cluster, state
         child.send_signal(signal.SIGKILL)
         child.wait()
 
-    run = Run.open(key, catalogue=catalogue, store=Store())
+    run = Run.open(key, catalogue=catalogue, store=open_store())
     try:
         before = {r.key: r.native_id for r in run.snapshot().values()}
         assert len(before) == 12 and all(before.values()), before

@@ -11,7 +11,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from esap_executors.store import JobRecord, Store
+from esap_executors.sqlite_store import open_store
+from esap_executors.store import JobRecord
 
 from ..support import EXAMPLE_SITES
 
@@ -57,7 +58,7 @@ def shared_directory(prefix: str) -> Iterator[Path]:
 
 def latest_run_records(front: str = "snakemake") -> list[JobRecord]:
     """The jobs of the newest run of this front in the test's state store."""
-    store = Store()
+    store = open_store()
     for run_id, _key, run_front, _created in store.latest_runs():
         if run_front == front:
             return store.jobs_of_run(run_id)

@@ -18,6 +18,7 @@ from ..states import JobStatus
 
 if TYPE_CHECKING:
     from ..sites import Site
+    from ..store import Store
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ class Backend(ABC):
         self.site = site
         self.site_capabilities = type(self).capabilities_on(site)
         self.query_count = 0  # scheduler interactions made by poll/explain/find (for tests)
+
+    def use_store(self, store: Store) -> None:  # noqa: B027 - optional hook
+        """The process's state store, for a backend that keeps its own state there."""
 
     def validate(self, jobs: Sequence[Submission]) -> None:  # noqa: B027 - optional hook
         """Raise BadInput before anything is sent (partition, limits, accounts); cache per run."""

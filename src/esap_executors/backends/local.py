@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import BadInput, Unreachable
+from ..errors import BadInput, EsapError, Unreachable
 from ..sites import CONTAINER_RUNTIMES
 from ..states import JobState, JobStatus
 from . import local_supervisor as sup
@@ -29,6 +29,8 @@ from .base import Backend, Capabilities, FoundJob, Submission, Usage
 
 if TYPE_CHECKING:
     from ..sites import Site
+    from ..sqlite_store import SQLiteStore
+    from ..store import Store
 
 # A batch whose supervisor never claimed it within this time (the submitter died between
 # recording and starting it) is given a new supervisor by the next poll.
@@ -82,7 +84,7 @@ class LocalBackend(Backend):
         self.enforce_memory = bool(site.options.get("enforce_memory", True))
         gpus = site.options.get("max_gpus")
         self.max_gpus = _nvidia_devices() if gpus is None else int(gpus)
-        self._store: Any = None
+        self._store: SQLiteStore | None = None
         self._found_executables: dict[tuple[str, str], bool] = {}
         self._adopted: dict[str, float] = {}
         # Last status per local job, reused while its state and change time stay the same:
@@ -90,21 +92,25 @@ class LocalBackend(Backend):
         self._statuses: dict[int, tuple[str, str, float, JobStatus]] = {}
 
     # the database
-    def _db(self) -> sqlite3.Connection:
-        if self._store is None:
-            from ..store import Store
+    def use_store(self, store: Store) -> None:
+        from ..sqlite_store import SQLiteStore
 
-            store = Store()
-            store.connect().executescript(sup.SCHEMA)
-            self._store = store
-        db: sqlite3.Connection = self._store.connect()
-        return db
+        if not isinstance(store, SQLiteStore):
+            raise EsapError(f"site {self.site.name!r}: the local backend needs a SQLite state store, "
+                            f"not {store.describe()}")
+        self._store = store
+
+    def _sqlite_store(self) -> SQLiteStore:
+        if self._store is None:
+            raise EsapError(f"site {self.site.name!r}: the local backend was given no state store")
+        return self._store
+
+    def _db(self) -> sqlite3.Connection:
+        return self._sqlite_store().connect()
 
     @property
     def db_path(self) -> Path:
-        self._db()
-        path: Path = self._store.path
-        return path
+        return self._sqlite_store().path
 
     # validate
     def validate(self, jobs: Sequence[Submission]) -> None:

@@ -11,7 +11,8 @@ One supervisor runs many jobs without a Python interpreter per job: it forks and
 each job directly and waits for SIGCHLD, so its cost per job is one fork/exec and a share
 of a few short transactions.
 
-This module imports only the standard library: it is the process that runs the jobs.
+This module imports only the standard library (and the package's standard-library-only helpers):
+it is the process that runs the jobs. Its tables belong to state_schema.
 """
 
 from __future__ import annotations
@@ -32,57 +33,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .. import state_schema
 from ..sqlite_wal import connect_wal
 from .local_memory import session_memory_mib, stat_fields
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS local_slots (
-    site TEXT PRIMARY KEY,
-    max_cores INTEGER NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS local_batches (
-    batch TEXT PRIMARY KEY,
-    site TEXT NOT NULL,
-    created REAL NOT NULL,
-    supervisor_pid INTEGER,
-    supervisor_start INTEGER,
-    finished REAL,
-    cpu_s REAL
-);
-CREATE TABLE IF NOT EXISTS local_jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch TEXT NOT NULL,
-    site TEXT NOT NULL,
-    job_id TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    argv TEXT NOT NULL,
-    env TEXT NOT NULL,
-    workdir TEXT NOT NULL,
-    stdin TEXT,
-    stdout TEXT NOT NULL,
-    stderr TEXT NOT NULL,
-    cores INTEGER NOT NULL,
-    memory_mib INTEGER,
-    cpu_used_s REAL,
-    max_memory_mib INTEGER,
-    walltime_s INTEGER,
-    success_codes TEXT NOT NULL,
-    state TEXT NOT NULL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    pid INTEGER,
-    exit_code INTEGER,
-    signal INTEGER,
-    reason TEXT,
-    submitted REAL NOT NULL,
-    started REAL,
-    ended REAL
-);
-CREATE INDEX IF NOT EXISTS local_jobs_queue ON local_jobs(site, state);
-CREATE INDEX IF NOT EXISTS local_jobs_batch ON local_jobs(batch, state);
-CREATE INDEX IF NOT EXISTS local_jobs_run ON local_jobs(run_id);
-CREATE INDEX IF NOT EXISTS local_jobs_job ON local_jobs(job_id);
-"""
 
 QUEUED, RUNNING = "queued", "running"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
@@ -102,26 +55,10 @@ QUEUE_SCAN_LIMIT = 256
 
 
 def connect(db_path: str) -> sqlite3.Connection:
+    """The state database, brought to the current schema (it may be this process's first opener)."""
     db = connect_wal(db_path, timeout=60)
-    db.executescript(SCHEMA)
-    _add_missing_columns(db)
+    state_schema.migrate(db)
     return db
-
-
-_ADDED_COLUMNS = {"memory_mib": "INTEGER", "cpu_used_s": "REAL", "max_memory_mib": "INTEGER"}
-
-
-def _add_missing_columns(db: sqlite3.Connection) -> None:
-    """Databases written by an earlier version get the columns added since."""
-    if _missing_columns(db):
-        with immediate(db):
-            for name in _missing_columns(db):
-                db.execute(f"ALTER TABLE local_jobs ADD COLUMN {name} {_ADDED_COLUMNS[name]}")
-
-
-def _missing_columns(db: sqlite3.Connection) -> list[str]:
-    columns = {row[1] for row in db.execute("PRAGMA table_info(local_jobs)")}
-    return [name for name in _ADDED_COLUMNS if name not in columns]
 
 
 @contextlib.contextmanager

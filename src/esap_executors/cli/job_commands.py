@@ -15,8 +15,9 @@ from ..errors import BadInput
 from ..job import Container, make_spec
 from ..runs import JobRequest, Run
 from ..sites import Catalogue
+from ..sqlite_store import open_store
 from ..states import JobState, JobStatus
-from ..store import JobRecord, Store
+from ..store import JobRecord
 from ..tracker import tracker_for
 from .main import global_options
 
@@ -111,7 +112,7 @@ def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
 
 def _open_run(args: argparse.Namespace) -> Run:
     key = args.run_key or f"cli-{uuid.uuid4()}"
-    return Run.open(key, catalogue=Catalogue.load(args.sites), front="cli")
+    return Run.open(key, catalogue=Catalogue.load(args.sites), store=open_store(), front="cli")
 
 
 def submit_command(args: argparse.Namespace) -> int:
@@ -201,7 +202,7 @@ def _as_dict(record: JobRecord) -> dict[str, Any]:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    store = Store()
+    store = open_store()
     catalogue = Catalogue.load(args.sites)
     if args.id:
         run_jobs = store.jobs_of_run(args.id)  # a run id lists the run's jobs
@@ -227,7 +228,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 def cancel_command(args: argparse.Namespace) -> int:
     """Cancel a job, or every live job of a run (one scheduler call per site)."""
-    store = Store()
+    store = open_store()
     catalogue = Catalogue.load(args.sites)
     records = store.jobs_of_run(args.id) or [store.job(args.id)]
     live = [r for r in records if not r.state.is_final]
@@ -252,7 +253,7 @@ def cancel_command(args: argparse.Namespace) -> int:
 
 
 def logs_command(args: argparse.Namespace) -> int:
-    store = Store()
+    store = open_store()
     record = store.job(args.id)
     for label, path, stream in (("stdout", record.stdout, sys.stdout), ("stderr", record.stderr, sys.stderr)):
         if not Path(path).exists():

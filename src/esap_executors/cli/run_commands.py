@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..sites import Catalogue
+from ..sqlite_store import open_store
 from ..store import Store
 from ..tracker import tracker_for
 from .main import global_options
@@ -25,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def runs_command(args: argparse.Namespace) -> int:
-    store = Store()
+    store = open_store()
     runs = store.latest_runs(args.limit)
     _refresh_live_jobs(store, Catalogue.load(args.sites), [run_id for run_id, *_ in runs])
     states = store.run_states([run_id for run_id, *_ in runs])

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..sites import Catalogue
-from ..store import Store
+from ..sqlite_store import open_store
 from ..tracker import tracker_for
 from ..usage import LOW_SHARE as LOW
 from ..usage import JobUsage, usage_of
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def usage_command(args: argparse.Namespace) -> int:
-    store = Store()
+    store = open_store()
     catalogue = Catalogue.load(args.sites)
     records = store.jobs_of_run(args.id) or [store.job(args.id)]
     with tracker_for(store, catalogue) as tracker:  # jobs that ended since the last look count too

@@ -18,6 +18,7 @@ from cwltool.job import JobBase
 from cwltool.process import Process
 
 from ..errors import EsapError
+from ..store import Store
 from .session import EsapSettings, Session
 
 
@@ -35,9 +36,10 @@ def select_resources(request: dict[str, int | float], runtime_context: RuntimeCo
 
 
 class EsapJobExecutor(JobExecutor):
-    def __init__(self, settings: EsapSettings) -> None:
+    def __init__(self, settings: EsapSettings, store: Store) -> None:
         super().__init__()
         self.settings = settings
+        self.store = store
         self.session: Session | None = None
         self.esap_error: EsapError | None = None
         self.finished = False
@@ -55,7 +57,7 @@ class EsapJobExecutor(JobExecutor):
         finished = False
         session: Session | None = None
         try:
-            session = self.session = Session(self.settings, process, job_order_object, runtime_context)
+            session = self.session = Session(self.settings, self.store, process, job_order_object, runtime_context)
             runtime_context.esap = session  # type: ignore[attr-defined]
             with lock:
                 self._advance(process, job_order_object, logger, runtime_context, session)

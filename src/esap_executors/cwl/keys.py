@@ -62,27 +62,10 @@ def run_base_key(tool_id: str, job_order: Any, outdir: str | None) -> str:
     )[:32]
 
 
-_GENERATIONS = """
-CREATE TABLE IF NOT EXISTS cwl_generations (
-    base_key TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL
-)
-"""
-
-
 def current_generation(store: Store, base_key: str) -> int:
     """A generation ends when the executor finishes (its directories are gone); a killed one is resumed."""
-    db = store.connect()
-    db.execute(_GENERATIONS)
-    row = db.execute("SELECT generation FROM cwl_generations WHERE base_key = ?", (base_key,)).fetchone()
-    return int(row[0]) if row else 0
+    return store.cwl_generation(base_key)
 
 
 def end_generation(store: Store, base_key: str, generation: int) -> None:
-    db = store.connect()
-    db.execute(_GENERATIONS)
-    db.execute(
-        "INSERT INTO cwl_generations (base_key, generation) VALUES (?, ?) "
-        "ON CONFLICT(base_key) DO UPDATE SET generation = MAX(generation, excluded.generation)",
-        (base_key, generation + 1),
-    )
+    store.end_cwl_generation(base_key, generation)

@@ -16,6 +16,7 @@ from cwltool.context import LoadingContext, RuntimeContext
 from cwltool.main import _signal_handler, _terminate_processes
 from cwltool.main import main as cwltool_main
 
+from ..sqlite_store import open_store
 from .executor import EsapJobExecutor, select_resources
 from .session import EsapSettings
 from .tool import esap_make_tool
@@ -88,7 +89,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     loading_context.singularity = runtime_context.singularity
     loading_context.podman = runtime_context.podman
     loading_context.construct_tool_object = esap_make_tool
-    executor = EsapJobExecutor(settings)
+    executor = EsapJobExecutor(settings, open_store())
     code = int(cwltool_main(args=args, executor=executor, loadingContext=loading_context,
                             runtimeContext=runtime_context))
     if executor.esap_error is not None and code != 0:

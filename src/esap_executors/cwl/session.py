@@ -38,11 +38,10 @@ class EsapSettings:
 
 class Session:
     def __init__(
-        self, settings: EsapSettings, process: Any, job_order: Any, runtime_context: RuntimeContext
+        self, settings: EsapSettings, store: Store, process: Any, job_order: Any, runtime_context: RuntimeContext
     ) -> None:
         self.settings = settings
         self.runtime_context = runtime_context
-        store = Store()
         catalogue = Catalogue.load(settings.sites_file)
         self.default_site = settings.default_site
         if self.default_site is not None:

@@ -14,10 +14,11 @@ from typing import Any
 
 from ..errors import BadInput
 from ..paths import state_dir
-from ..runs import JobRequest, Run, job_id_for
+from ..runs import JobRequest, Run
 from ..sites import Catalogue
+from ..sqlite_store import open_store
 from ..states import JobState, JobStatus
-from ..store import JobRecord, Store
+from ..store import JobRecord
 from ..tracker import tracker_for
 from . import records
 from .placement import choose_site, fit_to_site
@@ -42,21 +43,22 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
     site = choose_site(catalogue, description, getattr(args, "site", None))
     jobs = fit_to_site(description, site)
     key = getattr(args, "run_key", None) or f"jdl-{uuid.uuid4()}"
-    run = Run.open(key, catalogue=catalogue, front="jdl")
+    run = Run.open(key, catalogue=catalogue, store=open_store(), front="jdl")
     quiet = bool(getattr(args, "json", False))
     try:
         jobs = _with_inputs_fetched(jobs, run.run_id, snapshot_local=not site.shared_filesystem)
         jobs = _with_billing(jobs, args)
-        output_dirs = _output_dirs(args, run.run_id, jobs)
+        if wait and not quiet:
+            run.add_listener(_progress)
+        requests = [JobRequest(key=job.key, spec=job.spec, site=site.name, name=job.name) for job in jobs]
+        submitted = run.submit(requests)
+        first_ids = _first_job_ids(run)
+        output_dirs = _output_dirs(args, {job.key: first_ids[job.key] for job in jobs})
         records.save(run.store, [
             records.JdlRecord(run.run_id, job.key, str(Path(path).resolve()), job.outputs, output_dirs[job.key],
                               description.perusal_interval)
             for job in jobs
         ])
-        if wait and not quiet:
-            run.add_listener(_progress)
-        requests = [JobRequest(key=job.key, spec=job.spec, site=site.name, name=job.name) for job in jobs]
-        submitted = run.submit(requests)
         if not wait:
             _print_submitted(submitted, quiet)
             return 0
@@ -126,17 +128,25 @@ def _with_billing(jobs: Sequence[JdlJob], args: argparse.Namespace) -> list[JdlJ
     return [replace(job, spec=job.spec.with_changes(**changes)) for job in jobs]
 
 
-def _output_dirs(args: argparse.Namespace, run_id: str, jobs: Sequence[JdlJob]) -> dict[str, Path]:
+def _first_job_ids(run: Run) -> dict[str, str]:
+    """The id of each job's first attempt: its output directory keeps that name across retries."""
+    first: dict[str, JobRecord] = {}
+    for record in run.store.jobs_of_run(run.run_id):
+        if record.key not in first or record.attempt < first[record.key].attempt:
+            first[record.key] = record
+    return {key: record.job_id for key, record in first.items()}
+
+
+def _output_dirs(args: argparse.Namespace, job_ids: dict[str, str]) -> dict[str, Path]:
     chosen = getattr(args, "output_dir", None)
     dirs = {}
-    for job in jobs:
-        job_id = job_id_for(run_id, job.key, 0)
+    for key, job_id in job_ids.items():
         if chosen is None:
-            dirs[job.key] = (Path.cwd() / "esap-output" / job_id).resolve()
-        elif len(jobs) > 1:
-            dirs[job.key] = (Path(chosen) / job_id).resolve()
+            dirs[key] = (Path.cwd() / "esap-output" / job_id).resolve()
+        elif len(job_ids) > 1:
+            dirs[key] = (Path(chosen) / job_id).resolve()
         else:
-            dirs[job.key] = Path(chosen).resolve()
+            dirs[key] = Path(chosen).resolve()
     return dirs
 
 
@@ -222,7 +232,7 @@ def _as_dict(record: JobRecord, outcome: Retrieval, folder: Path) -> dict[str, A
 # --- esap output ------------------------------------------------------------------------------
 def output_command(args: argparse.Namespace) -> int:
     register_transfers()
-    store = Store()
+    store = open_store()
     record = store.job(args.id)
     meta = records.find(store, record.run_id, record.key)
     if meta is None:

@@ -1,0 +1,183 @@
+"""The schema of the SQLite state database: every table, and the ordered migrations between versions.
+
+This module is the only owner of the database's tables. The version is kept in
+`PRAGMA user_version`; migration N brings a database from version N-1 to N. Migration 1 is
+the schema of the releases before versioning (they left user_version at 0): it creates what
+is missing and adds the local_jobs columns that those releases added with ALTER TABLE, so a
+database of any earlier release reaches version 1 unchanged in content.
+
+Standard library only: the local supervisor process opens the database with it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+_VERSION_1 = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    front TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    site TEXT NOT NULL,
+    native_id TEXT,
+    state TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    workdir TEXT NOT NULL,
+    stdout TEXT NOT NULL,
+    stderr TEXT NOT NULL,
+    exit_code INTEGER,
+    signal INTEGER,
+    reason TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    missing_outputs TEXT NOT NULL DEFAULT '[]',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_run ON jobs(run_id, key);
+CREATE TABLE IF NOT EXISTS transitions (
+    job_id TEXT NOT NULL,
+    old_state TEXT,
+    new_state TEXT NOT NULL,
+    time REAL NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_by_job ON transitions(job_id);
+CREATE TABLE IF NOT EXISTS policy_audit (
+    time REAL NOT NULL,
+    run_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    subject TEXT,
+    groups TEXT NOT NULL,
+    allowed INTEGER NOT NULL,
+    rule TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cwl_generations (
+    base_key TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jdl_jobs (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    jdl TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    output_dir TEXT NOT NULL,
+    perusal INTEGER,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS local_slots (
+    site TEXT PRIMARY KEY,
+    max_cores INTEGER NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS local_batches (
+    batch TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    created REAL NOT NULL,
+    supervisor_pid INTEGER,
+    supervisor_start INTEGER,
+    finished REAL,
+    cpu_s REAL
+);
+CREATE TABLE IF NOT EXISTS local_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch TEXT NOT NULL,
+    site TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    argv TEXT NOT NULL,
+    env TEXT NOT NULL,
+    workdir TEXT NOT NULL,
+    stdin TEXT,
+    stdout TEXT NOT NULL,
+    stderr TEXT NOT NULL,
+    cores INTEGER NOT NULL,
+    memory_mib INTEGER,
+    cpu_used_s REAL,
+    max_memory_mib INTEGER,
+    walltime_s INTEGER,
+    success_codes TEXT NOT NULL,
+    state TEXT NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER,
+    exit_code INTEGER,
+    signal INTEGER,
+    reason TEXT,
+    submitted REAL NOT NULL,
+    started REAL,
+    ended REAL
+);
+CREATE INDEX IF NOT EXISTS local_jobs_queue ON local_jobs(site, state);
+CREATE INDEX IF NOT EXISTS local_jobs_batch ON local_jobs(batch, state);
+CREATE INDEX IF NOT EXISTS local_jobs_run ON local_jobs(run_id);
+CREATE INDEX IF NOT EXISTS local_jobs_job ON local_jobs(job_id);
+"""
+
+# Columns that releases before versioning added to local_jobs with ALTER TABLE.
+_LATE_LOCAL_JOBS_COLUMNS = {"memory_mib": "INTEGER", "cpu_used_s": "REAL", "max_memory_mib": "INTEGER"}
+
+
+def _to_version_1(db: sqlite3.Connection) -> None:
+    for statement in _statements(_VERSION_1):
+        db.execute(statement)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(local_jobs)")}
+    for name, kind in _LATE_LOCAL_JOBS_COLUMNS.items():
+        if name not in columns:
+            db.execute(f"ALTER TABLE local_jobs ADD COLUMN {name} {kind}")
+
+
+def _to_version_2(db: sqlite3.Connection) -> None:
+    """Job ids become numbers handed out per run (runs.next_job), unique by construction."""
+    db.execute("ALTER TABLE runs ADD COLUMN next_job INTEGER NOT NULL DEFAULT 1")
+
+
+# In order: MIGRATIONS[i] takes a database from version i to version i + 1.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_1, _to_version_2)
+VERSION = len(MIGRATIONS)
+
+
+class NewerDatabase(Exception):
+    """The database was written by a newer release of esap."""
+
+
+def version_of(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the database to VERSION, each migration in its own transaction; returns the old version.
+
+    Safe when several processes open the same database at once: the version is read again
+    under the write lock, so each migration runs exactly once.
+    """
+    start = version_of(db)
+    if start == VERSION:
+        return start
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = version_of(db)
+            if current > VERSION:
+                raise NewerDatabase(
+                    f"the state database has schema version {current}; this esap knows up to {VERSION}"
+                )
+            if current == VERSION:
+                db.execute("COMMIT")
+                return start
+            MIGRATIONS[current](db)
+            db.execute(f"PRAGMA user_version = {current + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
