@@ -138,8 +138,20 @@ def _to_version_2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN next_job INTEGER NOT NULL DEFAULT 1")
 
 
+def _to_version_3(db: sqlite3.Connection) -> None:
+    """local_jobs.changed: a counter advanced on every state change of a local job, in commit
+    order (writes are serialized), so a poll reads only the rows changed since its last one."""
+    db.execute("ALTER TABLE local_jobs ADD COLUMN changed INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX local_jobs_changed ON local_jobs(changed)")
+    db.execute(
+        "CREATE TRIGGER local_jobs_state_changed AFTER UPDATE OF state, started, ended ON local_jobs "
+        "BEGIN UPDATE local_jobs SET changed = (SELECT MAX(changed) FROM local_jobs) + 1 "
+        "WHERE id = NEW.id; END"
+    )
+
+
 # In order: MIGRATIONS[i] takes a database from version i to version i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_1, _to_version_2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_1, _to_version_2, _to_version_3)
 VERSION = len(MIGRATIONS)
 
 

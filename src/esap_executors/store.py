@@ -33,7 +33,7 @@ def job_id_of(run_id: str, number: int) -> str:
     return f"{run_id}.{number if number < _FIRST_SKIPPED else number + _SKIP}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     job_id: str
     run_id: str

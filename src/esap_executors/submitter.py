@@ -90,6 +90,7 @@ class Submitter:
         fresh: list[tuple[Site, JobRequest, JobSpec, int]] = []
         existing: list[JobRecord] = []
         seen: set[str] = set()
+        prepared: dict[tuple[int, str], JobSpec] = {}
         for request in requests:
             if request.key in seen:
                 raise BadInput(f"job key {request.key!r} appears twice in one submission", field="key")
@@ -100,7 +101,9 @@ class Submitter:
                 continue
             attempt = 0 if previous is None else previous.attempt + 1
             site = self.choose_site(request)
-            spec = _with_site_defaults(request.spec, site).validate()
+            spec = prepared.get((id(request.spec), site.name))
+            if spec is None:  # requests sharing a spec share the prepared one (memory of big runs)
+                spec = prepared[(id(request.spec), site.name)] = _with_site_defaults(request.spec, site).validate()
             check_limits(site, spec)
             check_container(site, spec)
             check_stage_in(spec)

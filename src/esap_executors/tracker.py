@@ -53,6 +53,9 @@ class Tracker:
         self._staged: set[str] = set()  # jobs whose outputs this process has staged out
         self._retrying: set[str] = set()  # failed attempts whose next attempt is being submitted
         self._listeners: list[Listener] = []
+        # Sent jobs not final yet: site -> run id -> native id -> job id. A poll cycle costs what
+        # changed, not the number of jobs tracked (backends may report only the changed jobs).
+        self._live: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
         self._poller = StatusPoller(self._cycle, self._interval_for)
 
     # --- the jobs it knows ---------------------------------------------------------------
@@ -61,17 +64,33 @@ class Tracker:
         with self._lock:
             for record in records:
                 self._records[record.job_id] = record
+                self._index_live(record)
                 slot = (record.run_id, record.key)
                 current = self._records.get(self._latest.get(slot, ""))
                 if current is None or current.attempt <= record.attempt:
                     self._latest[slot] = record.job_id
+
+    def _index_live(self, record: JobRecord) -> None:
+        """Keep the live-job index in step with a record the tracker now holds (lock held)."""
+        if not record.native_id:
+            return
+        if not record.state.is_final:
+            self._live[record.site][record.run_id][record.native_id] = record.job_id
+            return
+        runs = self._live.get(record.site, {})
+        natives = runs.get(record.run_id)
+        if natives is not None:
+            natives.pop(record.native_id, None)
+            if not natives:
+                del runs[record.run_id]
 
     def set_native_ids(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Record that the scheduler accepted these jobs (store first, then readers)."""
         self.store.set_native_ids(pairs)
         with self._lock:
             for job_id, native in pairs:
-                self._records[job_id] = replace(self._records[job_id], native_id=native)
+                record = self._records[job_id] = replace(self._records[job_id], native_id=native)
+                self._index_live(record)
 
     def get(self, job_id: str) -> JobRecord:
         with self._lock:
@@ -99,7 +118,7 @@ class Tracker:
 
     def follow_live(self) -> None:
         with self._lock:
-            sites = {r.site for r in self._records.values() if not r.state.is_final and r.native_id}
+            sites = [site_name for site_name, runs in self._live.items() if runs]
         for site_name in sites:
             self.follow(site_name)
 
@@ -113,30 +132,26 @@ class Tracker:
     def _cycle(self, site_name: str) -> tuple[bool, bool]:
         """One poll of a site: (anything changed, the site still has live jobs)."""
         with self._lock:
-            live = [r for r in self._records.values()
-                    if r.site == site_name and not r.state.is_final and r.native_id]
-        if not live:
+            by_run = {run_id: list(natives) for run_id, natives in self._live.get(site_name, {}).items() if natives}
+        if not by_run:
             return False, False
-        by_run: dict[str, list[JobRecord]] = defaultdict(list)
-        for record in live:
-            by_run[record.run_id].append(record)
         changed = False
-        for run_id, group in by_run.items():
-            changed = bool(self._update(site_name, run_id, group)) or changed
+        for run_id, native_ids in by_run.items():
+            changed = bool(self._update(site_name, run_id, native_ids)) or changed
         with self._lock:
-            still_live = any(not self._records[r.job_id].state.is_final for r in live)
+            still_live = any(self._live.get(site_name, {}).values())
             retrying = any(self._records[j].site == site_name for j in self._retrying)
         return changed, still_live or retrying
 
     def refresh(self, records: Sequence[JobRecord]) -> list[JobRecord]:
         """Bring records up to date now: one backend query per run and site (`esap status`)."""
         self.adopt(records)
-        by_run_site: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)
+        by_run_site: dict[tuple[str, str], list[str]] = defaultdict(list)
         for record in records:
             if not record.state.is_final and record.native_id and self.backends.knows(record.site):
-                by_run_site[(record.run_id, record.site)].append(record)
-        for (run_id, site_name), group in by_run_site.items():
-            self._update(site_name, run_id, group)
+                by_run_site[(record.run_id, record.site)].append(record.native_id)
+        for (run_id, site_name), native_ids in by_run_site.items():
+            self._update(site_name, run_id, native_ids)
         return self.store.jobs_by_ids([r.job_id for r in records])
 
     def cancel(self, records: Sequence[JobRecord], *, follow: bool = False) -> int:
@@ -154,12 +169,19 @@ class Tracker:
         return sum(len(ids) for ids in by_site.values())
 
     # --- the status path -----------------------------------------------------------------
-    def _update(self, site_name: str, run_id: str, group: Sequence[JobRecord]) -> list[JobRecord]:
+    def _update(self, site_name: str, run_id: str, native_ids: Sequence[str]) -> list[JobRecord]:
         backend = self.backends.get(site_name)
-        statuses = backend.poll([r.native_id for r in group if r.native_id], run_id=run_id,
-                                since=self._run_since(run_id))
-        observed = [_Observed(r, s) for r in group
-                    if (s := statuses.get(r.native_id or "")) is not None and s.state != r.state]
+        statuses = backend.poll(native_ids, run_id=run_id, since=self._run_since(run_id))
+        observed: list[_Observed] = []
+        with self._lock:
+            runs = self._live.get(site_name, {})
+            for native, status in statuses.items():
+                # A backend may answer for live jobs of the site's other runs too: apply those.
+                job_id = runs.get(run_id, {}).get(native) or next(
+                    (natives[native] for natives in runs.values() if native in natives), None)
+                record = None if job_id is None else self._records[job_id]
+                if record is not None and status.state != record.state:
+                    observed.append(_Observed(record, status))
         if not observed:
             return []
         observed = _explained(backend, observed)
@@ -218,6 +240,7 @@ class Tracker:
         with self._changed:
             for record in updated:
                 self._records[record.job_id] = record
+                self._index_live(record)
                 if self._should_retry(record):
                     retry.append(record)
                     self._retrying.add(record.job_id)
@@ -259,14 +282,15 @@ class Tracker:
     def wait(self, run_id: str, keys: Iterable[str], timeout: float | None = None) -> dict[str, JobRecord]:
         """Block until the latest attempt of each key is final and not being retried."""
         wanted = set(keys)
+        pending = list(wanted)  # a settled job stays settled: each wake resumes where the last stopped
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while True:
-                latest = [self._records[self._latest[(run_id, k)]] for k in wanted]
-                if all(self.settled(r) for r in latest):
-                    return {r.job_id: r for r in latest}
+                while pending and self.settled(self._records[self._latest[(run_id, pending[-1])]]):
+                    pending.pop()
                 remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                if not pending or (remaining is not None and remaining <= 0):
+                    latest = (self._records[self._latest[(run_id, k)]] for k in wanted)
                     return {r.job_id: r for r in latest}
                 self._changed.wait(timeout=min(remaining or 1.0, 1.0))
 

@@ -148,7 +148,9 @@ class Backend(ABC):
         """States of the given jobs in one scheduler interaction.
 
         `since` is the run's start (epoch seconds) for a time-windowed query. A job the
-        scheduler does not show yet is QUEUED, not lost.
+        scheduler does not show yet is QUEUED, not lost. A backend may leave out a job it
+        reported to an earlier poll of the same backend object and whose state has not changed
+        since (callers keep the state they have).
         """
 
     @abstractmethod

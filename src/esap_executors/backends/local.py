@@ -3,7 +3,9 @@
 `submit` records a batch in the state store's database (table local_jobs) and starts one
 supervisor for it (local_supervisor.py), which outlives the submitting process, enforces
 walltime and memory, obeys cancel requests and shares the site's cores budget with every other esap
-process of the user. `poll`, `explain` and `find` read that table in one query each.
+process of the user. `explain` and `find` read that table in one query each; `poll` reads, in
+one snapshot, only the jobs it has not reported yet and those changed since its last poll. The
+backend needs the SQLite state store of its process (`use_store`), whose schema owns the tables.
 """
 
 from __future__ import annotations
@@ -45,20 +47,23 @@ _STATES = {
     sup.CANCELLED: JobState.CANCELLED,
 }
 
-# One statement for a poll: a row per job (id, state, time of its last change, details once
-# it ended), then a row per batch that still has live jobs among them (NULL, batch, created,
-# supervisor) so that a batch whose supervisor died is noticed without another query.
-_POLL_QUERY = """
-WITH wanted(id) AS (SELECT value FROM json_each(?))
-SELECT j.id, j.state, COALESCE(j.ended, j.started, j.submitted),
-       CASE WHEN j.ended IS NOT NULL
-            THEN json_array(j.exit_code, j.signal, j.reason, j.stdout, j.stderr) END
-FROM local_jobs j WHERE j.id IN wanted
-UNION ALL
-SELECT NULL, b.batch, b.created, json_array(b.supervisor_pid, b.supervisor_start)
-FROM local_batches b WHERE b.finished IS NULL
-  AND b.batch IN (SELECT j.batch FROM local_jobs j WHERE j.id IN wanted AND j.ended IS NULL)
-"""
+# A poll reads, in one snapshot, the rows of the jobs it has not seen yet and the rows changed
+# since its last poll (local_jobs.changed, advanced by a trigger of the schema on every state
+# change, in commit order), and reports only those: a job it reported before and that did not
+# change is left out. A poll then costs the changes, not the number of jobs tracked.
+_ROW = (
+    "SELECT j.id, j.state, COALESCE(j.ended, j.started, j.submitted), "
+    "CASE WHEN j.ended IS NOT NULL THEN json_array(j.exit_code, j.signal, j.reason, j.stdout, j.stderr) END "
+    "FROM local_jobs j "
+)
+_ROWS_OF = _ROW + "WHERE j.id IN (SELECT value FROM json_each(?))"
+_ROWS_CHANGED = _ROW + "WHERE j.changed > ? AND j.site = ?"
+_LAST_CHANGE = "SELECT IFNULL(MAX(changed), 0) FROM local_jobs"
+# Batches whose supervisor may have died (noticed by the poll, which then starts another).
+_OPEN_BATCHES = (
+    "SELECT batch, created, json_array(supervisor_pid, supervisor_start) FROM local_batches "
+    "WHERE finished IS NULL AND site = ?"
+)
 
 _DETAILS = (
     "SELECT j.id, j.state, COALESCE(j.ended, j.started, j.submitted), "
@@ -87,9 +92,10 @@ class LocalBackend(Backend):
         self._store: SQLiteStore | None = None
         self._found_executables: dict[tuple[str, str], bool] = {}
         self._adopted: dict[str, float] = {}
-        # Last status per local job, reused while its state and change time stay the same:
-        # polling thousands of waiting jobs then costs one query and a lookup per job.
-        self._statuses: dict[int, tuple[str, str, float, JobStatus]] = {}
+        # Live jobs this backend reported, by native id, and the local_jobs.changed value up to
+        # which their rows were read.
+        self._seen: set[str] = set()
+        self._read_up_to = 0
 
     # the database
     def use_store(self, store: Store) -> None:
@@ -173,41 +179,38 @@ class LocalBackend(Backend):
         db = self._db()
         batch = uuid.uuid4().hex[:16]
         now = time.time()
-        rows = [
-            (
-                batch, self.site.name, job.job_id, job.run_id, json.dumps(self._command(job)),
-                json.dumps(dict(job.spec.env)), job.workdir, job.spec.stdin, job.stdout, job.stderr,
-                job.spec.cores, job.spec.memory_mib if self.enforce_memory else None, job.spec.walltime_s,
-                json.dumps(list(job.spec.success_exit_codes)), sup.QUEUED, now,
-            )
-            for job in jobs
-        ]
         with sup.immediate(db):
             live = self._live_ids_of(db, [job.job_id for job in jobs])
-            new_rows = [row for row in rows if row[2] not in live]
+            fresh = [job for job in jobs if job.job_id not in live]
             db.execute(
                 "INSERT INTO local_slots(site, max_cores, updated) VALUES (?,?,?) "
                 "ON CONFLICT(site) DO UPDATE SET max_cores=excluded.max_cores, updated=excluded.updated",
                 (self.site.name, self.max_cores, now),
             )
-            if new_rows:
+            if fresh:
                 db.execute(
                     "INSERT INTO local_batches(batch, site, created) VALUES (?,?,?)",
                     (batch, self.site.name, now),
                 )
-                db.executemany(
+                db.executemany(  # a generator: one row in memory at a time, however many jobs
                     "INSERT INTO local_jobs(batch, site, job_id, run_id, argv, env, workdir, stdin, "
                     "stdout, stderr, cores, memory_mib, walltime_s, success_codes, state, submitted) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    new_rows,
+                    (self._row(batch, job, now) for job in fresh),
                 )
-                created = db.execute(
-                    "SELECT job_id, id FROM local_jobs WHERE batch=?", (batch,)
-                ).fetchall()
-                live.update({str(job_id): int(ident) for job_id, ident in created})
-        if new_rows:
+                for job_id, ident in db.execute("SELECT job_id, id FROM local_jobs WHERE batch=?", (batch,)):
+                    live[str(job_id)] = int(ident)
+        if fresh:
             self._start_supervisor(batch)
         return [f"L{live[job.job_id]}" for job in jobs]
+
+    def _row(self, batch: str, job: Submission, now: float) -> tuple[Any, ...]:
+        return (
+            batch, self.site.name, job.job_id, job.run_id, json.dumps(self._command(job)),
+            json.dumps(dict(job.spec.env)), job.workdir, job.spec.stdin, job.stdout, job.stderr,
+            job.spec.cores, job.spec.memory_mib if self.enforce_memory else None, job.spec.walltime_s,
+            json.dumps(list(job.spec.success_exit_codes)), sup.QUEUED, now,
+        )
 
     @staticmethod
     def _live_ids_of(db: sqlite3.Connection, job_ids: list[str]) -> dict[str, int]:
@@ -237,25 +240,40 @@ class LocalBackend(Backend):
     # poll, explain, find
     def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
         self.query_count += 1
-        rows = self._db().execute(_POLL_QUERY, (_ids_json(native_ids),)).fetchall()
+        db = self._db()
+        seen = self._seen
         result: dict[str, JobStatus] = {}
-        cache = self._statuses
-        for row in rows:
-            if row[0] is None:
-                self._check_supervisor(str(row[1]), float(row[2]), json.loads(row[3]))
-                continue
-            known = cache.get(row[0])
-            if known is None or known[1] != row[1] or known[2] != row[2]:
-                known = (f"L{row[0]}", row[1], row[2], _status(row))
-                if row[3] is None:
-                    cache[row[0]] = known
-                else:  # ended: the poller stops asking
-                    cache.pop(row[0], None)
-            result[known[0]] = known[3]
-        for native in native_ids:
+        unseen = list(set(native_ids) - seen)
+        db.execute("BEGIN")  # one snapshot for every read below
+        try:
+            last_change = int(db.execute(_LAST_CHANGE).fetchone()[0])
+            if seen and last_change > self._read_up_to:
+                for row in db.execute(_ROWS_CHANGED, (self._read_up_to, self.site.name)):
+                    native = f"L{row[0]}"
+                    if native in seen:
+                        result[native] = self._remember(native, row)
+            self._read_up_to = last_change
+            if unseen:
+                for row in db.execute(_ROWS_OF, (_ids_json(unseen),)):
+                    native = f"L{row[0]}"
+                    result[native] = self._remember(native, row)
+            batches = db.execute(_OPEN_BATCHES, (self.site.name,)).fetchall()
+        finally:
+            db.execute("COMMIT")
+        for batch, created, supervisor in batches:
+            self._check_supervisor(str(batch), float(created), json.loads(supervisor))
+        for native in unseen:
             if native not in result:
                 result[native] = JobStatus(JobState.FAILED, reason=f"no record of local job {native}")
         return result
+
+    def _remember(self, native: str, row: Sequence[Any]) -> JobStatus:
+        """A live job is followed by the next polls' change reads; an ended one is forgotten."""
+        if row[3] is None:
+            self._seen.add(native)
+        else:  # ended: the poller stops asking
+            self._seen.discard(native)
+        return _status(row)
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
         self.query_count += 1
