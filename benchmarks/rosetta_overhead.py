@@ -26,14 +26,14 @@ os.environ.setdefault("ESAP_STATE_DIR", tempfile.mkdtemp(prefix="esap-bench-rose
 from esap_executors.job import make_spec  # noqa: E402
 from esap_executors.runs import JobRequest, Run  # noqa: E402
 from esap_executors.sites import Catalogue  # noqa: E402
+from esap_executors.sqlite_store import open_store  # noqa: E402
 from esap_executors.states import JobState  # noqa: E402
-from esap_executors.store import Store  # noqa: E402
 
 SITES = ROOT / "examples" / "sites.yaml"
 
 
 def one_run(catalogue: Catalogue, site: str, steps: int) -> dict[str, float]:
-    run = Run.open(f"bench-rosetta-{uuid.uuid4().hex}", catalogue=catalogue, store=Store())
+    run = Run.open(f"bench-rosetta-{uuid.uuid4().hex}", catalogue=catalogue, store=open_store())
     backend = run.backend(site)
     cycles: list[tuple[int, int]] = []
     if site.startswith("rosetta"):

@@ -17,8 +17,8 @@ from esap_executors.backends.rosetta.client import RosettaClient
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from esap_executors.states import JobState
-from esap_executors.store import Store
 
 pytestmark = pytest.mark.rosetta
 
@@ -28,7 +28,7 @@ STEPS = 17  # plus exit3, cancel and killed: 20 steps in one run
 
 @pytest.fixture
 def run(catalogue: Catalogue, state_dir: Path) -> Iterator[Run]:
-    opened = Run.open(f"rosetta-test-{uuid.uuid4().hex}", catalogue=catalogue, store=Store())
+    opened = Run.open(f"rosetta-test-{uuid.uuid4().hex}", catalogue=catalogue, store=open_store())
     yield opened
     live = [j for j, r in opened.snapshot().items() if not r.state.is_final and r.native_id]
     if live:
