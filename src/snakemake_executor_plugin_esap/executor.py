@@ -40,6 +40,7 @@ LOG_DIR = Path(".snakemake") / "esap_logs"
 class Executor(RemoteExecutor):
     def __post_init__(self) -> None:
         from esap_executors.errors import EsapError
+        from esap_executors.notify import Notifier
         from esap_executors.runs import Run
         from esap_executors.sites import Catalogue
         from esap_executors.sqlite_store import open_store
@@ -62,6 +63,9 @@ class Executor(RemoteExecutor):
                 front="snakemake",
                 default_site=self.esap_settings.site,
             )
+            self._notifier = (Notifier.for_url(self.esap_settings.notify, with_token=self.esap_settings.notify_token,
+                                               field="--esap-notify")
+                              if self.esap_settings.notify else None)
         except EsapError as exc:
             raise WorkflowError(str(exc)) from None
         self._changed = threading.Event()
@@ -286,6 +290,13 @@ class Executor(RemoteExecutor):
                          f"what they used against their requests with `esap usage {run_id}`")
         if self.esap_settings.usage_report:
             self._write_usage_report(self.esap_settings.usage_report)
+        if self.esap_settings.report or self._notifier:
+            from esap_executors.report.at_end import end_of_run
+
+            end_of_run(self.run.store, self.catalogue, run_id, html=self.esap_settings.report,
+                       notifier=self._notifier)
+            if self.esap_settings.report:
+                self.logger.info(f"esap report: {self.esap_settings.report}")
 
     def _write_usage_report(self, path: str) -> None:
         from esap_executors.errors import EsapError

@@ -100,5 +100,20 @@ class ExecutorSettings(ExecutorSettingsBase):
         ),
     )
 
+    report: str | None = field(
+        default=None,
+        metadata=_text("At the end, write the run's HTML report (timeline, usage against requests) to "
+                       "this file.", metavar="FILE"),
+    )
+    notify: str | None = field(
+        default=None,
+        metadata=_text("At the end, POST the run's summary as JSON to this http(s) URL (retried).",
+                       metavar="URL"),
+    )
+    notify_token: bool = field(
+        default=False,
+        metadata={"help": "Send the platform token (esap login, $BEARER_TOKEN) with the notice."},
+    )
+
     def effective_account(self) -> str | None:
         return self.account or os.environ.get("SBATCH_ACCOUNT") or os.environ.get("SLURM_ACCOUNT")

@@ -13,7 +13,9 @@ from typing import Any
 
 from ..errors import BadInput
 from ..job import Container, make_spec
-from ..runs import JobRequest, Run
+from ..notify import Notifier
+from ..report.at_end import end_of_run
+from ..runs import JobRequest, Run, run_id_for
 from ..sites import Catalogue
 from ..sqlite_store import open_store
 from ..states import JobState, JobStatus
@@ -27,6 +29,8 @@ def register(subparsers: Any) -> None:
                            ("submit", "submit a job (or a JDL file) and print its id")):
         parser = subparsers.add_parser(name, parents=[global_options()], help=helptext)
         add_job_options(parser)
+        if name == "run":
+            add_end_options(parser)
         parser.set_defaults(handler=run_command if name == "run" else submit_command)
 
     status = subparsers.add_parser("status", parents=[global_options()], help="state of jobs")
@@ -66,6 +70,18 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", help="JDL: where the output sandbox goes")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... or a .jdl file")
+
+
+def add_end_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notify", metavar="URL",
+                        help="when the run ends, POST its summary as JSON to this http(s) URL (retried)")
+    parser.add_argument("--notify-token", action="store_true",
+                        help="send the platform token (esap login, $BEARER_TOKEN) with the notice")
+
+
+def _notifier(args: argparse.Namespace) -> Notifier | None:
+    url = getattr(args, "notify", None)
+    return Notifier.for_url(url, with_token=args.notify_token) if url else None
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -134,10 +150,15 @@ def submit_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    notifier = _notifier(args)
     if _is_jdl(args):
         from ..jdl.cli import run_jdl
 
-        return run_jdl(args, wait=True)
+        args.run_key = args.run_key or f"jdl-{uuid.uuid4()}"
+        code = run_jdl(args, wait=True)
+        if notifier is not None:
+            end_of_run(Store(), Catalogue.load(args.sites), run_id_for(args.run_key), notifier=notifier)
+        return code
     request = _request(args, _command(args))
     run = _open_run(args)
     quiet = args.json
@@ -162,6 +183,8 @@ def run_command(args: argparse.Namespace) -> int:
         record = next(iter(final.values()))
     finally:
         run.close()
+    if notifier is not None:
+        end_of_run(run.store, run.catalogue, run.run_id, notifier=notifier)
     if args.json:
         print(json.dumps(_as_dict(record)))
     else:

@@ -16,12 +16,16 @@ from cwltool.context import LoadingContext, RuntimeContext
 from cwltool.main import _signal_handler, _terminate_processes
 from cwltool.main import main as cwltool_main
 
+from ..errors import BadInput
+from ..notify import Notifier
+from ..report.at_end import end_of_run
 from ..sqlite_store import open_store
 from .executor import EsapJobExecutor, select_resources
 from .session import EsapSettings
 from .tool import esap_make_tool
 
-ESAP_DESTS = ("executor", "site", "esap_sites", "esap_run_id", "esap_workdir")
+ESAP_DESTS = ("executor", "site", "esap_sites", "esap_run_id", "esap_workdir", "esap_report", "esap_notify",
+              "esap_notify_token")
 
 
 def esap_options(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +44,12 @@ def esap_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--esap-workdir", metavar="DIR", default=None,
                        help="directory for the steps' working directories; must be visible on the "
                             "sites at the same path (default: the directory of --tmp-outdir-prefix)")
+    group.add_argument("--esap-report", metavar="FILE", default=None,
+                       help="at the end, write the run's HTML report (timeline, usage) to FILE")
+    group.add_argument("--esap-notify", "--notify", dest="esap_notify", metavar="URL", default=None,
+                       help="at the end, POST the run's summary as JSON to this http(s) URL (retried)")
+    group.add_argument("--esap-notify-token", action="store_true",
+                       help="send the platform token (esap login, $BEARER_TOKEN) with the notice")
 
 
 def split_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -75,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
+    try:
+        notifier = (Notifier.for_url(own.esap_notify, with_token=own.esap_notify_token, field="--esap-notify")
+                    if own.esap_notify else None)
+    except BadInput as exc:
+        print(f"esap-cwltool: {exc}", file=sys.stderr)
+        return exc.exit_code
     args = parse_cwltool_arguments(rest)
     settings = EsapSettings(
         sites_file=own.esap_sites,
@@ -92,6 +108,10 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     executor = EsapJobExecutor(settings, open_store())
     code = int(cwltool_main(args=args, executor=executor, loadingContext=loading_context,
                             runtimeContext=runtime_context))
+    session = executor.session
+    if session is not None:
+        run = session.run
+        end_of_run(run.store, run.catalogue, run.run_id, html=own.esap_report, notifier=notifier)
     if executor.esap_error is not None and code != 0:
         print(f"esap-cwltool: {executor.esap_error}", file=sys.stderr)
         return executor.esap_error.exit_code

@@ -1,0 +1,32 @@
+"""Run reports (JSON, HTML with a timeline) and Workflow Run RO-Crates, read from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..backends.base import Usage
+from ..sites import Catalogue
+from ..store import Store
+from ..usage import usage_of
+from .html import render_html
+from .model import JobReport, RunReport, RunSummary, build_report, unknown_run
+
+__all__ = ["JobReport", "RunReport", "RunSummary", "build_report", "collect_report", "render_html",
+           "unknown_run", "write_html"]
+
+
+def collect_report(store: Store, run_id: str, catalogue: Catalogue | None, *, settle_s: float = 0.0) -> RunReport:
+    """The run's report, with the sites' accounting of its ended jobs when a catalogue is given
+    (one accounting query per site; sites no longer in the catalogue are left out)."""
+    if store.run(run_id) is None:
+        raise unknown_run(run_id)
+    usage: dict[str, Usage] = {}
+    if catalogue is not None:
+        for row in usage_of(store, catalogue, store.jobs_of_run(run_id), settle_s=settle_s):
+            if row.usage is not None:
+                usage[row.record.job_id] = row.usage
+    return build_report(store, run_id, usage)
+
+
+def write_html(report: RunReport, path: str | Path) -> None:
+    Path(path).write_text(render_html(report), encoding="utf-8")
