@@ -63,9 +63,9 @@ class Executor(RemoteExecutor):
                 front="snakemake",
                 default_site=self.esap_settings.site,
             )
-            self._notifier = (Notifier.for_url(self.esap_settings.notify, with_token=self.esap_settings.notify_token,
-                                               field="--esap-notify")
-                              if self.esap_settings.notify else None)
+            notify, with_token = self.esap_settings.notify, self.esap_settings.notify_auth == "token"
+            self._notifier = (Notifier.for_url(notify, with_token=with_token, field="--esap-notify")
+                              if notify else None)
         except EsapError as exc:
             raise WorkflowError(str(exc)) from None
         self._changed = threading.Event()

@@ -110,9 +110,10 @@ class ExecutorSettings(ExecutorSettingsBase):
         metadata=_text("At the end, POST the run's summary as JSON to this http(s) URL (retried).",
                        metavar="URL"),
     )
-    notify_token: bool = field(
-        default=False,
-        metadata={"help": "Send the platform token (esap login, $BEARER_TOKEN) with the notice."},
+    notify_auth: str = field(
+        default="none",
+        metadata={"help": "token: send the platform token (esap login, $BEARER_TOKEN) with the notice.",
+                  "type": str, "choices": ("none", "token"), "metavar": "none|token"},
     )
 
     def effective_account(self) -> str | None:

@@ -146,7 +146,9 @@ def job_report(record: JobRecord, transitions: Sequence[Transition], usage: Usag
             started = min(started, ended)
     spec = record.spec
     labels = spec.labels
-    group = labels.get("snakemake_rule") or labels.get("cwl_step") or record.name
+    group = labels.get("snakemake_rule") or record.name
+    if "cwl_step" in labels:  # cwltool numbers the jobs of a scatter (say, say_2); the key has the step
+        group = record.key.split(":", 1)[0]
     return JobReport(
         job_id=record.job_id, name=record.name, group=group, site=record.site,
         native_id=record.native_id, state=record.state.value, exit_code=record.exit_code,
