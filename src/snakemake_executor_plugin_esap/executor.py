@@ -73,6 +73,8 @@ class Executor(RemoteExecutor):
         self._python_override: str | None = None
         self._cancelled = False
         self._site_cpus: dict[str, int | None] = {}
+        self._files_in: set[str] = set()  # every job's inputs and outputs, for the run's RO-Crate
+        self._files_out: set[str] = set()
 
     # ---------------------------------------------------------------- submission
     def run_job(self, job: JobExecutorInterface) -> None:
@@ -88,6 +90,8 @@ class Executor(RemoteExecutor):
             for job in jobs:
                 self.run_job_pre(job)
                 members.append(self._member(job))
+                self._files_in.update(os.path.abspath(str(f)) for f in job.input)
+                self._files_out.update(os.path.abspath(str(f)) for f in job.output)
             groups = bundles.plan(members, self._slots, self.esap_settings.max_bundle)
             try:
                 records = self.run.submit([self._request(group) for group in groups])
@@ -290,6 +294,7 @@ class Executor(RemoteExecutor):
                          f"what they used against their requests with `esap usage {run_id}`")
         if self.esap_settings.usage_report:
             self._write_usage_report(self.esap_settings.usage_report)
+        self._record_run_metadata()
         if self.esap_settings.report or self._notifier:
             from esap_executors.report.at_end import end_of_run
 
@@ -297,6 +302,17 @@ class Executor(RemoteExecutor):
                        notifier=self._notifier)
             if self.esap_settings.report:
                 self.logger.info(f"esap report: {self.esap_settings.report}")
+
+    def _record_run_metadata(self) -> None:
+        import snakemake
+
+        workflow = {"path": os.path.abspath(str(self.workflow.main_snakefile)), "language": "snakemake"}
+        self.run.store.update_run_metadata(self.run.run_id, {
+            "workflow": workflow,
+            "engine": {"name": "Snakemake (esap executor)", "version": snakemake.__version__},
+            "inputs": [{"path": f} for f in sorted(self._files_in - self._files_out)],
+            "outputs": [{"path": f} for f in sorted(self._files_out)],
+        })
 
     def _write_usage_report(self, path: str) -> None:
         from esap_executors.errors import EsapError

@@ -14,6 +14,8 @@ from tests.support import esap, require_service
 
 from .browser import open_report
 from .conftest import NoticeServer
+from .crate_validation import validate
+from .test_crate import check_job_actions, check_outputs, graph, ids
 
 SERVICE = {SLURM_SITE: "slurm", HTCONDOR_SITE: "htcondor"}
 DATA = Path(__file__).resolve().parent.parent / "cwl" / "data"
@@ -65,6 +67,20 @@ def check_report(run_id: str, html: Path, jobs: int, groups: set[str]) -> dict[s
     return summary
 
 
+def check_crate(run_id: str, crate: Path, workflow: Path, outputs: list[Path]) -> None:
+    result = esap("report", run_id, "--ro-crate", str(crate))
+    assert result.returncode == 0, result.stderr
+    assert validate(crate, "workflow-run-crate-0.5") == []
+    entities = graph(crate)
+    main = entities[entities["./"]["mainEntity"]["@id"]]
+    assert "ComputationalWorkflow" in main["@type"]
+    assert (crate / main["@id"]).read_bytes() == workflow.read_bytes()
+    (run,) = [e for e in entities.values() if e["@id"].startswith("#run-")]
+    assert ids(run["instrument"]) == [main["@id"]]
+    check_outputs(crate, entities, outputs)
+    check_job_actions(entities, json.loads(esap("report", run_id, "--json").stdout))
+
+
 @pytest.mark.parametrize("site", [SLURM_SITE, HTCONDOR_SITE])
 def test_a_30_job_snakemake_run_reports_and_notifies(site: str, notice_server: NoticeServer) -> None:
     require_service(SERVICE[site])
@@ -82,6 +98,9 @@ def test_a_30_job_snakemake_run_reports_and_notifies(site: str, notice_server: N
         summary = check_report(run_id, html, 30, {"square", "partial", "total", "summary"})
         assert notice["outcome"] == "completed" and notice["run"]["states"] == summary["states"]
         assert notice["run"]["jobs"] == 30 and notice["failed_jobs"] == []
+        outputs = [*workdir.glob("sq/*.txt"), *workdir.glob("part/*.txt"), workdir / "total.txt",
+                   workdir / "summary.txt"]
+        check_crate(run_id, workdir / "crate", workdir / "Snakefile", [p.resolve() for p in outputs])
 
 
 @pytest.mark.parametrize("site", [SLURM_SITE, HTCONDOR_SITE])
@@ -99,3 +118,4 @@ def test_a_cwl_scatter_reports_and_notifies(site: str, tmp_path: Path, notice_se
         (notice,) = notice_server.received
         assert notice["run"]["run_id"] == run_id and notice["outcome"] == "completed"
         assert "s3cret" not in result.stderr
+        check_crate(run_id, workdir / "crate", DATA / "scatter-wf.cwl", [workdir / "out" / "joined.txt"])

@@ -156,8 +156,11 @@ def run_command(args: argparse.Namespace) -> int:
 
         args.run_key = args.run_key or f"jdl-{uuid.uuid4()}"
         code = run_jdl(args, wait=True)
+        jdl = Path(next(c for c in args.command if c != "--")).resolve()
+        store = Store()
+        store.update_run_metadata(run_id_for(args.run_key), {"workflow": {"path": str(jdl), "language": "jdl"}})
         if notifier is not None:
-            end_of_run(Store(), Catalogue.load(args.sites), run_id_for(args.run_key), notifier=notifier)
+            end_of_run(store, Catalogue.load(args.sites), run_id_for(args.run_key), notifier=notifier)
         return code
     request = _request(args, _command(args))
     run = _open_run(args)

@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
     report.add_argument("run", metavar="RUN", help="a run id (see `esap runs`)")
     report.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with a timeline")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument("--ro-crate", metavar="DIR",
+                        help="write a Workflow Run RO-Crate of the run (workflow, inputs and outputs with "
+                             "checksums, one action per job) into DIR")
     report.add_argument("--no-accounting", action="store_true",
                         help="only what the store recorded: no accounting query to the sites")
     report.set_defaults(handler=report_command)
@@ -39,9 +42,18 @@ def report_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise BadInput(f"cannot write {args.html}: {exc.strerror}", field="--html") from None
         print(f"esap: report of {args.run} written to {args.html}", file=sys.stderr)
+    if args.ro_crate:
+        from ..report.crate import write_crate
+
+        try:
+            written = write_crate(report, store.run_metadata(args.run), args.ro_crate)
+        except OSError as exc:
+            raise BadInput(f"cannot write the RO-Crate into {args.ro_crate}: {exc.strerror}",
+                           field="--ro-crate") from None
+        print(f"esap: RO-Crate of {args.run} written to {written}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
-    elif not args.html:
+    elif not args.html and not args.ro_crate:
         print_text(report)
     return 0
 

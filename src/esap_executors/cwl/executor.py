@@ -42,6 +42,7 @@ class EsapJobExecutor(JobExecutor):
         self.store = store
         self.session: Session | None = None
         self.esap_error: EsapError | None = None
+        self.job_order: Any = None
         self.finished = False
 
     def run_jobs(
@@ -86,6 +87,7 @@ class EsapJobExecutor(JobExecutor):
     ) -> tuple[Any, str]:
         """After cwltool has moved the outputs: end the generation and remove the steps' directories."""
         self.finished = False
+        self.job_order = job_order_object  # for the run's metadata (the RO-Crate's inputs)
         try:
             if logger is None:
                 return super().execute(process, job_order_object, runtime_context)

@@ -21,6 +21,7 @@ from ..notify import Notifier
 from ..report.at_end import end_of_run
 from ..sqlite_store import open_store
 from .executor import EsapJobExecutor, select_resources
+from .run_metadata import cwl_run_metadata
 from .session import EsapSettings
 from .tool import esap_make_tool
 
@@ -106,11 +107,17 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     loading_context.podman = runtime_context.podman
     loading_context.construct_tool_object = esap_make_tool
     executor = EsapJobExecutor(settings, open_store())
+    workflow = str(getattr(args, "workflow", "") or "")  # cwltool's main consumes it
     code = int(cwltool_main(args=args, executor=executor, loadingContext=loading_context,
                             runtimeContext=runtime_context))
     session = executor.session
     if session is not None:
         run = session.run
+        outputs = executor.final_output[0] if executor.final_output else None
+        try:
+            run.store.update_run_metadata(run.run_id, cwl_run_metadata(workflow, executor.job_order, outputs))
+        except Exception as exc:  # the run has ended: its outcome stands
+            print(f"esap-cwltool: warning: the run's files not recorded for its RO-Crate ({exc})", file=sys.stderr)
         end_of_run(run.store, run.catalogue, run.run_id, html=own.esap_report, notifier=notifier)
     if executor.esap_error is not None and code != 0:
         print(f"esap-cwltool: {executor.esap_error}", file=sys.stderr)

@@ -1,0 +1,81 @@
+"""`esap report RUN --ro-crate DIR`: a run as a Process / Workflow Run RO-Crate, checked by roc-validator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support import esap
+
+from .crate_validation import validate
+from .test_report import run_local_jobs
+
+
+def graph(crate: Path) -> dict[str, dict[str, Any]]:
+    document = json.loads((crate / "ro-crate-metadata.json").read_text())
+    return {entity["@id"]: entity for entity in document["@graph"]}
+
+
+def ids(value: Any) -> list[str]:
+    return [v["@id"] for v in (value if isinstance(value, list) else [value])]
+
+
+def check_job_actions(entities: dict[str, dict[str, Any]], report: dict[str, Any]) -> None:
+    """Every job is an action with its site, scheduler id, times, status and exit code."""
+    for job in report["jobs"]:
+        action = entities[f"#job-{job['job_id']}"]
+        assert action["@type"] == "CreateAction"
+        assert entities[ids(action["location"])[0]]["name"] == job["site"]
+        facts = {entities[i]["propertyID"]: entities[i]["value"] for i in ids(action["additionalProperty"])}
+        assert facts["scheduler job id"] == job["native_id"] and facts["site"] == job["site"]
+        if job["exit_code"] is not None:
+            assert facts["exit code"] == job["exit_code"]
+        assert action["endTime"] >= action["startTime"]
+        status = "Completed" if job["state"] == "completed" else "Failed"
+        assert ids(action["actionStatus"]) == [f"http://schema.org/{status}ActionStatus"]
+        usage = {entities[i]["propertyID"]: entities[i] for i in ids(action.get("resourceUsage", []))}
+        if job["wall_s"] is not None:
+            assert usage["wallTime"]["value"] == job["wall_s"] and usage["wallTime"]["unitText"] == "s"
+
+
+def check_outputs(crate: Path, entities: dict[str, dict[str, Any]], outputs: list[Path]) -> None:
+    """Each output is in the crate (copied), listed as a result of the run, with its SHA-256."""
+    (run,) = [e for e in entities.values() if e["@id"].startswith("#run-")]
+    results = {entities[i]["alternateName"]: entities[i] for i in ids(run["result"])}
+    assert sorted(results) == sorted(str(p) for p in outputs)
+    for original in outputs:
+        entity = results[str(original)]
+        expected = hashlib.sha256(original.read_bytes()).hexdigest()
+        assert entity["sha256"] == expected
+        assert hashlib.sha256((crate / entity["@id"]).read_bytes()).hexdigest() == expected
+
+
+def test_a_run_without_a_workflow_is_a_valid_process_run_crate(state_dir: Path, tmp_path: Path) -> None:
+    run_id = run_local_jobs([0.3, 1], failing=1)
+    crate = tmp_path / "crate"
+
+    result = esap("report", run_id, "--ro-crate", str(crate))
+
+    assert result.returncode == 0, result.stderr
+    assert validate(crate, "process-run-crate-0.5") == []
+    entities = graph(crate)
+    assert ids(entities["./"]["conformsTo"]) == ["https://w3id.org/ro/wfrun/process/0.5"]
+    check_job_actions(entities, json.loads(esap("report", run_id, "--json").stdout))
+    failed = [e for e in entities.values() if e.get("actionStatus") == {"@id": "http://schema.org/FailedActionStatus"}]
+    assert [e["error"] for e in failed if e["@id"].startswith("#job-")] == ["exit code 3"]
+
+    # the validator does find a broken crate: the run's action without the tool it ran
+    document = json.loads((crate / "ro-crate-metadata.json").read_text())
+    for entity in document["@graph"]:
+        entity.pop("instrument", None)
+    (crate / "ro-crate-metadata.json").write_text(json.dumps(document))
+    assert validate(crate, "process-run-crate-0.5") != []
+
+
+def test_ro_crate_of_an_unknown_run_is_one_line_and_exit_2(state_dir: Path, tmp_path: Path) -> None:
+    result = esap("report", "r0123456789a", "--ro-crate", str(tmp_path / "crate"))
+
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert not (tmp_path / "crate").exists()
