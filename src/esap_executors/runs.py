@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from .backends import Backend
+from .run_owner import record_owner
 from .site_backends import SiteBackends
 from .sites import Catalogue, Site
 from .store import JobRecord, Store
@@ -62,6 +63,7 @@ class Run:
     ) -> Run:
         """The run of `key`, reattached to its jobs (and those a crash left unsent, resent)."""
         run = cls(key, catalogue=catalogue, store=store, front=front, default_site=default_site)
+        record_owner(run.store, run.run_id)  # `esap status --watch` reads the store while we poll
         run.submitter.recover()
         return run
 

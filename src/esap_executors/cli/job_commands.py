@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
     status.add_argument("id", nargs="?", help="esap job id (or a unique prefix, or the scheduler's id), or a run id")
     status.add_argument("--json", action="store_true")
     status.add_argument("--limit", type=int, default=20, help="how many recent jobs without an ID")
+    status.add_argument("--watch", action="store_true",
+                        help="a live view of the run (default: the latest) until it is final")
+    status.add_argument("--interval", type=float, default=2.0, help="--watch: seconds between refreshes")
     status.set_defaults(handler=status_command)
 
     cancel = subparsers.add_parser("cancel", parents=[global_options()],
@@ -230,6 +233,8 @@ def _as_dict(record: JobRecord) -> dict[str, Any]:
 def status_command(args: argparse.Namespace) -> int:
     store = open_store()
     catalogue = Catalogue.load(args.sites)
+    if args.watch:
+        return watch_command(store, catalogue, args)
     if args.id:
         run_jobs = store.jobs_of_run(args.id)  # a run id lists the run's jobs
         records = run_jobs or [store.job(args.id)]
@@ -249,6 +254,26 @@ def status_command(args: argparse.Namespace) -> int:
         missing = f" missing outputs: {', '.join(r.missing_outputs)}" if r.missing_outputs else ""
         print(f"{r.job_id:<22} {r.site:<18} {r.native_id or '-':<14} {r.state.value:<10} {exit_text:<5} "
               f"{r.name[:20]:<20} {r.reason or ''}{missing}")
+    return 0
+
+
+def watch_command(store: Store, catalogue: Catalogue, args: argparse.Namespace) -> int:
+    from .watch import watch
+
+    if args.interval <= 0:
+        raise BadInput(f"{args.interval} is not a positive number of seconds", field="--interval")
+    if args.id:
+        run = store.run(args.id)
+        if run is None:
+            raise BadInput(f"no run {args.id!r} in the state store {store.path} (see `esap runs`)", field="RUN")
+    else:
+        latest = store.latest_runs(1)
+        if not latest:
+            raise BadInput(f"no run in the state store {store.path}", field="RUN")
+        run = latest[0]
+    run_id, _key, front, created = run
+    watch(store, catalogue, run_id, front, created, interval=args.interval, stream=sys.stdout,
+          terminal=sys.stdout.isatty())
     return 0
 
 
