@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..cli.progress import RunProgress
 from ..errors import BadInput
 from ..paths import state_dir
 from ..runs import JobRequest, Run
@@ -45,11 +46,13 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
     key = getattr(args, "run_key", None) or f"jdl-{uuid.uuid4()}"
     run = Run.open(key, catalogue=catalogue, store=open_store(), front="jdl")
     quiet = bool(getattr(args, "json", False))
+    progress: RunProgress | None = None
     try:
         jobs = _with_inputs_fetched(jobs, run.run_id, snapshot_local=not site.shared_filesystem)
         jobs = _with_billing(jobs, args)
-        if wait and not quiet:
-            run.add_listener(_progress)
+        progress = RunProgress(len(jobs), sys.stderr, _progress) if wait and not quiet else None
+        if progress is not None:
+            run.add_listener(progress.on_change)
         requests = [JobRequest(key=job.key, spec=job.spec, site=site.name, name=job.name) for job in jobs]
         submitted = run.submit(requests)
         first_ids = _first_job_ids(run)
@@ -67,6 +70,8 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
                   + (f" ({submitted[0].job_id})" if len(submitted) == 1 else ""), file=sys.stderr, flush=True)
         final = _wait(run, description, submitted, output_dirs)
     finally:
+        if progress is not None:
+            progress.close()
         run.close()
     by_key = {job.key: job for job in jobs}
     results = []
