@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from rich.console import Console, Group
@@ -30,49 +30,82 @@ SHOWN = 5  # slowest and failed jobs listed
 
 
 @dataclass(frozen=True)
+class RunView:
+    """What the view shows of the run's jobs, worked out once per change of the store."""
+
+    jobs: Sequence[JobBrief]
+    counts: Counter[str]
+    by_site: dict[str, Counter[str]]
+    running: list[JobBrief]  # longest running first
+    failed: list[JobBrief]
+    final: bool
+    last_update: float
+
+    @classmethod
+    def of(cls, jobs: Sequence[JobBrief]) -> RunView:
+        by_site: dict[str, Counter[str]] = defaultdict(Counter)
+        for job in jobs:
+            by_site[job.site][job.state.value] += 1
+        counts: Counter[str] = Counter()
+        for site_counts in by_site.values():
+            counts.update(site_counts)
+        running = sorted((j for j in jobs if j.state is JobState.RUNNING), key=lambda j: j.updated)
+        final = bool(jobs) and all(j.state.is_final for j in jobs)
+        return cls(jobs, counts, dict(by_site), running, [j for j in jobs if j.state is JobState.FAILED],
+                   final, max((j.updated for j in jobs), default=0.0))
+
+
+@dataclass(frozen=True)
 class Snapshot:
     run_id: str
     front: str
     created: float
-    jobs: Sequence[JobBrief]
+    view: RunView
     followed: bool  # a live poller records the states
     now: float
+    mark: tuple[int, float] = (0, 0.0)  # the store's change mark the jobs were read at
 
     @property
     def final(self) -> bool:
-        return bool(self.jobs) and all(j.state.is_final for j in self.jobs)
+        return self.view.final
 
     @property
     def elapsed(self) -> float:
-        end = max(j.updated for j in self.jobs) if self.final else self.now
+        end = self.view.last_update if self.final else self.now
         return max(0.0, end - self.created)
 
-    def counts(self) -> Counter[str]:
-        return Counter(j.state.value for j in self.jobs)
-
     def summary_line(self) -> str:
-        counts = self.counts()
+        counts = self.view.counts
         states = ", ".join(f"{counts[s]} {s}" for s in STATE_ORDER if counts[s])
         source = "final" if self.final else ("from its poller" if self.followed else "from the sites")
-        return f"run {self.run_id}: {len(self.jobs)} jobs, {states}; {source}; elapsed {_duration(self.elapsed)}"
+        return (f"run {self.run_id}: {len(self.view.jobs)} jobs, {states}; {source}; "
+                f"elapsed {_duration(self.elapsed)}")
 
 
-def take_snapshot(store: Store, catalogue: Catalogue | None, run_id: str, front: str, created: float) -> Snapshot:
-    jobs = store.job_states_of_run(run_id)
+def take_snapshot(store: Store, catalogue: Catalogue | None, run_id: str, front: str, created: float,
+                  previous: Snapshot | None = None) -> Snapshot:
+    """The run now; the jobs are read again only when the store's change mark moved."""
     followed = owner_alive(store, run_id)
+    if previous is not None and not followed and catalogue is not None:
+        live = [j.job_id for j in previous.view.jobs if not j.state.is_final and j.native_id]
+        if live:
+            refresh(store, catalogue, store.jobs_by_ids(live))  # one query per site for all of them
+    mark = store.run_change_mark(run_id)
+    if previous is not None and previous.mark == mark:
+        return replace(previous, followed=followed, now=time.time())
+    jobs = store.job_states_of_run(run_id)
     live = [j.job_id for j in jobs if not j.state.is_final and j.native_id]
-    if live and not followed and catalogue is not None:
-        refresh(store, catalogue, store.jobs_by_ids(live))  # one query per site for all of them
-        jobs = store.job_states_of_run(run_id)
-    return Snapshot(run_id, front, created, jobs, followed, time.time())
+    if previous is None and live and not followed and catalogue is not None:
+        refresh(store, catalogue, store.jobs_by_ids(live))
+        return take_snapshot(store, None, run_id, front, created)
+    return Snapshot(run_id, front, created, RunView.of(jobs), followed, time.time(), mark)
 
 
 def render(snapshot: Snapshot) -> Group:
-    counts = snapshot.counts()
+    view = snapshot.view
+    counts = view.counts
     states = [s for s in STATE_ORDER if counts[s]]
-    by_site: dict[str, Counter[str]] = defaultdict(Counter)
-    for job in snapshot.jobs:
-        by_site[job.site][job.state.value] += 1
+    by_site = view.by_site
     source = "store (its poller is alive)" if snapshot.followed else "the sites (nobody else follows the run)"
     header = Text.assemble(
         (f"esap run {snapshot.run_id}", "bold"), f" ({snapshot.front})  elapsed {_duration(snapshot.elapsed)}  ",
@@ -86,9 +119,9 @@ def render(snapshot: Snapshot) -> Group:
     for site in sorted(by_site):
         table.add_row(site, *[str(by_site[site][s] or "") for s in states], str(sum(by_site[site].values())))
     if len(by_site) > 1:
-        table.add_row("all", *[str(counts[s]) for s in states], str(len(snapshot.jobs)), style="bold")
+        table.add_row("all", *[str(counts[s]) for s in states], str(len(view.jobs)), style="bold")
     parts: list[Table | Text] = [header, table]
-    running = sorted((j for j in snapshot.jobs if j.state is JobState.RUNNING), key=lambda j: j.updated)
+    running = view.running
     if running:
         slow = Table(title="running longest", title_justify="left")
         for column in ("job", "name", "site", "scheduler id", "running for"):
@@ -97,7 +130,7 @@ def render(snapshot: Snapshot) -> Group:
             slow.add_row(job.job_id, job.name[:30], job.site, job.native_id or "-",
                          _duration(snapshot.now - job.updated))
         parts.append(slow)
-    failed = [j for j in snapshot.jobs if j.state is JobState.FAILED]
+    failed = view.failed
     if failed:
         failures = Table(title=f"failed ({len(failed)})", title_justify="left")
         for column in ("job", "name", "site", "scheduler id", "reason"):
@@ -122,12 +155,12 @@ def watch(store: Store, catalogue: Catalogue | None, run_id: str, front: str, cr
             if snapshot.final:
                 return snapshot
             time.sleep(interval)
-            snapshot = take_snapshot(store, catalogue, run_id, front, created)
+            snapshot = take_snapshot(store, catalogue, run_id, front, created, snapshot)
     console = Console(file=stream)
     with Live(render(snapshot), console=console, auto_refresh=False) as live:
         while not snapshot.final:
             time.sleep(interval)
-            snapshot = take_snapshot(store, catalogue, run_id, front, created)
+            snapshot = take_snapshot(store, catalogue, run_id, front, created, snapshot)
             live.update(render(snapshot), refresh=True)
     return snapshot
 

@@ -20,12 +20,13 @@ def collect_report(store: Store, run_id: str, catalogue: Catalogue | None, *, se
     (one accounting query per site; sites no longer in the catalogue are left out)."""
     if store.run(run_id) is None:
         raise unknown_run(run_id)
+    records = store.jobs_of_run(run_id)
     usage: dict[str, Usage] = {}
     if catalogue is not None:
-        for row in usage_of(store, catalogue, store.jobs_of_run(run_id), settle_s=settle_s):
+        for row in usage_of(store, catalogue, records, settle_s=settle_s):
             if row.usage is not None:
                 usage[row.record.job_id] = row.usage
-    return build_report(store, run_id, usage)
+    return build_report(store, run_id, usage, records=records)
 
 
 def write_html(report: RunReport, path: str | Path) -> None:

@@ -6,6 +6,7 @@ can be mailed or archived with the run.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from html import escape
@@ -30,28 +31,61 @@ th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}td.n{text-align:right
 tr.failed td{background:#fdecec}tr.cancelled td{color:#777}
 """
 
-SORT_SCRIPT = """
-document.querySelectorAll('table.jobs th').forEach(function(th, i) {
-  th.addEventListener('click', function() {
-    var body = th.closest('table').tBodies[0];
-    var down = th.dataset.dir === 'asc';
-    th.dataset.dir = down ? 'desc' : 'asc';
-    var value = function(row) {
-      var cell = row.cells[i];
-      if (cell.dataset.v === undefined) return cell.textContent;
-      var v = parseFloat(cell.dataset.v);
-      return isNaN(v) ? -Infinity : v;
-    };
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function(a, b) {
-      var x = value(a), y = value(b);
-      return (x < y ? -1 : x > y ? 1 : 0) * (down ? -1 : 1);
-    });
+TABLE_SCRIPT = """
+(function() {
+  var rows = JSON.parse(document.getElementById('jobs-data').textContent);
+  var body = document.querySelector('table.jobs tbody');
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  function when(t) {
+    if (t === null) return '-';
+    var d = new Date(t * 1000);
+    return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()) + ' ' +
+      pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':' + pad(d.getUTCSeconds()) + 'Z';
+  }
+  function duration(s) {
+    if (s === null) return '-';
+    if (s < 120) return s.toFixed(1) + 's';
+    if (s < 7200) return (s / 60).toFixed(1) + 'm';
+    return (s / 3600).toFixed(1) + 'h';
+  }
+  function share(v) { return v === null ? '-' : Math.round(v * 100) + '%'; }
+  function mib(v) { return v === null ? '-' : v + 'M'; }
+  function plain(v) { return v === null ? '' : String(v); }
+  // one formatter per column of COLUMNS (the row arrays hold raw values in that order)
+  var shown = [plain, plain, plain, plain, plain, plain, plain, when, when, when, duration, duration,
+               plain, share, mib, mib, duration];
+  function draw() {
     var fragment = document.createDocumentFragment();
-    rows.forEach(function(row) { fragment.appendChild(row); });
+    rows.forEach(function(row) {
+      var tr = document.createElement('tr');
+      tr.className = row[4];
+      row.forEach(function(value, i) {
+        var td = document.createElement('td');
+        td.textContent = shown[i](value);
+        if (i >= 5 && i !== 6) td.className = 'n';
+        tr.appendChild(td);
+      });
+      fragment.appendChild(tr);
+    });
+    body.textContent = '';
     body.appendChild(fragment);
+  }
+  document.querySelectorAll('table.jobs th').forEach(function(th, i) {
+    th.addEventListener('click', function() {
+      var down = th.dataset.dir === 'asc';
+      th.dataset.dir = down ? 'desc' : 'asc';
+      rows.sort(function(a, b) {
+        var x = a[i], y = b[i];
+        if (x === y) return 0;
+        if (x === null) return 1;  // unknown values last, whichever the direction
+        if (y === null) return -1;
+        return (x < y ? -1 : 1) * (down ? -1 : 1);
+      });
+      draw();
+    });
   });
-});
+  draw();
+})();
 """
 
 
@@ -73,7 +107,7 @@ def render_html(report: RunReport, now: float | None = None) -> str:
         timeline_svg(report.jobs, now),
         "<h2>Jobs</h2><p>Click a column to sort.</p>",
         _table_html(report.jobs),
-        f"<script>{SORT_SCRIPT}</script></body></html>",
+        f"<script>{TABLE_SCRIPT}</script></body></html>",
     ]
     return "\n".join(parts)
 
@@ -130,17 +164,16 @@ def _bar(job: JobReport, start: float, scale: float, now: float, y: int, height:
     end = now if live else job.ended
     assert end is not None
     run_from = job.started if job.started is not None else end
-    title = (f"{job.job_id} {job.name} on {job.site}:{job.native_id or '-'} {job.state}; "
-             f"queued {_when(job.queued)}, started {_when(job.started)}, ended {_when(job.ended)}")
+    title = f"{job.job_id} {job.name} {job.state}"
     extra = " live" if live else ""
-    pieces = [f'<g class="bar" data-job="{escape(job.job_id)}"><title>{escape(title)}</title>']
+    pieces = [f'<g class="bar"><title>{escape(title)}</title>']
     if label:
         pieces.append(f'<text x="8" y="{y + height - 2}">{escape(job.name[:36])}</text>')
     pieces.append(f'<rect class="q{extra}" x="{x(job.queued):.1f}" y="{y}" '
                   f'width="{max(0.5, x(run_from) - x(job.queued)):.1f}" height="{height}"/>')
     if job.started is not None:
-        state = job.state if job.state in ("failed", "cancelled") else ""
-        pieces.append(f'<rect class="r {state}{extra}" x="{x(job.started):.1f}" y="{y}" '
+        state = f" {job.state}" if job.state in ("failed", "cancelled") else ""
+        pieces.append(f'<rect class="r{state}{extra}" x="{x(job.started):.1f}" y="{y}" '
                       f'width="{max(0.5, x(end) - x(job.started)):.1f}" height="{height}"/>')
     pieces.append("</g>")
     return "".join(pieces)
@@ -164,33 +197,25 @@ COLUMNS = ("job", "name", "site", "scheduler id", "state", "exit", "reason", "qu
 def _table_html(jobs: Iterable[JobReport]) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
     rows = [_row(job) for job in sorted(jobs, key=lambda j: (j.queued, j.job_id))]
-    return f'<table class="jobs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    data = json.dumps(rows, separators=(",", ":")).replace("</", "<\\/")
+    return (f'<table class="jobs"><thead><tr>{head}</tr></thead><tbody></tbody></table>'
+            "<noscript>The table of jobs needs JavaScript; `esap report RUN --json` has the same.</noscript>"
+            f'<script type="application/json" id="jobs-data">{data}</script>')
 
 
-def _row(job: JobReport) -> str:
+def _row(job: JobReport) -> list[object]:
+    """The raw values of one table row, in the order of COLUMNS (the page formats them)."""
     waited = None if job.started is None else job.started - job.queued
     reason = job.reason or ""
     if job.missing_outputs:
         reason += f" missing outputs: {', '.join(job.missing_outputs)}"
-    cells = [
-        _text(job.job_id), _text(job.name), _text(job.site), _text(job.native_id or "-"), _text(job.state),
-        _num(job.exit_code, "" if job.exit_code is None else str(job.exit_code)), _text(reason.strip()),
-        _num(job.queued, _when(job.queued)), _num(job.started, _when(job.started)),
-        _num(job.ended, _when(job.ended)), _num(waited, _duration(waited)), _num(job.run_s, _duration(job.run_s)),
-        _num(job.cores, str(job.cores)), _num(job.cpu_efficiency, _share(job.cpu_efficiency)),
-        _num(job.max_memory_mib, _mib(job.max_memory_mib)), _num(job.memory_mib, _mib(job.memory_mib)),
-        _num(job.walltime_s, _duration(job.walltime_s)),
-    ]
-    return f'<tr class="{escape(job.state)}">{"".join(cells)}</tr>'
+    return [job.job_id, job.name, job.site, job.native_id or "-", job.state, job.exit_code, reason.strip(),
+            _round(job.queued), _round(job.started), _round(job.ended), _round(waited), _round(job.run_s),
+            job.cores, _round(job.cpu_efficiency, 3), job.max_memory_mib, job.memory_mib, job.walltime_s]
 
 
-def _text(value: str) -> str:
-    return f"<td>{escape(value)}</td>"
-
-
-def _num(value: float | int | None, shown: str) -> str:
-    sort_value = "" if value is None else (str(value) if isinstance(value, int) else f"{value:.3f}")
-    return f'<td class="n" data-v="{sort_value}">{escape(shown)}</td>'
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _when(value: float | None) -> str:
@@ -215,7 +240,3 @@ def _number(value: float | None) -> str:
 
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
-
-
-def _mib(value: int | None) -> str:
-    return "-" if value is None else f"{value}M"

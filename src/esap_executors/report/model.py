@@ -69,7 +69,7 @@ class JobReport:
         return self.max_memory_mib / self.memory_mib
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = dict(self.__dict__)  # flat: much faster than asdict() over 10,000 jobs
         data["missing_outputs"] = list(self.missing_outputs)
         data["cpu_efficiency"] = self.cpu_efficiency
         data["memory_efficiency"] = self.memory_efficiency
@@ -114,13 +114,15 @@ def unknown_run(run_id: str) -> BadInput:
     return BadInput(f"no run {run_id!r} in the state store (see `esap runs`)", field="RUN")
 
 
-def build_report(store: Store, run_id: str, usage: Mapping[str, Usage] | None = None) -> RunReport:
+def build_report(store: Store, run_id: str, usage: Mapping[str, Usage] | None = None, *,
+                 records: Sequence[JobRecord] | None = None) -> RunReport:
     """The report of a run from the store; `usage` by esap job id, where sites accounted it."""
     run = store.run(run_id)
     if run is None:
         raise unknown_run(run_id)
     _, key, front, created = run
-    records = store.jobs_of_run(run_id)
+    if records is None:
+        records = store.jobs_of_run(run_id)
     transitions = store.transitions_of_run(run_id)
     usage = usage or {}
     jobs = tuple(
@@ -146,9 +148,9 @@ def job_report(record: JobRecord, transitions: Sequence[Transition], usage: Usag
             started = min(started, ended)
     spec = record.spec
     labels = spec.labels
-    group = labels.get("snakemake_rule") or record.name
-    if "cwl_step" in labels:  # cwltool numbers the jobs of a scatter (say, say_2); the key has the step
-        group = record.key.split(":", 1)[0]
+    group = labels.get("snakemake_rule") or labels.get("cwl_step") or record.name
+    if "cwl_step" in labels and ":" in record.key:  # cwltool numbers a scatter's jobs (say, say_2): the
+        group = record.key.split(":", 1)[0]  # key of esap-cwltool's jobs starts with the step's name
     return JobReport(
         job_id=record.job_id, name=record.name, group=group, site=record.site,
         native_id=record.native_id, state=record.state.value, exit_code=record.exit_code,
