@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -64,12 +65,16 @@ print(changed, (time.process_time() - start) / 10)
 """
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of the command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr}")
-    return time.monotonic() - start
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def measure(jobs: int) -> dict[str, Any]:
@@ -84,12 +89,11 @@ def measure(jobs: int) -> dict[str, Any]:
         build_s = time.monotonic() - start
         run_id, states = built.stdout.strip().splitlines()[-1].split(" ", 1)
         html = Path(state) / "report.html"
-        results = {
-            "jobs": jobs, "states": states, "build_s": round(build_s, 1),
-            "json_s": round(timed([esap, "report", run_id, "--json"], env), 2),
-            "html_s": round(timed([esap, "report", run_id, "--html", str(html)], env), 2),
-            "crate_s": round(timed([esap, "report", run_id, "--ro-crate", str(Path(state) / "crate")], env), 2),
-        }
+        results: dict[str, Any] = {"jobs": jobs, "states": states, "build_s": round(build_s, 1)}
+        for name, extra in (("json", ["--json"]), ("html", ["--html", str(html)]),
+                            ("crate", ["--ro-crate", str(Path(state) / "crate")])):
+            wall, cpu = timed([esap, "report", run_id, *extra], env)
+            results[f"{name}_s"], results[f"{name}_cpu_s"] = round(wall, 2), round(cpu, 2)
         results["html_mb"] = round(html.stat().st_size / 1e6, 2)
         watch = subprocess.run([sys.executable, "-c", WATCH, run_id], env=env, capture_output=True, text=True,
                                check=True)
@@ -112,12 +116,12 @@ def entry(r: dict[str, Any]) -> str:
         f"{r['jobs']} jobs ({r['states']}), built in {r['build_s']} s; load average {load:.2f} on "
         f"{os.cpu_count()} cores (other work shares the machine).", "",
         "| measure | value | target |", "|---|---:|---|",
-        f"| `esap report RUN --json` | **{r['json_s']} s** | <= {REPORT_TARGET_S} s "
+        f"| `esap report RUN --json`, wall (CPU) | **{r['json_s']} s** ({r['json_cpu_s']} s) | <= {REPORT_TARGET_S} s "
         f"({meets(r['json_s'] <= REPORT_TARGET_S)}) |",
-        f"| `esap report RUN --html FILE` | **{r['html_s']} s** | <= {REPORT_TARGET_S} s "
-        f"({meets(r['html_s'] <= REPORT_TARGET_S)}) |",
+        f"| `esap report RUN --html FILE`, wall (CPU) | **{r['html_s']} s** ({r['html_cpu_s']} s) | "
+        f"<= {REPORT_TARGET_S} s ({meets(r['html_s'] <= REPORT_TARGET_S)}) |",
         f"| HTML size | **{r['html_mb']} MB** | <= {HTML_TARGET_MB} MB ({meets(r['html_mb'] <= HTML_TARGET_MB)}) |",
-        f"| `esap report RUN --ro-crate DIR` | {r['crate_s']} s | |",
+        f"| `esap report RUN --ro-crate DIR`, wall (CPU) | {r['crate_s']} s ({r['crate_cpu_s']} s) | |",
         f"| `esap status --watch`: CPU per refresh, jobs changed (all re-read) | {r['watch_changed_cpu_ms']} ms "
         f"({r['watch_changed_core_share']:.2%} of a core every {WATCH_INTERVAL_S:.0f} s) | |",
         f"| `--watch` while it waits (store unchanged): CPU per refresh | {r['watch_waiting_cpu_ms']} ms | |",
