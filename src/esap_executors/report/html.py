@@ -27,7 +27,7 @@ svg text{font-size:11px;fill:#333}svg .grp{font-weight:bold}
 rect.q{fill:#f0b429}rect.r{fill:#2f80ed}rect.r.failed{fill:#d64545}rect.r.cancelled{fill:#888}
 rect.live{opacity:.55}.legend span{display:inline-block;width:1em;height:.8em;margin:0 .3em 0 1em}
 table{border-collapse:collapse;font-size:12px}th,td{border-bottom:1px solid #ddd;padding:2px 6px;text-align:left}
-th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}td.n{text-align:right}
+th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}td{white-space:nowrap}td.n{text-align:right}
 tr.failed td{background:#fdecec}tr.cancelled td{color:#777}
 """
 
@@ -103,7 +103,7 @@ def render_html(report: RunReport, now: float | None = None) -> str:
         "<h2>Timeline</h2>",
         '<p class="legend"><span style="background:#f0b429"></span>queued<span style="background:#2f80ed">'
         '</span>running<span style="background:#d64545"></span>running, failed<span style="background:#888">'
-        "</span>running, cancelled (faded: still live)</p>",
+        "</span>running, cancelled; faded: still live</p>",
         timeline_svg(report.jobs, now),
         "<h2>Jobs</h2><p>Click a column to sort.</p>",
         _table_html(report.jobs),
