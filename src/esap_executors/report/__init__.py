@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..backends.base import Usage
+from ..errors import EsapError
 from ..sites import Catalogue
 from ..store import Store
 from ..usage import usage_of
@@ -13,6 +15,8 @@ from .model import JobReport, RunReport, RunSummary, build_report, unknown_run
 
 __all__ = ["JobReport", "RunReport", "RunSummary", "build_report", "collect_report", "render_html",
            "unknown_run", "write_html"]
+
+log = logging.getLogger(__name__)
 
 
 def collect_report(store: Store, run_id: str, catalogue: Catalogue | None, *, settle_s: float = 0.0) -> RunReport:
@@ -23,7 +27,12 @@ def collect_report(store: Store, run_id: str, catalogue: Catalogue | None, *, se
     records = store.jobs_of_run(run_id)
     usage: dict[str, Usage] = {}
     if catalogue is not None:
-        for row in usage_of(store, catalogue, records, settle_s=settle_s):
+        try:
+            rows = usage_of(store, catalogue, records, settle_s=settle_s)
+        except EsapError as exc:  # a site out of reach: the report without its accounting
+            log.warning("no accounting in the report of %s: %s", run_id, exc)
+            rows = []
+        for row in rows:
             if row.usage is not None:
                 usage[row.record.job_id] = row.usage
     return build_report(store, run_id, usage, records=records)
