@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.support import esap
+from tests.support import esap, require_service
 
 from .crate_validation import validate
 from .test_report import run_local_jobs
@@ -79,3 +79,21 @@ def test_ro_crate_of_an_unknown_run_is_one_line_and_exit_2(state_dir: Path, tmp_
 
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert not (tmp_path / "crate").exists()
+
+
+def test_a_container_job_names_its_image_as_the_site_ran_it(state_dir: Path, tmp_path: Path) -> None:
+    require_service("containers")
+    ran = esap("run", "--json", "--site", "local", "--container", "esap-test", "--", "true", cwd="/tmp")
+    assert ran.returncode == 0, ran.stderr
+    run_id = json.loads(ran.stdout)["run"]
+
+    result = esap("report", run_id, "--ro-crate", str(tmp_path / "crate"))
+
+    assert result.returncode == 0, result.stderr
+    assert validate(tmp_path / "crate", "process-run-crate-0.5") == []
+    entities = graph(tmp_path / "crate")
+    (action,) = [e for e in entities.values() if e["@type"] == "CreateAction" and e["@id"].startswith("#job-")]
+    image = entities[ids(action["containerImage"])[0]]
+    # examples/sites.yaml maps esap-test to localhost/esap-test:latest on the local site
+    assert (image["registry"], image["name"], image["tag"]) == ("localhost", "esap-test", "latest")
+    assert ids(image["additionalType"]) == ["https://w3id.org/ro/terms/workflow-run#DockerImage"]

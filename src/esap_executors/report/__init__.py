@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from ..backends.base import Usage
@@ -35,7 +36,19 @@ def collect_report(store: Store, run_id: str, catalogue: Catalogue | None, *, se
         for row in rows:
             if row.usage is not None:
                 usage[row.record.job_id] = row.usage
-    return build_report(store, run_id, usage, records=records)
+    report = build_report(store, run_id, usage, records=records)
+    return report if catalogue is None else with_image_references(report, catalogue)
+
+
+def with_image_references(report: RunReport, catalogue: Catalogue) -> RunReport:
+    """Each job's container image as its site ran it (the site's image map resolves names)."""
+    jobs = []
+    for job in report.jobs:
+        site = catalogue.sites.get(job.site)
+        if job.container and site is not None and job.container in site.container.images:
+            job = replace(job, container=site.container.images[job.container])
+        jobs.append(job)
+    return replace(report, jobs=tuple(jobs))
 
 
 def write_html(report: RunReport, path: str | Path) -> None:

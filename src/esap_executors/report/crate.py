@@ -220,8 +220,10 @@ def _image(crate: ROCrate, image: str) -> Any:
     }
     if not sif:
         repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
-        registry = repository.split("/", 1)[0] if "/" in repository and "." in repository.split("/", 1)[0] \
-            else "docker.io"
+        first = repository.split("/", 1)[0]
+        has_registry = "/" in repository and ("." in first or ":" in first or first == "localhost")
+        registry = first if has_registry else "docker.io"
+        repository = repository.split("/", 1)[1] if has_registry else repository
         properties.update(registry=registry, name=repository)
         if tag:
             properties["tag"] = tag
