@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -19,10 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..run_owner import owner_alive
-from ..runs import refresh
 from ..sites import Catalogue
 from ..states import JobState
-from ..store import JobBrief, Store
+from ..store import JobBrief, JobRecord, Store
+from ..tracker import tracker_for
 
 STATE_ORDER = [s.value for s in (JobState.QUEUED, JobState.STAGING, JobState.HELD, JobState.RUNNING,
                                  JobState.UNKNOWN, JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)]
@@ -82,23 +83,36 @@ class Snapshot:
                 f"elapsed {_duration(self.elapsed)}")
 
 
-def take_snapshot(store: Store, catalogue: Catalogue | None, run_id: str, front: str, created: float,
+Refresh = Callable[[Sequence[JobRecord]], object]  # asks the sites about live jobs (a Tracker's refresh)
+
+
+def take_snapshot(store: Store, refresh: Refresh | None, run_id: str, front: str, created: float,
                   previous: Snapshot | None = None) -> Snapshot:
     """The run now; the jobs are read again only when the store's change mark moved."""
     followed = owner_alive(store, run_id)
-    if previous is not None and not followed and catalogue is not None:
+    if previous is not None and not followed and refresh is not None:
         live = [j.job_id for j in previous.view.jobs if not j.state.is_final and j.native_id]
         if live:
-            refresh(store, catalogue, store.jobs_by_ids(live))  # one query per site for all of them
+            refresh(store.jobs_by_ids(live))  # one query per site for all of them
     mark = store.run_change_mark(run_id)
     if previous is not None and previous.mark == mark:
         return replace(previous, followed=followed, now=time.time())
     jobs = store.job_states_of_run(run_id)
     live = [j.job_id for j in jobs if not j.state.is_final and j.native_id]
-    if previous is None and live and not followed and catalogue is not None:
-        refresh(store, catalogue, store.jobs_by_ids(live))
+    if previous is None and live and not followed and refresh is not None:
+        refresh(store.jobs_by_ids(live))
         return take_snapshot(store, None, run_id, front, created)
     return Snapshot(run_id, front, created, RunView.of(jobs), followed, time.time(), mark)
+
+
+@contextmanager
+def site_refresh(store: Store, catalogue: Catalogue | None) -> Iterator[Refresh | None]:
+    """One Tracker (its sites' backends kept open) for the whole watch; None without a catalogue."""
+    if catalogue is None:
+        yield None
+        return
+    with tracker_for(store, catalogue) as tracker:
+        yield tracker.refresh
 
 
 def render(snapshot: Snapshot) -> Group:
@@ -144,25 +158,26 @@ def render(snapshot: Snapshot) -> Group:
 def watch(store: Store, catalogue: Catalogue | None, run_id: str, front: str, created: float, *,
           interval: float, stream: TextIO, terminal: bool) -> Snapshot:
     """Refresh every `interval` seconds until the run is final; returns the last snapshot."""
-    snapshot = take_snapshot(store, catalogue, run_id, front, created)
-    if not terminal:
-        last = ""
-        while True:
-            line = snapshot.summary_line().rsplit(";", 1)[0]
-            if line != last:
-                print(f"{time.strftime('%H:%M:%S')} {snapshot.summary_line()}", file=stream, flush=True)
-                last = line
-            if snapshot.final:
-                return snapshot
-            time.sleep(interval)
-            snapshot = take_snapshot(store, catalogue, run_id, front, created, snapshot)
-    console = Console(file=stream)
-    with Live(render(snapshot), console=console, auto_refresh=False) as live:
-        while not snapshot.final:
-            time.sleep(interval)
-            snapshot = take_snapshot(store, catalogue, run_id, front, created, snapshot)
-            live.update(render(snapshot), refresh=True)
-    return snapshot
+    with site_refresh(store, catalogue) as refresh:
+        snapshot = take_snapshot(store, refresh, run_id, front, created)
+        if not terminal:
+            last = ""
+            while True:
+                line = snapshot.summary_line().rsplit(";", 1)[0]
+                if line != last:
+                    print(f"{time.strftime('%H:%M:%S')} {snapshot.summary_line()}", file=stream, flush=True)
+                    last = line
+                if snapshot.final:
+                    return snapshot
+                time.sleep(interval)
+                snapshot = take_snapshot(store, refresh, run_id, front, created, snapshot)
+        console = Console(file=stream)
+        with Live(render(snapshot), console=console, auto_refresh=False) as live:
+            while not snapshot.final:
+                time.sleep(interval)
+                snapshot = take_snapshot(store, refresh, run_id, front, created, snapshot)
+                live.update(render(snapshot), refresh=True)
+        return snapshot
 
 
 def _duration(seconds: float) -> str:
