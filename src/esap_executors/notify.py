@@ -54,6 +54,15 @@ class Notifier:
             log.warning("run notice to %s not sent: no platform token (%s)", shown_url(self.url),
                         redact(str(exc), secret))
             return False
+        hidden = _HiddenUrlParts(self.url)
+        transport_log = logging.getLogger("urllib3.connectionpool")  # logs request lines with --debug
+        transport_log.addFilter(hidden)
+        try:
+            return self._post(body, headers, secret)
+        finally:
+            transport_log.removeFilter(hidden)
+
+    def _post(self, body: bytes, headers: dict[str, str], secret: str | None) -> bool:
         problem = ""
         for attempt in range(1, self.attempts + 1):
             retry_after: float | None = None
@@ -72,6 +81,23 @@ class Notifier:
                 time.sleep(min(retry_after if retry_after is not None else self.backoff_s * 2 ** (attempt - 1), 60))
         log.warning("run notice to %s not delivered: %s", shown_url(self.url), problem)
         return False
+
+
+class _HiddenUrlParts(logging.Filter):
+    """Takes the URL's query and user info out of the HTTP library's debug lines."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        self.secrets = [s for s in (parts.query, parts.username, parts.password, parts.fragment) if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            for secret in self.secrets:
+                text = text.replace(secret, "[redacted]")
+            record.msg, record.args = text, ()
+        return True
 
 
 def shown_url(url: str) -> str:

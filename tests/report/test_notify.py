@@ -59,3 +59,13 @@ def test_a_notify_url_that_is_not_http_is_refused_before_anything_is_submitted(s
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--notify" in result.stderr
     assert json.loads(esap("runs", "--json").stdout) == []
+
+
+def test_debug_output_shows_neither_the_token_nor_the_urls_query(state_dir: Path, notice_server: NoticeServer) -> None:
+    result = esap("--debug", "run", "--notify", notice_server.url, "--notify-token", "--", "true",
+                  env={"BEARER_TOKEN": TOKEN}, cwd="/tmp")
+
+    assert result.returncode == 0, result.stderr
+    assert len(notice_server.received) == 1
+    assert "/hooks/esap" in result.stderr  # the HTTP library's request line is there...
+    assert "s3cret" not in result.stderr and TOKEN not in result.stderr  # ...without the secrets
