@@ -47,9 +47,9 @@ print(run.run_id, states)
 WATCH = """
 import sys, time
 from esap_executors.cli.watch import render, take_snapshot
-from esap_executors.store import Store
+from esap_executors.sqlite_store import open_store
 from rich.console import Console
-store = Store()
+store = open_store()
 run_id, key, front, created = store.run(sys.argv[1])
 console = Console(file=open("/dev/null", "w"), width=160)
 snapshot = take_snapshot(store, None, run_id, front, created)

@@ -19,7 +19,7 @@ from .job import JobSpec
 from .paths import state_dir
 from .sqlite_wal import connect_wal
 from .states import JobState, JobStatus
-from .store import SUBMITTING, JdlJobRow, JobRecord, Store, job_id_of
+from .store import SUBMITTING, JdlJobRow, JobBrief, JobRecord, Store, job_id_of
 
 _COLUMNS = (
     "job_id, run_id, key, name, site, native_id, state, spec, workdir, stdout, stderr, "
@@ -248,6 +248,49 @@ class SQLiteStore(Store):
             f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC, job_id DESC LIMIT ?", (limit,)
         ).fetchall()
         return [_record(r) for r in rows]
+
+    def run(self, run_id: str) -> tuple[str, str, str, float] | None:
+        row = self.connect().execute(
+            "SELECT run_id, key, front, created FROM runs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]), float(row[3]))
+
+    def update_run_metadata(self, run_id: str, values: dict[str, object]) -> None:
+        with self.transaction() as db:
+            row = db.execute("SELECT data FROM run_metadata WHERE run_id=?", (run_id,)).fetchone()
+            data = json.loads(row[0]) if row else {}
+            data.update(values)
+            db.execute("INSERT OR REPLACE INTO run_metadata(run_id, data) VALUES (?,?)", (run_id, json.dumps(data)))
+
+    def run_metadata(self, run_id: str) -> dict[str, object]:
+        row = self.connect().execute("SELECT data FROM run_metadata WHERE run_id=?", (run_id,)).fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
+
+    def run_change_mark(self, run_id: str) -> tuple[int, float]:
+        row = self.connect().execute(
+            "SELECT COUNT(*), COALESCE(MAX(updated), 0) FROM jobs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return int(row[0]), float(row[1])
+
+    def job_states_of_run(self, run_id: str) -> list[JobBrief]:
+        rows = self.connect().execute(
+            "SELECT job_id, name, site, native_id, state, reason, created, updated FROM jobs WHERE run_id=? "
+            "ORDER BY created, job_id", (run_id,)
+        ).fetchall()
+        states = {state.value: state for state in JobState}
+        states[SUBMITTING] = JobState.QUEUED
+        return [JobBrief(r[0], r[1], r[2], r[3], states[r[4]], r[5], r[6], r[7]) for r in rows]
+
+    def transitions_of_run(self, run_id: str) -> dict[str, list[tuple[str | None, str, float, str | None]]]:
+        rows = self.connect().execute(
+            "SELECT t.job_id, t.old_state, t.new_state, t.time, t.reason FROM transitions t "
+            "JOIN jobs j ON j.job_id = t.job_id WHERE j.run_id=? ORDER BY t.rowid",
+            (run_id,),
+        ).fetchall()
+        found: dict[str, list[tuple[str | None, str, float, str | None]]] = {}
+        for job_id, old, new, when, reason in rows:
+            found.setdefault(str(job_id), []).append((old, str(new), float(when), reason))
+        return found
 
     def transitions(self, job_id: str) -> list[tuple[str | None, str, float, str | None]]:
         rows = self.connect().execute(

@@ -150,8 +150,16 @@ def _to_version_3(db: sqlite3.Connection) -> None:
     )
 
 
+def _to_version_4(db: sqlite3.Connection) -> None:
+    """run_metadata: what a front knows of its run (workflow file, inputs, outputs, the process
+    that follows it), one JSON object per run, for esap report --ro-crate and esap status --watch."""
+    db.execute("CREATE TABLE IF NOT EXISTS run_metadata (run_id TEXT PRIMARY KEY, data TEXT NOT NULL)")
+
+
 # In order: MIGRATIONS[i] takes a database from version i to version i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_1, _to_version_2, _to_version_3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _to_version_1, _to_version_2, _to_version_3, _to_version_4,
+)
 VERSION = len(MIGRATIONS)
 
 

@@ -15,6 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .job import JobSpec
 from .states import JobState, JobStatus
@@ -82,6 +83,19 @@ class JdlJobRow:
     perusal_interval: int | None
 
 
+class JobBrief(NamedTuple):
+    """A job's place and state without its description, as `esap status --watch` reads it."""
+
+    job_id: str
+    name: str
+    site: str
+    native_id: str | None
+    state: JobState
+    reason: str | None
+    created: float
+    updated: float
+
+
 class Store(ABC):
     """Where runs and jobs are recorded; safe for several processes at once."""
 
@@ -96,6 +110,21 @@ class Store(ABC):
 
     @abstractmethod
     def run_created(self, run_id: str) -> float | None: ...
+
+    @abstractmethod
+    def run(self, run_id: str) -> tuple[str, str, str, float] | None:
+        """(run id, key, front, created) of a run, matched exactly; None when unknown."""
+
+    @abstractmethod
+    def update_run_metadata(self, run_id: str, values: dict[str, object]) -> None:
+        """Merge what a front knows of its run (workflow file, inputs, outputs) into its record."""
+
+    @abstractmethod
+    def run_metadata(self, run_id: str) -> dict[str, object]: ...
+
+    @abstractmethod
+    def run_change_mark(self, run_id: str) -> tuple[int, float]:
+        """(jobs, latest change) of a run: equal marks, nothing changed (one cheap query)."""
 
     @abstractmethod
     def latest_runs(self, limit: int = 20) -> list[tuple[str, str, str, float]]:
@@ -153,6 +182,14 @@ class Store(ABC):
 
     @abstractmethod
     def latest_jobs(self, limit: int = 50) -> list[JobRecord]: ...
+
+    @abstractmethod
+    def job_states_of_run(self, run_id: str) -> list[JobBrief]:
+        """The run's jobs without their descriptions (cheap enough to read every second)."""
+
+    @abstractmethod
+    def transitions_of_run(self, run_id: str) -> dict[str, list[tuple[str | None, str, float, str | None]]]:
+        """Every recorded transition of the run's jobs, by job id, in order (one query)."""
 
     @abstractmethod
     def transitions(self, job_id: str) -> list[tuple[str | None, str, float, str | None]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 from tests.support import EXAMPLE_SITES, esap
 
 from .browser import open_report
@@ -26,7 +27,8 @@ def run_local_jobs(seconds: list[float], failing: int = 0) -> str:
                                                                  walltime="1m", labels={"cwl_step": "failing"}))
         for i in range(failing)
     ]
-    with Run.open(f"report-test-{seconds}-{failing}", catalogue=Catalogue.load(str(EXAMPLE_SITES))) as run:
+    with Run.open(f"report-test-{seconds}-{failing}", catalogue=Catalogue.load(str(EXAMPLE_SITES)),
+                  store=open_store()) as run:
         run.submit(requests)
         run.wait(timeout=120)
         return run.run_id

@@ -20,9 +20,11 @@ import sys
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
 
 seconds = [float(s) for s in sys.argv[3:]]
-with Run.open(sys.argv[1], catalogue=Catalogue.load({str(EXAMPLE_SITES)!r})) as run:
+with Run.open(sys.argv[1], catalogue=Catalogue.load({str(EXAMPLE_SITES)!r}),
+              store=open_store()) as run:
     run.submit([JobRequest(key=f"j{{i}}", name=f"sleep {{s}}", spec=make_spec(["sleep", str(s)], cores=1,
                 memory="32M", walltime="2m")) for i, s in enumerate(seconds)])
     print(run.run_id, flush=True)

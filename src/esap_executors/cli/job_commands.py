@@ -19,7 +19,7 @@ from ..runs import JobRequest, Run, run_id_for
 from ..sites import Catalogue
 from ..sqlite_store import open_store
 from ..states import JobState, JobStatus
-from ..store import JobRecord
+from ..store import JobRecord, Store
 from ..tracker import tracker_for
 from .main import global_options
 
@@ -160,7 +160,7 @@ def run_command(args: argparse.Namespace) -> int:
         args.run_key = args.run_key or f"jdl-{uuid.uuid4()}"
         code = run_jdl(args, wait=True)
         jdl = Path(next(c for c in args.command if c != "--")).resolve()
-        store = Store()
+        store = open_store()
         store.update_run_metadata(run_id_for(args.run_key), {"workflow": {"path": str(jdl), "language": "jdl"}})
         if notifier is not None:
             end_of_run(store, Catalogue.load(args.sites), run_id_for(args.run_key), notifier=notifier)
@@ -265,11 +265,11 @@ def watch_command(store: Store, catalogue: Catalogue, args: argparse.Namespace) 
     if args.id:
         run = store.run(args.id)
         if run is None:
-            raise BadInput(f"no run {args.id!r} in the state store {store.path} (see `esap runs`)", field="RUN")
+            raise BadInput(f"no run {args.id!r} in the state store {store.describe()} (see `esap runs`)", field="RUN")
     else:
         latest = store.latest_runs(1)
         if not latest:
-            raise BadInput(f"no run in the state store {store.path}", field="RUN")
+            raise BadInput(f"no run in the state store {store.describe()}", field="RUN")
         run = latest[0]
     run_id, _key, front, created = run
     watch(store, catalogue, run_id, front, created, interval=args.interval, stream=sys.stdout,

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import BadInput
 from ..report import RunReport, collect_report, write_html
 from ..sites import Catalogue
-from ..store import Store
+from ..sqlite_store import open_store
 from .main import global_options
 
 
@@ -31,9 +31,9 @@ def register(subparsers: Any) -> None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    store = Store()
+    store = open_store()
     if store.run(args.run) is None:
-        raise BadInput(f"no run {args.run!r} in the state store {store.path} (see `esap runs`)", field="RUN")
+        raise BadInput(f"no run {args.run!r} in the state store {store.describe()} (see `esap runs`)", field="RUN")
     catalogue = None if args.no_accounting else Catalogue.load(args.sites)
     report = collect_report(store, args.run, catalogue)
     if args.html:
