@@ -97,3 +97,28 @@ def test_a_container_job_names_its_image_as_the_site_ran_it(state_dir: Path, tmp
     # examples/sites.yaml maps esap-test to localhost/esap-test:latest on the local site
     assert (image["registry"], image["name"], image["tag"]) == ("localhost", "esap-test", "latest")
     assert ids(image["additionalType"]) == ["https://w3id.org/ro/terms/workflow-run#DockerImage"]
+
+
+def test_a_jdl_run_lists_its_sandboxes_as_the_runs_inputs_and_outputs(state_dir: Path, tmp_path: Path) -> None:
+    from esap_executors.submitter import run_id_for
+
+    (tmp_path / "in.txt").write_text("3\n1\n2\n")
+    jdl = tmp_path / "sort.jdl"
+    jdl.write_text('Executable = "/usr/bin/sort"; StdInput = "in.txt"; InputSandbox = {"in.txt"};\n'
+                   'StdOutput = "sorted.txt"; StdError = "sorted.txt"; OutputSandbox = {"sorted.txt"};\n')
+    ran = esap("run", str(jdl), "--site", "local", "--run-id", "jdl-crate", "--output-dir", str(tmp_path / "out"),
+               cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    run_id = run_id_for("jdl-crate")
+    crate = tmp_path / "crate"
+
+    result = esap("report", run_id, "--ro-crate", str(crate))
+
+    assert result.returncode == 0, result.stderr
+    assert validate(crate, "workflow-run-crate-0.5") == []
+    entities = graph(crate)
+    (run,) = [e for e in entities.values() if e["@id"].startswith("#run-")]
+    (given,) = [entities[i] for i in ids(run["object"])]
+    assert given["alternateName"] == str(tmp_path / "in.txt") and given["name"] == "in.txt"
+    assert given["sha256"] == hashlib.sha256(b"3\n1\n2\n").hexdigest()
+    check_outputs(crate, entities, [tmp_path / "out" / "sorted.txt"])

@@ -82,7 +82,21 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
         if record.state is not JobState.COMPLETED or outcome.failed:
             code = 1
     _report(results, quiet)
+    run.store.update_run_metadata(run.run_id, _sandbox_metadata(jobs, results))
     return code
+
+
+def _sandbox_metadata(jobs: Sequence[JdlJob],
+                      results: Sequence[tuple[JobRecord, Retrieval, Path]]) -> dict[str, object]:
+    """The run's input and output sandboxes on this machine, for its provenance (esap report --ro-crate)."""
+    inputs: dict[str, dict[str, str]] = {}
+    for job in jobs:
+        for item in job.spec.stage_in:
+            if "://" not in item.source and item.source not in inputs:
+                inputs[item.source] = {"path": str(Path(item.source).resolve()), "name": item.dest}
+    outputs = [{"path": location, "name": Path(location).name}
+               for _, outcome, _ in results for location in outcome.retrieved if "://" not in location]
+    return {"inputs": list(inputs.values()), "outputs": outputs}
 
 
 def _trailing_options(args: argparse.Namespace, extra: list[str]) -> None:
