@@ -77,9 +77,15 @@ if [ $# -gt 0 ]; then
   end "pytest $*" "exit $code"
 else
   # the newer clusters' SLURM tests in parallel with everything else (the host's cluster):
-  # tests/slurm and the CWL and Snakemake cases parametrized by Slurm version
+  # tests/slurm and the CWL, Snakemake, JDL and auth cases parametrized by Slurm version
   VERSION_TESTS=(tests/slurm tests/cwl/test_mpi.py
-                 tests/snakemake/test_workflows.py::test_fifty_jobs_with_dependencies_and_wildcards)
+                 tests/snakemake/test_workflows.py::test_fifty_jobs_with_dependencies_and_wildcards
+                 tests/jdl/test_reference_example.py::test_runs_where_a_site_publishes_pbs
+                 tests/auth/test_policy.py::test_user_outside_the_groups_is_denied_before_submission
+                 tests/auth/test_policy.py::test_billed_account_reaches_slurm
+                 tests/auth/test_security.py::test_token_stays_out_of_ps_logs_store_and_jobs
+                 tests/auth/test_centre_credentials.py::test_slurmrestd_site_runs_a_job_with_a_jwt_file
+                 tests/auth/test_centre_credentials.py::test_slurmrestd_refuses_a_forged_jwt)
   pids=(); logs=()
   for v in $SLURM_NEXT; do
     log="/tmp/esap-pytest-slurm-$v.$(id -u).log"; logs+=("$v|$log")

@@ -24,13 +24,13 @@ POLICY: dict[str, Any] = {
 
 
 def policy_sites(directory: Path, work_root: Path | None = None) -> Path:
-    """<dir>/sites.yaml: `<site>-policy` for local, slurm-local and htcondor-local (when present).
+    """<dir>/sites.yaml: `<site>-policy` for local, the Slurm clusters' CLI sites and htcondor-local.
 
     htcondor-local-policy authenticates with its IDTOKEN only.
     """
     examples = yaml.safe_load(EXAMPLE_SITES.read_text()) or {}
     sites: dict[str, Any] = {}
-    for name in ("local", "slurm-local", "htcondor-local"):
+    for name in ("local", "slurm-local", "slurm-2411", "slurm-2605", "htcondor-local"):
         if name not in examples:
             continue
         block = copy.deepcopy(examples[name])

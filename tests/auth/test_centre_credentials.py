@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from esap_executors.sqlite_store import open_store
+from tests.slurm.conftest import CLUSTERS, SELECTED, require_cluster
 from tests.support import EXAMPLE_SITES, esap, require_service
+
+REST_SITES = [CLUSTERS[v].sites[1] for v in SELECTED]  # each selected Slurm version's slurmrestd site
 
 
 def site_file(directory: Path, name: str, example: str, credentials: dict[str, Any]) -> Path:
@@ -35,13 +39,15 @@ def private_file(path: Path, text: str) -> Path:
     return path
 
 
-def test_slurmrestd_site_runs_a_job_with_a_jwt_file(tmp_path: Path) -> None:
-    require_service("slurm")
-    issued = subprocess.run(["scontrol", "token", "username=root", "lifespan=600"], capture_output=True,
-                            text=True, timeout=30, check=True).stdout.strip()
+@pytest.mark.parametrize("rest_site", REST_SITES)
+def test_slurmrestd_site_runs_a_job_with_a_jwt_file(rest_site: str, tmp_path: Path) -> None:
+    cluster = next(c for c in CLUSTERS.values() if rest_site in c.sites)
+    require_cluster(cluster)
+    issued = subprocess.run([cluster.command("scontrol"), "token", "username=root", "lifespan=600"],
+                            capture_output=True, text=True, timeout=30, check=True).stdout.strip()
     token = issued.removeprefix("SLURM_JWT=")
     token_file = private_file(tmp_path / "slurm.jwt", token + "\n")
-    sites = site_file(tmp_path, "rest-jwt-file", "slurm-rest",
+    sites = site_file(tmp_path, "rest-jwt-file", rest_site,
                       {"slurm_jwt": {"file": str(token_file)}, "slurm_user": "root"})
     out = esap("run", "--site", "rest-jwt-file", "--", "echo", "through slurmrestd", sites=sites)
     assert out.returncode == 0, out.stderr
@@ -49,11 +55,12 @@ def test_slurmrestd_site_runs_a_job_with_a_jwt_file(tmp_path: Path) -> None:
     assert token not in out.stdout + out.stderr
 
 
-def test_slurmrestd_refuses_a_forged_jwt(tmp_path: Path) -> None:
-    require_service("slurm")
+@pytest.mark.parametrize("rest_site", REST_SITES)
+def test_slurmrestd_refuses_a_forged_jwt(rest_site: str, tmp_path: Path) -> None:
+    require_cluster(next(c for c in CLUSTERS.values() if rest_site in c.sites))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode({"sun": "root", "exp": 4102444800, "iat": 1700000000}, key, algorithm="RS256")
-    sites = site_file(tmp_path, "rest-forged", "slurm-rest",
+    sites = site_file(tmp_path, "rest-forged", rest_site,
                       {"slurm_jwt": {"file": str(private_file(tmp_path / "forged.jwt", forged))},
                        "slurm_user": "root"})
     out = esap("submit", "--site", "rest-forged", "--", "true", sites=sites)

@@ -15,12 +15,14 @@ from esap_executors.errors import PolicyDenied
 from esap_executors.job import make_spec
 from esap_executors.sites import Catalogue
 from esap_executors.sqlite_store import open_store
+from tests.slurm.conftest import CLUSTERS, HOST_SELECTED, SELECTED, Cluster, cluster_of, require_cluster
 from tests.support import esap, require_service
 
 from .conftest import ISSUER, client, login
 from .sites_for_tests import policy_sites
 
-SERVICE = {"slurm-local-policy": "slurm", "htcondor-local-policy": "htcondor", "local-policy": None}
+SERVICE = {"htcondor-local-policy": "htcondor", "local-policy": None}
+SLURM_POLICY_SITES = [f"{CLUSTERS[v].sites[0]}-policy" for v in SELECTED]  # each selected Slurm version
 
 
 @pytest.fixture
@@ -33,13 +35,16 @@ def jobs_in_store() -> int:
 
 
 def need(site: str, sites: Path) -> None:
-    if SERVICE[site]:
-        require_service(SERVICE[site])
+    if site in SERVICE:
+        if SERVICE[site]:
+            require_service(SERVICE[site])
+    else:
+        require_cluster(cluster_of(site.removesuffix("-policy")))
     if site not in Catalogue.load(sites).sites:
         pytest.fail(f"{site} is missing: examples/sites.yaml lacks {site.removesuffix('-policy')}")
 
 
-@pytest.mark.parametrize("site", ["slurm-local-policy", "htcondor-local-policy"])
+@pytest.mark.parametrize("site", [*SLURM_POLICY_SITES, *(["htcondor-local-policy"] if HOST_SELECTED else [])])
 def test_user_outside_the_groups_is_denied_before_submission(site: str, sites: Path) -> None:
     need(site, sites)
     login("carol")  # groups: /guests
@@ -65,28 +70,28 @@ def test_the_jdl_front_is_held_to_the_same_policy(sites: Path, tmp_path: Path) -
     assert jobs_in_store() == 0
 
 
-def test_billed_account_reaches_slurm(sites: Path) -> None:
-    need("slurm-local-policy", sites)
+@pytest.mark.parametrize("site", SLURM_POLICY_SITES)
+def test_billed_account_reaches_slurm(site: str, sites: Path) -> None:
+    need(site, sites)
     login("alice")  # /escape/cta -> account cta
-    out = esap("run", "--site", "slurm-local-policy", "--json", "--", "sh", "-c", "echo $SLURM_JOB_ACCOUNT",
-               sites=sites)
+    out = esap("run", "--site", site, "--json", "--", "sh", "-c", "echo $SLURM_JOB_ACCOUNT", sites=sites)
     assert out.returncode == 0, out.stderr
     record = json.loads(out.stdout)
     assert Path(record["stdout"]).read_text().strip() == "cta"
-    assert sacct_account(record["native_id"]) == "cta"
+    assert sacct_account(record["native_id"], cluster_of(site.removesuffix("-policy"))) == "cta"
     decision = open_store().policy_decisions()[-1]
     assert decision["allowed"] and decision["subject"] == "alice"
     assert "group /escape/cta" in decision["rule"] and "account=cta" in decision["rule"]
 
-    too_big = esap("submit", "--site", "slurm-local-policy", "--cores", "2", "--", "true", sites=sites)
+    too_big = esap("submit", "--site", site, "--cores", "2", "--", "true", sites=sites)
     assert too_big.returncode == 3
     assert "2 cores > max_cores 1 exceeds policy" in too_big.stderr and "(group /escape/cta)" in too_big.stderr
 
 
-def sacct_account(native_id: str) -> str:
+def sacct_account(native_id: str, cluster: Cluster) -> str:
     deadline = time.monotonic() + 60
     while True:  # slurmdbd learns of a job a moment after it ends
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", native_id, "-o", "account"],
+        out = subprocess.run([cluster.command("sacct"), "-n", "-X", "-P", "-j", native_id, "-o", "account"],
                              capture_output=True, text=True, timeout=30, check=False).stdout.strip()
         if out or time.monotonic() > deadline:
             return out

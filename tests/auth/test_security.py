@@ -7,14 +7,18 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
 from esap_executors.auth.tokens import TokenCache
-from tests.support import esap, require_service
+from tests.slurm.conftest import CLUSTERS, SELECTED, cluster_of, require_cluster
+from tests.support import esap
 
 from .conftest import login
 from .sites_for_tests import policy_sites
 
 LOG_DIRS = [Path("/var/lib/slurm-ci/log"), Path("/var/lib/htcondor-ci/log"), Path("/var/lib/oidc-ci/log"),
-            Path("/var/log/slurm")]
+            Path("/var/log/slurm"), Path("/opt/slurm-2411/var/lib/slurm-ci-2411/log"),
+            Path("/opt/slurm-2605/var/lib/slurm-ci-2605/log")]
 
 
 def files_containing(secret: str, *roots: Path) -> list[str]:
@@ -38,8 +42,9 @@ def files_containing(secret: str, *roots: Path) -> list[str]:
     return hits
 
 
-def test_token_stays_out_of_ps_logs_store_and_jobs(auth_env: Path, tmp_path: Path) -> None:
-    require_service("slurm")
+@pytest.mark.parametrize("site", [CLUSTERS[v].sites[0] for v in SELECTED])  # each selected Slurm version
+def test_token_stays_out_of_ps_logs_store_and_jobs(site: str, auth_env: Path, tmp_path: Path) -> None:
+    require_cluster(cluster_of(site))
     sites = policy_sites(tmp_path, work_root=tmp_path / "work")
     tokens = login("alice")
     secret = tokens.access_token
@@ -59,7 +64,7 @@ def test_token_stays_out_of_ps_logs_store_and_jobs(auth_env: Path, tmp_path: Pat
     watcher = threading.Thread(target=watch_ps, daemon=True)
     watcher.start()
     try:
-        out = esap("--debug", "run", "--site", "slurm-local-policy", "--json", "--",
+        out = esap("--debug", "run", "--site", f"{site}-policy", "--json", "--",
                    "sh", "-c", "env; sleep 2", sites=sites)
     finally:
         stop.set()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.slurm.conftest import CLUSTERS, HOST_SELECTED, SELECTED, cluster_of, require_cluster
 from tests.support import IN_CI, require_service
 
 from .helpers import EXAMPLES, PBS, SIMPLE, nothing_submitted, overlay_catalogue, run
@@ -48,12 +49,15 @@ def test_too_few_cpus_is_shown_with_the_published_value(tmp_path: Path, state_di
     assert nothing_submitted(tmp_path)
 
 
-SITES = [("local", None), ("slurm-local", "slurm"), ("htcondor-local", "htcondor")]
+OTHER_SITES = [("local", None), ("htcondor-local", "htcondor")] if HOST_SELECTED else []
+SITES = [*[(CLUSTERS[v].sites[0], "slurm") for v in SELECTED], *OTHER_SITES]  # each selected Slurm version
 
 
 @pytest.mark.parametrize(("site", "service"), SITES, ids=[s for s, _ in SITES])
 def test_runs_where_a_site_publishes_pbs(site: str, service: str | None, tmp_path: Path, state_dir: Path) -> None:
-    if service:
+    if service == "slurm":
+        require_cluster(cluster_of(site))
+    elif service:
         require_service(service)
     sites = overlay_catalogue(tmp_path, {site: PBS})
     result = run("run", str(SIMPLE), "--json", cwd=tmp_path, sites=sites, timeout=400)

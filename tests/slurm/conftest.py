@@ -46,6 +46,7 @@ CLUSTERS = {
 SELECTED = [v.strip() for v in os.environ.get("ESAP_TEST_SLURM", ",".join(CLUSTERS)).split(",") if v.strip()]
 if unknown := set(SELECTED) - set(CLUSTERS):
     raise pytest.UsageError(f"ESAP_TEST_SLURM names unknown Slurm versions {sorted(unknown)} (known: {list(CLUSTERS)})")
+HOST_SELECTED = "host" in SELECTED  # the run that also takes the cases on other services
 SITES = CLUSTERS["host"].sites  # tests marked slurm_host
 SLURM_SH = ROOT / "scripts" / "services" / "slurm.sh"
 _UP: dict[str, str | None] = {}
