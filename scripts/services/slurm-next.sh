@@ -66,16 +66,10 @@ CLIENT_DIR=/var/lib/slurm-ci-$TAG
 LOG=$HOST_STATE/log; RUN=$HOST_STATE/run
 mkdir -p "$LOG" "$RUN" "$CLIENT_DIR/bin"
 T0=$(date +%s.%N)
-say()  { echo "[slurm-$TAG $(date +%T)] $*" | tee -a "$LOG/start.log" >&2; }
+SERVICE_TAG=slurm-$TAG; SERVICE_TIMEOUT=$SLURM_CI_TIMEOUT
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 die()  { say "ERROR: $*"; for f in "$LOG"/*.log; do echo "---- tail $f" >&2; tail -n 20 "$f" >&2 || true; done; exit 1; }
-now()  { date +%s.%N; }
-since(){ awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
-timed(){ local name=$1; shift; local s; s=$(now); "$@"; local d; d=$(since "$s"); echo "$name ${d}s" >> "$LOG/timings.txt"; say "step $name took ${d}s"; }
-wait_for(){ local what=$1; shift; local end=$(( $(date +%s) + SLURM_CI_TIMEOUT ));
-  until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -lt "$end" ] || die "timeout waiting for $what"; sleep 0.2; done; }
-alive(){ local p; [ -s "$1" ] || return 1; p=$(cat "$1"); [ -d "/proc/$p" ] || return 1;
-  grep -q "^${2:0:15}" "/proc/$p/comm" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$p/status"; }
-killpid(){ local f=$1 n=$2; if alive "$f" "$n"; then local p; p=$(cat "$f"); kill "$p"; for _ in $(seq 50); do [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null || break; sleep 0.1; done; say "stopped $n (pid $p)"; fi; rm -f "$f"; }
 nodes(){ seq -f "n%g" 1 "$SLURM_CI_NODES"; }
 # run a command with this cluster's binaries and configuration (inside its root, clean env)
 inroot(){
