@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput
+from ..esap.basket_cli import add_source_options
 from ..job import Container, make_spec
 from ..notify import Notifier
 from ..report.at_end import end_of_run
@@ -71,6 +72,10 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="a name for the job")
     parser.add_argument("--run-id", dest="run_key", help="run key: the same key reattaches instead of resubmitting")
     parser.add_argument("--output-dir", help="JDL: where the output sandbox goes")
+    parser.add_argument("--inputs-from-basket", action="store_true", default=None,
+                        help="JDL: every file of your ESAP shopping basket becomes an InputSandbox entry "
+                             "(each item is checked first; --esap URL or $ESAP_GATEWAY_URL)")
+    add_source_options(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... or a .jdl file")
 
@@ -102,6 +107,9 @@ def _is_jdl(args: argparse.Namespace) -> bool:
 
 
 def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
+    if args.inputs_from_basket:
+        raise BadInput("applies to JDL jobs (esap run job.jdl); for CWL see esap-cwltool --inputs-from-basket",
+                       field="--inputs-from-basket")
     env = {}
     for item in args.env:
         name, sep, value = item.partition("=")

@@ -10,23 +10,27 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
 
 from cwltool.argparser import arg_parser
 from cwltool.context import LoadingContext, RuntimeContext
 from cwltool.main import _signal_handler, _terminate_processes
 from cwltool.main import main as cwltool_main
 
-from ..errors import BadInput
+from ..errors import BadInput, EsapError
+from ..esap.basket_cli import add_source_options, basket_inputs
 from ..notify import Notifier
 from ..report.at_end import end_of_run
 from ..sqlite_store import open_store
+from .basket import private_scratch, with_basket_inputs
 from .executor import EsapJobExecutor, select_resources
 from .run_metadata import cwl_run_metadata
 from .session import EsapSettings
 from .tool import esap_make_tool
 
 ESAP_DESTS = ("executor", "site", "esap_sites", "esap_run_id", "esap_workdir", "esap_report", "esap_notify",
-              "esap_notify_token")
+              "esap_notify_token", "inputs_from_basket", "basket_gateway", "basket_rucio")
 
 
 def esap_options(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +55,10 @@ def esap_options(parser: argparse.ArgumentParser) -> None:
                        help="at the end, POST the run's summary as JSON to this http(s) URL (retried)")
     group.add_argument("--esap-notify-token", action="store_true",
                        help="send the platform token (esap login, $BEARER_TOKEN) with the notice")
+    group.add_argument("--inputs-from-basket", metavar="INPUT", default=None,
+                       help="give the files of your ESAP shopping basket to the workflow input INPUT "
+                            "(File[]: every item; File: a basket of one); every item is checked first")
+    add_source_options(group, prefix="esap-")
 
 
 def split_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -77,12 +85,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     own, rest = split_arguments(arguments)
     signal.signal(signal.SIGTERM, _signal_handler)
-    try:
-        if own.executor == "local":
-            return int(cwltool_main(argsl=rest))
-        return run_esap(own, rest)
-    finally:
-        _terminate_processes()
+    with ExitStack() as cleanup:
+        if own.inputs_from_basket:
+            try:
+                rest = _basket_arguments(own, rest, Path(cleanup.enter_context(private_scratch())))
+            except EsapError as exc:
+                print(f"esap-cwltool: {exc}", file=sys.stderr)
+                return exc.exit_code
+        try:
+            if own.executor == "local":
+                return int(cwltool_main(argsl=rest))
+            return run_esap(own, rest)
+        finally:
+            _terminate_processes()
+
+
+def _basket_arguments(own: argparse.Namespace, rest: list[str], scratch: Path) -> list[str]:
+    inputs = basket_inputs(own)
+    return with_basket_inputs(rest, own.inputs_from_basket, inputs, scratch)
 
 
 def run_esap(own: argparse.Namespace, rest: list[str]) -> int:

@@ -16,7 +16,7 @@ from .catalogue import SOURCES, SoftwareCatalogue
 from .codemeta import entry_from_codemeta, read_codemeta, validate
 from .cwl_tool import dump, tool_for
 from .entries import Entry
-from .gateway import CATALOGUES, EsapGateway
+from .gateway import CATALOGUES, EsapGateway, platform_token
 from .ossr import ZENODO_API, Ossr
 
 ESAP_ENV = "ESAP_GATEWAY_URL"
@@ -82,17 +82,14 @@ def register(subparsers: Any) -> None:
 
         sites.set_defaults(handler=sites_handler)
 
+    from .basket_cli import register as register_basket
+
+    register_basket(subparsers)
+
 
 def _catalogue(args: argparse.Namespace) -> SoftwareCatalogue:
-    gateway = EsapGateway(args.esap, token=_platform_token, login=args.login) if args.esap else None
+    gateway = EsapGateway(args.esap, token=platform_token, login=args.login) if args.esap else None
     return SoftwareCatalogue(gateway, Ossr(args.ossr))
-
-
-def _platform_token() -> str:
-    from ..auth.config import load_config
-    from ..auth.tokens import find_token
-
-    return find_token(load_config()).token
 
 
 def _notes(notes: list[str]) -> None:
@@ -203,7 +200,7 @@ def import_sites_command(args: argparse.Namespace) -> int:
 
     if not args.esap:
         raise BadInput(f"give --esap URL (or set {ESAP_ENV})", field="--esap")
-    gateway = EsapGateway(args.esap, token=_platform_token)
+    gateway = EsapGateway(args.esap, token=platform_token)
     facilities = [facility for catalogue in CATALOGUES for facility in gateway.facilities(catalogue)]
     existing = set(Catalogue.load(args.sites).names())
     sys.stdout.write(render(import_facilities(facilities, existing), gateway.base))

@@ -52,9 +52,28 @@ class EsapGateway:
                 entries.append(entry)
         return entries
 
-    def _get(self, path: str, *, what: str) -> Any:
+    def shopping_cart(self) -> tuple[str, list[Any]]:
+        """(user name, raw item_data of each item) of the token's user, as ESAP's GUI loads the basket.
+
+        The accounts app finds the profile by the e-mail of the Django user that ESAP's OIDC
+        authentication made from the token; a user who never logged in to ESAP has none.
+        """
+        what = "ESAP user profile"
+        data = self._get("accounts/user-profiles/", what=what, login=True)
+        profiles = _results(data)
+        if not profiles:
+            raise BadInput("the ESAP gateway has no user profile (and so no basket) for this token's user: "
+                           "log in to ESAP once", field="--inputs-from-basket")
+        profile = profiles[0]
+        cart = profile.get("shopping_cart") or []
+        if not isinstance(cart, list):
+            raise BadInput("the ESAP user profile's shopping_cart is not a list", field="shopping_cart")
+        items = [entry.get("item_data") if isinstance(entry, dict) else entry for entry in cart]
+        return str(profile.get("user_name") or ""), items
+
+    def _get(self, path: str, *, what: str, login: bool = False) -> Any:
         url = f"{self.base}/{path}"
-        if not self._login:
+        if not (self._login or login):
             try:
                 return get_json(self._session, url, what=what)
             except Refused:
@@ -70,6 +89,14 @@ class EsapGateway:
         if self._token is None:
             raise AuthError("the ESAP gateway needs a platform token: run esap login")
         return {"Authorization": f"Bearer {self._token()}"}
+
+
+def platform_token() -> str:
+    """The user's platform token (esap login, $BEARER_TOKEN, oidc-agent), as the auth layer finds it."""
+    from ..auth.config import load_config
+    from ..auth.tokens import find_token
+
+    return find_token(load_config()).token
 
 
 def _results(data: Any) -> list[dict[str, Any]]:

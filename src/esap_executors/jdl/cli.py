@@ -14,6 +14,7 @@ from typing import Any
 
 from ..cli.progress import RunProgress
 from ..errors import BadInput
+from ..esap.basket_cli import basket_inputs
 from ..paths import state_dir
 from ..runs import JobRequest, Run
 from ..sites import Catalogue
@@ -22,6 +23,7 @@ from ..states import JobState, JobStatus
 from ..store import JobRecord
 from ..tracker import tracker_for
 from . import records
+from .basket import with_basket_sandbox
 from .placement import choose_site, fit_to_site
 from .sandbox import Retrieval, copy_present, prefetch, register_transfers, retrieve
 from .translate import JdlDescription, JdlJob, load
@@ -40,9 +42,10 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
     description = load(path)
     for warning in description.warnings:
         print(f"esap: warning: {warning}", file=sys.stderr)
+    basket = basket_inputs(args) if getattr(args, "inputs_from_basket", None) else []
     catalogue = Catalogue.load(args.sites)
     site = choose_site(catalogue, description, getattr(args, "site", None))
-    jobs = fit_to_site(description, site)
+    jobs = with_basket_sandbox(fit_to_site(description, site), basket)
     key = getattr(args, "run_key", None) or f"jdl-{uuid.uuid4()}"
     run = Run.open(key, catalogue=catalogue, store=open_store(), front="jdl")
     quiet = bool(getattr(args, "json", False))
@@ -106,6 +109,9 @@ def _trailing_options(args: argparse.Namespace, extra: list[str]) -> None:
     parser.add_argument("--output-dir")
     parser.add_argument("--run-id", dest="run_key")
     parser.add_argument("--json", action="store_true", default=None)
+    parser.add_argument("--inputs-from-basket", action="store_true", default=None)
+    parser.add_argument("--esap", dest="basket_gateway")
+    parser.add_argument("--rucio", dest="basket_rucio")
     try:
         found, unknown = parser.parse_known_args(extra)
     except argparse.ArgumentError as exc:
