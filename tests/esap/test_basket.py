@@ -7,8 +7,10 @@ are served over https by a local server whose certificate a test CA (trustme) si
 
 from __future__ import annotations
 
+import http.server
 import json
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -299,3 +301,53 @@ def test_the_basket_is_read_with_the_token_only(basket: Any, env: dict[str, str]
     assert result.returncode == 3
     assert "the gateway refused the platform token (401)" in result.stderr
     assert "not-a-token" not in result.stderr
+
+
+class _RucioReplicas(http.server.BaseHTTPRequestHandler):
+    """Rucio's REST `GET /replicas/{scope}/{name}` (JSON lines), for one DID whose replica is WebDAV."""
+
+    replica = ""
+    tokens_seen: list[str] = []
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        type(self).tokens_seen.append(self.headers.get("X-Rucio-Auth-Token", ""))
+        if self.path != "/replicas/user.dana/beta.txt":
+            self.send_error(404, "DID not found")
+            return
+        body = json.dumps({"scope": "user.dana", "name": "beta.txt", "bytes": 21,
+                           "rses": {"LOCAL_WEBDAV": [self.replica]}, "pfns": {self.replica: {"type": "DISK"}}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-json-stream")
+        self.end_headers()
+        self.wfile.write(body.encode() + b"\n")
+
+
+def test_a_rucio_did_is_a_replica_url_when_a_rucio_server_is_configured(basket: Any, token: str,
+                                                                        data_server: tuple[str, Path],
+                                                                        env: dict[str, str]) -> None:
+    """A stand-in answers Rucio's replicas call (no Rucio server runs here); the data is real."""
+    base, _ = data_server
+    _RucioReplicas.replica = base.replace("https://", "davs://") + "/beta.txt"
+    _RucioReplicas.tokens_seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RucioReplicas)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rucio = f"http://127.0.0.1:{server.server_address[1]}"
+    beta = {"archive": "rucio", "record": {"scope": "user.dana", "name": "beta.txt", "type": "FILE"}}
+    try:
+        basket([beta, {"archive": "rucio", "record": {"scope": "user.dana", "name": "lost.txt", "type": "FILE"}}])
+        refused = esap("basket", "list", "--rucio", rucio, env=env)
+        basket([beta])
+        listed = esap("basket", "list", "--rucio", rucio, env=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith(
+        f'1 of 2 basket item(s) cannot be used, nothing was submitted: "lost.txt" (item 2, rucio): '
+        f"{rucio}/replicas/user.dana/lost.txt: 404 DID not found")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == f"1\tbeta.txt\t{base}/beta.txt\n"  # the WebDAV replica, fetched over https
+    assert _RucioReplicas.tokens_seen == [token] * 3  # the platform token, as ESAP's query app sends it
