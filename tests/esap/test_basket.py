@@ -290,7 +290,7 @@ def test_unmappable_items_are_named_with_the_reason(basket: Any, env: dict[str, 
     listed = esap("basket", "list", env={**env, "ESAP_RUCIO_URL": ""})
     assert listed.returncode == 2
     line = listed.stderr.strip()
-    assert line.startswith("esap: error: --inputs-from-basket: 2 of 2 basket item(s) cannot be used")
+    assert line.startswith("esap: error: basket: 2 of 2 basket item(s) cannot be used")
     assert ('"events.root" (item 1, rucio): Rucio DID user.dana:events.root and no Rucio server configured'
             in line)
     assert '"Galaxy Zoo" (item 2, zooniverse): no URL, DataLink or Rucio DID in this zooniverse item' in line
@@ -351,3 +351,32 @@ def test_a_rucio_did_is_a_replica_url_when_a_rucio_server_is_configured(basket: 
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == f"1\tbeta.txt\t{base}/beta.txt\n"  # the WebDAV replica, fetched over https
     assert _RucioReplicas.tokens_seen == [token] * 3  # the platform token, as ESAP's query app sends it
+
+
+def test_a_datalink_without_a_this_link_is_named(tmp_path: Path, basket: Any, data_server: tuple[str, Path],
+                                                 env: dict[str, str]) -> None:
+    base, _ = data_server
+    basket([{"archive": "ivoa", "record": {"obs_id": "obs-2", "datalink": f"{base}/alpha.txt"}}])
+    listed = esap("basket", "list", env=env)
+    assert listed.returncode == 2
+    assert listed.stderr.strip().endswith(
+        f'"obs-2" (item 1, ivoa): DataLink {base}/alpha.txt: the DataLink answer is not a VOTable '
+        "(syntax error: line 1, column 0)")
+
+
+def test_a_user_without_an_esap_profile_has_no_basket(gateway: str, env: dict[str, str]) -> None:
+    from tests.auth.conftest import login
+
+    stranger = login("basket-stranger", scope="openid email profile", save=False).access_token
+    listed = esap("basket", "list", env={**env, "BEARER_TOKEN": stranger})
+    assert listed.returncode == 2
+    assert listed.stderr.strip() == ("esap: error: basket: the ESAP gateway has no user profile (and so no basket) "
+                                     "for this token's user: log in to ESAP once")
+
+
+def test_the_basket_is_for_jdl_jobs_not_plain_commands(tmp_path: Path, state_dir: Path, env: dict[str, str]) -> None:
+    result = esap("run", "--inputs-from-basket", "--", "true", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("esap: error: --inputs-from-basket: applies to JDL jobs (esap run job.jdl); "
+                                     "for CWL see esap-cwltool --inputs-from-basket")
+    assert no_runs()

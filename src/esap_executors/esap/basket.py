@@ -13,7 +13,9 @@ The platform token goes to the gateway and the configured Rucio server, never to
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -36,6 +38,7 @@ from .datalink import DatalinkError, this_link
 from .gateway import EsapGateway
 
 TIMEOUT = (10, 60)
+CHECKS_AT_ONCE = 8  # items resolved and checked in parallel (a basket may hold hundreds)
 OPTION = "--inputs-from-basket"
 
 
@@ -50,38 +53,46 @@ class Problem(Exception):
     pass
 
 
-def read_basket(gateway: EsapGateway) -> list[BasketItem]:
-    user, raw_items = gateway.shopping_cart()
+def read_basket(gateway: EsapGateway, field: str = OPTION) -> list[BasketItem]:
+    user, raw_items = gateway.shopping_cart(field)
     if not raw_items:
-        raise BadInput(f"the ESAP basket of {user or 'this user'} is empty", field=OPTION)
+        raise BadInput(f"the ESAP basket of {user or 'this user'} is empty", field=field)
     return [BasketItem(position, decode_item_data(raw)) for position, raw in enumerate(raw_items, start=1)]
 
 
 def inputs_from_basket(gateway_url: str | None, token: Callable[[], str], *, rucio_url: str | None = None,
-                       session: requests.Session | None = None) -> list[BasketInput]:
+                       session: requests.Session | None = None, field: str = OPTION) -> list[BasketInput]:
+    """Every item's URLs, in the basket's order; BadInput naming every item that cannot be used."""
     if not gateway_url:
-        raise BadInput(f"no ESAP gateway: give --esap URL or set ${GATEWAY_ENV}", field=OPTION)
+        raise BadInput(f"no ESAP gateway: give --esap URL or set ${GATEWAY_ENV}", field=field)
     http = session or requests.Session()
-    items = read_basket(EsapGateway(gateway_url, token=token, login=True, session=http))
+    items = read_basket(EsapGateway(gateway_url, token=token, login=True, session=http), field)
     resolver = _Resolver(http, token, rucio_url)
-    inputs: list[BasketInput] = []
-    problems: list[str] = []
-    for item in items:
-        try:
-            inputs.extend(BasketInput(item, url, name) for url, name in resolver.urls(item))
-        except (Unmappable, Problem) as exc:
-            problems.append(f"{item.label()}: {exc}")
+    with ThreadPoolExecutor(max_workers=CHECKS_AT_ONCE) as pool:
+        outcomes = list(pool.map(resolver.outcome, items))
+    problems = [f"{item.label()}: {outcome}" for item, outcome in zip(items, outcomes, strict=True)
+                if isinstance(outcome, str)]
     if problems:
         raise BadInput(f"{len(problems)} of {len(items)} basket item(s) cannot be used, nothing was submitted: "
-                       + "; ".join(problems), field=OPTION)
-    return inputs
+                       + "; ".join(problems), field=field)
+    return [BasketInput(item, url, name) for item, outcome in zip(items, outcomes, strict=True)
+            if not isinstance(outcome, str) for url, name in outcome]
 
 
 class _Resolver:
     def __init__(self, session: requests.Session, token: Callable[[], str], rucio_url: str | None) -> None:
         self._session = session
-        self._token = token
+        self._token_source = token
+        self._token: str | None = None
+        self._token_lock = threading.Lock()
         self._rucio = rucio_url.rstrip("/") if rucio_url else None
+
+    def outcome(self, item: BasketItem) -> list[tuple[str, str]] | str:
+        """(URL, file name) of each file of the item, or why it cannot be used."""
+        try:
+            return self.urls(item)
+        except (Unmappable, Problem) as exc:
+            return str(exc)
 
     def urls(self, item: BasketItem) -> list[tuple[str, str]]:
         found = []
@@ -113,7 +124,7 @@ class _Resolver:
             raise Unmappable(f"Rucio DID {did} and no Rucio server configured (--rucio URL or ${RUCIO_ENV})")
         scope, name = did.split(":", 1)
         url = f"{self._rucio}/replicas/{scope}/{name}"
-        response = self._request("GET", url, headers={"X-Rucio-Auth-Token": self._token(),
+        response = self._request("GET", url, headers={"X-Rucio-Auth-Token": self._platform_token(),
                                                       "Accept": "application/x-json-stream"})
         for line in response.text.splitlines():
             try:
@@ -123,6 +134,12 @@ class _Resolver:
             for pfn in _pfns(replica):
                 return pfn
         raise Problem(f"Rucio has no http(s) or WebDAV replica of {did}")
+
+    def _platform_token(self) -> str:
+        with self._token_lock:  # asked once, not by every thread (a refresh writes the token cache)
+            if self._token is None:
+                self._token = self._token_source()
+            return self._token
 
     def _check(self, url: str) -> str:
         """The URL's content type; raises Problem when it cannot be fetched."""

@@ -36,11 +36,11 @@ def add_source_options(parser: Any, *, prefix: str = "") -> None:
                         help=f"the Rucio server that resolves basket DIDs to replicas (default: ${RUCIO_ENV})")
 
 
-def basket_inputs(args: argparse.Namespace) -> list[BasketInput]:
+def basket_inputs(args: argparse.Namespace, field: str = "--inputs-from-basket") -> list[BasketInput]:
     from .basket import inputs_from_basket  # requests: imported only when a basket is read
     from .gateway import platform_token
 
-    return inputs_from_basket(args.basket_gateway, platform_token, rucio_url=args.basket_rucio)
+    return inputs_from_basket(args.basket_gateway, platform_token, rucio_url=args.basket_rucio, field=field)
 
 
 def register(subparsers: Any) -> None:
@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    inputs = basket_inputs(args)
+    inputs = basket_inputs(args, field="basket")
     if args.json:
         print(json.dumps([{"item": i.item.position, "name": i.item.name, "archive": i.item.archive,
                            "url": i.url, "filename": i.filename} for i in inputs], indent=2))
@@ -77,7 +77,7 @@ def config_command(args: argparse.Namespace) -> int:
     if not _CONFIG_KEY.match(args.key):
         raise BadInput(f"{args.key!r} is not a Snakemake config key (a letter or _, then letters, digits, - or _)",
                        field="KEY")
-    inputs = basket_inputs(args)
+    inputs = basket_inputs(args, field="basket")
     text = yaml.safe_dump({args.key: [found.url for found in inputs]}, sort_keys=False)
     if args.output:
         Path(args.output).write_text(text)

@@ -52,7 +52,7 @@ class EsapGateway:
                 entries.append(entry)
         return entries
 
-    def shopping_cart(self) -> tuple[str, list[Any]]:
+    def shopping_cart(self, field: str = "shopping_cart") -> tuple[str, list[Any]]:
         """(user name, raw item_data of each item) of the token's user, as ESAP's GUI loads the basket.
 
         The accounts app finds the profile by the e-mail of the Django user that ESAP's OIDC
@@ -63,7 +63,7 @@ class EsapGateway:
         profiles = _results(data)
         if not profiles:
             raise BadInput("the ESAP gateway has no user profile (and so no basket) for this token's user: "
-                           "log in to ESAP once", field="--inputs-from-basket")
+                           "log in to ESAP once", field=field)
         profile = profiles[0]
         cart = profile.get("shopping_cart") or []
         if not isinstance(cart, list):
