@@ -1,13 +1,17 @@
-"""Every test session gets a private state directory and fast polling."""
+"""Every test session gets a private state directory and fast polling; a test may ask for a fresh
+PostgreSQL state store (`postgres_state_url`) or for each engine in turn (`store_location`)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support import postgres_url, require_service
 
 _SESSION_STATE = tempfile.mkdtemp(prefix="esap-test-state-", dir="/tmp")
 os.chmod(_SESSION_STATE, 0o755)
@@ -24,3 +28,29 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     path.mkdir()
     monkeypatch.setenv("ESAP_STATE_DIR", str(path))
     yield path
+
+
+@pytest.fixture
+def postgres_state_url() -> Iterator[str]:
+    """ESAP_STATE_URL of an empty store on the test server (a schema of its own, dropped afterwards)."""
+    require_service("postgres")
+    import psycopg
+
+    base = postgres_url()
+    assert base
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where open_store() finds a fresh store: a SQLite file, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "s.db"
+    url: str = request.getfixturevalue("postgres_state_url")
+    return url

@@ -56,6 +56,27 @@ def _rosetta_up() -> bool:
     return _port_open(8710) and ROSETTA_PASSWORD.is_file()
 
 
+# written by scripts/services/postgres.sh: ESAP_TEST_POSTGRES_URL=postgresql://esap@127.0.0.1:5433/esap?passfile=...
+POSTGRES_ENV = Path("/var/lib/postgres-ci/env")
+
+
+def postgres_url() -> str | None:
+    """The test server's URL (no password in it): $ESAP_TEST_POSTGRES_URL, else postgres.sh's env file."""
+    url = os.environ.get("ESAP_TEST_POSTGRES_URL")
+    if not url and POSTGRES_ENV.is_file():
+        for line in POSTGRES_ENV.read_text().splitlines():
+            if line.startswith("ESAP_TEST_POSTGRES_URL="):
+                url = line.split("=", 1)[1]
+    return url or None
+
+
+def _postgres_up() -> bool:
+    from urllib.parse import urlsplit
+
+    url = postgres_url()
+    return bool(url) and _port_open(urlsplit(url).port or 5432, urlsplit(url).hostname or "127.0.0.1")
+
+
 SERVICE_CHECKS = {
     "slurm": (_slurm_up, "scripts/services/slurm.sh start"),
     "htcondor": (_htcondor_up, "scripts/services/htcondor.sh start"),
@@ -63,6 +84,7 @@ SERVICE_CHECKS = {
     "containers": (_containers_up, "scripts/services/containers.sh start"),
     "esap": (_esap_up, "scripts/services/esap.sh start"),
     "rosetta": (_rosetta_up, "scripts/services/rosetta.sh start"),
+    "postgres": (_postgres_up, "scripts/services/postgres.sh start"),
 }
 _SEEN: dict[str, bool] = {}
 

@@ -15,45 +15,18 @@ from pathlib import Path
 
 from . import state_schema
 from .errors import BadInput, EsapError
-from .job import JobSpec
-from .paths import state_dir
 from .sqlite_wal import connect_wal
 from .states import JobState, JobStatus
+from .store import JOB_COLUMNS as _COLUMNS
 from .store import SUBMITTING, JdlJobRow, JobBrief, JobRecord, Store, job_id_of
-
-_COLUMNS = (
-    "job_id, run_id, key, name, site, native_id, state, spec, workdir, stdout, stderr, "
-    "exit_code, signal, reason, attempt, missing_outputs, created, updated"
-)
+from .store import record_of_row as _record
 
 
-def _record(row: Sequence[object]) -> JobRecord:
-    state_text = str(row[6])
-    return JobRecord(
-        job_id=str(row[0]),
-        run_id=str(row[1]),
-        key=str(row[2]),
-        name=str(row[3]),
-        site=str(row[4]),
-        native_id=None if row[5] is None else str(row[5]),
-        state=JobState.QUEUED if state_text == SUBMITTING else JobState(state_text),
-        spec=JobSpec.from_json(str(row[7])),
-        workdir=str(row[8]),
-        stdout=str(row[9]),
-        stderr=str(row[10]),
-        exit_code=None if row[11] is None else int(str(row[11])),
-        signal=None if row[12] is None else int(str(row[12])),
-        reason=None if row[13] is None else str(row[13]),
-        attempt=int(str(row[14])),
-        missing_outputs=tuple(json.loads(str(row[15]))),
-        created=float(str(row[16])),
-        updated=float(str(row[17])),
-    )
+def open_store(path: str | Path | None = None) -> Store:
+    """The store of this process (stores.open_store: $ESAP_STATE_URL, else state.db in the state directory)."""
+    from .stores import open_store as open_configured_store
 
-
-def open_store(path: str | Path | None = None) -> SQLiteStore:
-    """The store of this process: `path`, else state.db in the state directory ($ESAP_STATE_DIR)."""
-    return SQLiteStore(Path(path) if path else state_dir() / "state.db")
+    return open_configured_store(path)
 
 
 class SQLiteStore(Store):
@@ -234,8 +207,8 @@ class SQLiteStore(Store):
         rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (ident,)).fetchall()
         if not rows:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE job_id LIKE ? OR native_id=?",
-                (ident.replace("%", "") + "%", ident),
+                f"SELECT {_COLUMNS} FROM jobs WHERE job_id LIKE ? ESCAPE '\\' OR native_id=?",
+                (ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", ident),
             ).fetchall()
         if not rows:
             raise BadInput(f"no job {ident!r} in the state store {self.describe()}", field="ID")

@@ -1,10 +1,18 @@
-"""The schema of the SQLite state database: every table, and the ordered migrations between versions.
+"""The schema of the state store, on both engines: every table, and the ordered migrations between versions.
 
-This module is the only owner of the database's tables. The version is kept in
-`PRAGMA user_version`; migration N brings a database from version N-1 to N. Migration 1 is
-the schema of the releases before versioning (they left user_version at 0): it creates what
-is missing and adds the local_jobs columns that those releases added with ALTER TABLE, so a
-database of any earlier release reaches version 1 unchanged in content.
+This module is the only owner of the store's tables. Migration N brings a store from version
+N-1 to N, on SQLite and on PostgreSQL alike (one version number means the same tables on both).
+
+SQLite keeps the version in `PRAGMA user_version`. Migration 1 is the schema of the releases
+before versioning (they left user_version at 0): it creates what is missing and adds the
+local_jobs columns that those releases added with ALTER TABLE, so a database of any earlier
+release reaches version 1 unchanged in content.
+
+PostgreSQL keeps it in the one row of table schema_version, and migrates under an advisory
+lock, so several workers on several hosts opening the store at once run each migration once.
+The local backend's queue (local_slots, local_batches, local_jobs) belongs to one machine and
+stays in that machine's SQLite file: the PostgreSQL migrations create the other tables, and
+migration 3 (local_jobs.changed) has nothing to do there.
 
 Standard library only: the local supervisor process opens the database with it.
 """
@@ -12,7 +20,9 @@ Standard library only: the local supervisor process opens the database with it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 _VERSION_1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -163,8 +173,76 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 VERSION = len(MIGRATIONS)
 
 
+# PostgreSQL: the same tables with the server's types (REAL is DOUBLE PRECISION); the tables
+# whose rows SQLite orders by rowid get an identity column `id` for that order; job lookups by
+# id prefix and by scheduler id get indexes (many jobs, several workers).
+_POSTGRES_VERSION_1 = (
+    "CREATE TABLE runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, front TEXT NOT NULL, "
+    "created DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, "
+    "site TEXT NOT NULL, native_id TEXT, state TEXT NOT NULL, spec TEXT NOT NULL, workdir TEXT NOT NULL, "
+    "stdout TEXT NOT NULL, stderr TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT, "
+    "attempt INTEGER NOT NULL DEFAULT 0, missing_outputs TEXT NOT NULL DEFAULT '[]', "
+    "created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX jobs_by_run ON jobs(run_id, key)",
+    "CREATE INDEX jobs_by_id_prefix ON jobs(job_id text_pattern_ops)",
+    "CREATE INDEX jobs_by_native_id ON jobs(native_id)",
+    "CREATE TABLE transitions (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, job_id TEXT NOT NULL, "
+    "old_state TEXT, new_state TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, reason TEXT)",
+    "CREATE INDEX transitions_by_job ON transitions(job_id)",
+    "CREATE TABLE policy_audit (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+    "time DOUBLE PRECISION NOT NULL, run_id TEXT NOT NULL, site TEXT NOT NULL, subject TEXT, "
+    "groups TEXT NOT NULL, allowed INTEGER NOT NULL, rule TEXT NOT NULL)",
+    "CREATE TABLE cwl_generations (base_key TEXT PRIMARY KEY, generation INTEGER NOT NULL)",
+    "CREATE TABLE jdl_jobs (run_id TEXT NOT NULL, key TEXT NOT NULL, jdl TEXT NOT NULL, outputs TEXT NOT NULL, "
+    "output_dir TEXT NOT NULL, perusal INTEGER, PRIMARY KEY (run_id, key))",
+)
+
+# In order, as MIGRATIONS: the statements of each, run in one transaction.
+POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _POSTGRES_VERSION_1,
+    ("ALTER TABLE runs ADD COLUMN next_job BIGINT NOT NULL DEFAULT 1",),
+    (),  # local_jobs.changed: the local backend's queue is in the machine's SQLite file
+    ("CREATE TABLE run_metadata (run_id TEXT PRIMARY KEY, data TEXT NOT NULL)",),
+)
+assert len(POSTGRES_MIGRATIONS) == VERSION
+
+# Taken (per database) while a PostgreSQL store is migrated: any constant, the same in every release.
+_POSTGRES_MIGRATION_LOCK = 0x65_73_61_70_5F_73_74_6F  # "esap_sto"
+
+
 class NewerDatabase(Exception):
     """The database was written by a newer release of esap."""
+
+
+class PostgresConnection(Protocol):
+    """What migrate_postgres needs of a connection (psycopg 3's, in autocommit mode)."""
+
+    def execute(self, query: Any, params: Sequence[object] | None = ..., /) -> Any: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+
+def migrate_postgres(db: PostgresConnection) -> int:
+    """Bring a PostgreSQL store (the schema of the connection's search path) to VERSION; returns
+    the old version. Each migration in its own transaction, under the advisory lock."""
+    start: int | None = None
+    while True:
+        with db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_POSTGRES_MIGRATION_LOCK,))
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            db.execute("INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT FROM schema_version)")
+            current = int(db.execute("SELECT version FROM schema_version").fetchone()[0])
+            start = current if start is None else start
+            if current > VERSION:
+                raise NewerDatabase(
+                    f"the state database has schema version {current}; this esap knows up to {VERSION}"
+                )
+            if current == VERSION:
+                return start
+            for statement in POSTGRES_MIGRATIONS[current]:
+                db.execute(statement)
+            db.execute("UPDATE schema_version SET version = %s", (current + 1,))
 
 
 def version_of(db: sqlite3.Connection) -> int:

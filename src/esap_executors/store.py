@@ -11,6 +11,7 @@ A job is recorded before its submission is sent, so a crash never loses a submit
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -94,6 +95,38 @@ class JobBrief(NamedTuple):
     reason: str | None
     created: float
     updated: float
+
+
+# The columns of table jobs in the order of record_of_row.
+JOB_COLUMNS = (
+    "job_id, run_id, key, name, site, native_id, state, spec, workdir, stdout, stderr, "
+    "exit_code, signal, reason, attempt, missing_outputs, created, updated"
+)
+
+
+def record_of_row(row: Sequence[object]) -> JobRecord:
+    """A JobRecord from the JOB_COLUMNS of a row of table jobs (either engine)."""
+    state_text = str(row[6])
+    return JobRecord(
+        job_id=str(row[0]),
+        run_id=str(row[1]),
+        key=str(row[2]),
+        name=str(row[3]),
+        site=str(row[4]),
+        native_id=None if row[5] is None else str(row[5]),
+        state=JobState.QUEUED if state_text == SUBMITTING else JobState(state_text),
+        spec=JobSpec.from_json(str(row[7])),
+        workdir=str(row[8]),
+        stdout=str(row[9]),
+        stderr=str(row[10]),
+        exit_code=None if row[11] is None else int(str(row[11])),
+        signal=None if row[12] is None else int(str(row[12])),
+        reason=None if row[13] is None else str(row[13]),
+        attempt=int(str(row[14])),
+        missing_outputs=tuple(json.loads(str(row[15]))),
+        created=float(str(row[16])),
+        updated=float(str(row[17])),
+    )
 
 
 class Store(ABC):

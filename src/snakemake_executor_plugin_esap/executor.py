@@ -43,7 +43,7 @@ class Executor(RemoteExecutor):
         from esap_executors.notify import Notifier
         from esap_executors.runs import Run
         from esap_executors.sites import Catalogue
-        from esap_executors.sqlite_store import open_store
+        from esap_executors.stores import open_store
 
         settings = self.workflow.executor_settings
         self.esap_settings: ExecutorSettings = (

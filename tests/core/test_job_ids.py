@@ -45,9 +45,8 @@ def test_two_jobs_whose_old_ids_collide_are_both_recorded_and_run(state_dir: Pat
     assert len(open_store().jobs_of_run(run.run_id)) == 2
 
 
-def test_ids_are_short_numbers_never_handed_out_twice(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    one, other = open_store(path), open_store(path)  # e.g. two processes on one run
+def test_ids_are_short_numbers_never_handed_out_twice(store_location: str | Path) -> None:
+    one, other = open_store(store_location), open_store(store_location)  # e.g. two processes on one run
     one.ensure_run("r0123456789a", "key", "cli")
     handed = one.new_job_ids("r0123456789a", 3) + other.new_job_ids("r0123456789a", 2)
     assert handed == [f"r0123456789a.{n}" for n in range(1, 6)]

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from esap_executors.job import JobSpec
-from esap_executors.sqlite_store import open_store
 from esap_executors.states import JobState, JobStatus
 from esap_executors.store import JobRecord
+from esap_executors.stores import open_store
 
 
 def _record(job_id: str) -> JobRecord:
@@ -14,8 +14,8 @@ def _record(job_id: str) -> JobRecord:
                      stderr="/tmp/e")
 
 
-def test_final_states_are_never_left_and_requeue_is_allowed(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.db")
+def test_final_states_are_never_left_and_requeue_is_allowed(store_location: str | Path) -> None:
+    store = open_store(store_location)
     store.ensure_run("r1", "key", "test")
     store.add_jobs([_record("r1.a")])
     store.set_native_ids([("r1.a", "42")])
@@ -31,8 +31,8 @@ def test_final_states_are_never_left_and_requeue_is_allowed(tmp_path: Path) -> N
     assert history == ["queued", "running", "queued", "held", "completed"]
 
 
-def test_job_recorded_before_submission_is_visible_as_unsent(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.db")
+def test_job_recorded_before_submission_is_visible_as_unsent(store_location: str | Path) -> None:
+    store = open_store(store_location)
     store.ensure_run("r1", "key", "test")
     store.add_jobs([_record("r1.b")])
     assert [r.job_id for r in store.unsent("r1")] == ["r1.b"]

@@ -5,7 +5,9 @@ supervisor for it (local_supervisor.py), which outlives the submitting process, 
 walltime and memory, obeys cancel requests and shares the site's cores budget with every other esap
 process of the user. `explain` and `find` read that table in one query each; `poll` reads, in
 one snapshot, only the jobs it has not reported yet and those changed since its last poll. The
-backend needs the SQLite state store of its process (`use_store`), whose schema owns the tables.
+queue is this machine's: it lives in the SQLite state store of the process (`use_store`), or,
+when the process records its runs on a server (PostgreSQL), in the SQLite file local-queue.db of
+the state directory. state_schema owns its tables either way.
 """
 
 from __future__ import annotations
@@ -99,12 +101,11 @@ class LocalBackend(Backend):
 
     # the database
     def use_store(self, store: Store) -> None:
+        from ..paths import state_dir
         from ..sqlite_store import SQLiteStore
 
-        if not isinstance(store, SQLiteStore):
-            raise EsapError(f"site {self.site.name!r}: the local backend needs a SQLite state store, "
-                            f"not {store.describe()}")
-        self._store = store
+        # A server's store is shared by hosts; the processes of this backend are this machine's.
+        self._store = store if isinstance(store, SQLiteStore) else SQLiteStore(state_dir() / "local-queue.db")
 
     def _sqlite_store(self) -> SQLiteStore:
         if self._store is None:

@@ -18,9 +18,9 @@ from ..notify import Notifier
 from ..report.at_end import end_of_run
 from ..runs import JobRequest, Run, run_id_for
 from ..sites import Catalogue
-from ..sqlite_store import open_store
 from ..states import JobState, JobStatus
 from ..store import JobRecord, Store
+from ..stores import open_store
 from ..tracker import tracker_for
 from .main import global_options
 

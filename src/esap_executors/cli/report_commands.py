@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import BadInput
 from ..report import RunReport, collect_report, write_html
 from ..sites import Catalogue
-from ..sqlite_store import open_store
+from ..stores import open_store
 from .main import global_options
 
 

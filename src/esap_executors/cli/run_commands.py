@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from ..sites import Catalogue
-from ..sqlite_store import open_store
 from ..store import Store
+from ..stores import open_store
 from ..tracker import tracker_for
 from .main import global_options
 

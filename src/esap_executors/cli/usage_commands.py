@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..sites import Catalogue
-from ..sqlite_store import open_store
+from ..stores import open_store
 from ..tracker import tracker_for
 from ..usage import LOW_SHARE as LOW
 from ..usage import JobUsage, usage_of

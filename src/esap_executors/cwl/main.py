@@ -22,7 +22,7 @@ from ..errors import BadInput, EsapError
 from ..esap.basket_cli import add_source_options, basket_inputs
 from ..notify import Notifier
 from ..report.at_end import end_of_run
-from ..sqlite_store import open_store
+from ..stores import open_store
 from .basket import private_scratch, with_basket_inputs
 from .executor import EsapJobExecutor, select_resources
 from .run_metadata import cwl_run_metadata

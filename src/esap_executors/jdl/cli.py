@@ -18,9 +18,9 @@ from ..esap.basket_cli import basket_inputs
 from ..paths import state_dir
 from ..runs import JobRequest, Run
 from ..sites import Catalogue
-from ..sqlite_store import open_store
 from ..states import JobState, JobStatus
 from ..store import JobRecord
+from ..stores import open_store
 from ..tracker import tracker_for
 from . import records
 from .basket import with_basket_sandbox

@@ -1,0 +1,49 @@
+"""Two worker processes share one PostgreSQL store: ids never collide and final states are never left."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from esap_executors.job import JobSpec
+from esap_executors.states import JobState
+from esap_executors.store import JobRecord
+from esap_executors.stores import open_store
+from tests.support import ROOT
+
+SHARED_JOBS = 150
+
+
+def test_two_processes_allocate_ids_and_change_states_at_once(postgres_state_url: str, tmp_path: Path) -> None:
+    store = open_store(postgres_state_url)
+    store.ensure_run("rshared", "shared run", "uws")
+    ids = store.new_job_ids("rshared", SHARED_JOBS)
+    store.add_jobs([JobRecord(job_id=i, run_id="rshared", key=i, name=i, site="local", native_id=None,
+                              state=JobState.QUEUED, spec=JobSpec(argv=("true",)), workdir="/tmp",
+                              stdout="/tmp/o", stderr="/tmp/e") for i in ids])
+    store.set_native_ids([(i, f"n{i}") for i in ids])
+    start = tmp_path / "start"
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "tests.core.store_worker", postgres_state_url, "rshared", role,
+                          str(start), str(tmp_path / f"{role}.ids")], cwd=ROOT)
+        for role in ("finisher", "spoiler")
+    ]
+    start.touch()
+    assert [w.wait(timeout=300) for w in workers] == [0, 0]
+
+    handed = [line for role in ("finisher", "spoiler") for line in (tmp_path / f"{role}.ids").read_text().split()]
+    numbers = sorted(int(job_id.split(".")[1]) for job_id in handed)
+    assert numbers == list(range(SHARED_JOBS + 1, SHARED_JOBS + 1 + len(handed)))  # no gap, no id twice
+    assert len(store.jobs_of_run("rshared")) == SHARED_JOBS + len(handed)
+
+    history = store.transitions_of_run("rshared")
+    ended = {JobState.COMPLETED: 0, JobState.FAILED: 0}
+    for job_id in ids:
+        states = [new for _, new, _, _ in history[job_id]]
+        finals = [i for i, state in enumerate(states) if JobState(state).is_final]
+        assert len(finals) == 1 and finals[0] == len(states) - 1, (job_id, states)  # never left
+        job = store.job(job_id)
+        assert job.state.value == states[-1]
+        ended[job.state] += 1
+    assert sum(ended.values()) == SHARED_JOBS
