@@ -1,6 +1,8 @@
 """Core overhead on the local site: executor CPU time per job and peak memory.
 
     python benchmarks/core_overhead.py [--jobs 1000] [--tracked 10000] [--no-append]
+    python benchmarks/core_overhead.py --engines postgresql://USER@HOST/DB?passfile=F [--jobs 1000]
+        [--store-jobs 10000] [--no-append]
 
 Part `cpu`: one run submits N trivial jobs (`true`) to the local site and waits for all.
 CPU is counted honestly where it is spent:
@@ -13,6 +15,14 @@ CPU is counted honestly where it is spent:
 Part `rss`: one run tracks M jobs through to completion (records in the store, the run's
 snapshot, the poller's one query per cycle over all of them); peak RSS of the executor
 (ru_maxrss) and of the supervisor (VmHWM, sampled while it runs).
+
+Part `store` (with --engines): the state store's share of a run of N jobs without running them:
+the calls the submitter and the tracker make (job ids and records in batches of 1,000, the
+scheduler ids, two state changes of every job with the re-read that follows each, a watch's
+read of the run's states after each batch); CPU of the process and, on PostgreSQL, of the
+server's backend process of the connection (when the server is on this machine).
+--engines URL runs parts `cpu` and `store` on SQLite and on the PostgreSQL server of URL (a
+fresh schema, dropped afterwards) and appends the comparison to section "core on PostgreSQL".
 
 Each part runs in a fresh process with a private state directory. Polling uses the test
 settings (start 0.5 s, floor 0.2 s, ceiling 2 s), more frequent than a site's defaults, so
@@ -63,7 +73,7 @@ def submit_and_wait(count: int, key: str) -> tuple[Any, dict[str, Any]]:
     from esap_executors.job import make_spec
     from esap_executors.runs import JobRequest, Run
     from esap_executors.sites import Catalogue
-    from esap_executors.sqlite_store import open_store
+    from esap_executors.stores import open_store
 
     spec = make_spec(["true"])
     requests = [JobRequest(key=f"j{i}", spec=spec, site="local") for i in range(count)]
@@ -75,6 +85,13 @@ def submit_and_wait(count: int, key: str) -> tuple[Any, dict[str, Any]]:
     for record in final.values():
         states[record.state.value] = states.get(record.state.value, 0) + 1
     return run, states
+
+
+def queue_db() -> Path:
+    """The SQLite file of the local backend's queue: state.db, or local-queue.db beside a server's store."""
+    from esap_executors.paths import state_dir
+
+    return state_dir() / ("local-queue.db" if os.environ.get("ESAP_STATE_URL") else "state.db")
 
 
 def supervisors(db_path: Path) -> list[tuple[int | None, float | None]]:
@@ -105,7 +122,7 @@ def part_cpu(count: int) -> dict[str, Any]:
     executor = cpu_seconds(resource.RUSAGE_SELF) - self0
     starter = cpu_seconds(resource.RUSAGE_CHILDREN) - children0
     wall = time.monotonic() - wall0
-    batches = wait_for_supervisors(state_dir() / "state.db")
+    batches = wait_for_supervisors(queue_db())
     supervisor = sum(cpu or 0.0 for _, cpu in batches)
     total = executor + starter + supervisor
     return {
@@ -185,11 +202,92 @@ def part_rss(count: int) -> dict[str, Any]:
     }
 
 
-def run_part(part: str, count: int) -> dict[str, Any]:
+STORE_BATCH = 1000
+
+
+def backend_cpu_s(store: Any) -> float | None:
+    """CPU time of the server process serving the store's connection (PostgreSQL on this machine)."""
+    connect = getattr(store, "connect", None)
+    if connect is None or not hasattr(store, "url"):
+        return None
+    pid = connect().execute("SELECT pg_backend_pid()").fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def part_store(count: int) -> dict[str, Any]:
+    from esap_executors.job import make_spec
+    from esap_executors.states import JobState, JobStatus
+    from esap_executors.store import JobRecord
+    from esap_executors.stores import open_store
+
+    store = open_store()
+    spec = make_spec(["true"])
+    run_id = "rbench0store"
+    server0 = backend_cpu_s(store)
+    wall0, self0 = time.monotonic(), cpu_seconds(resource.RUSAGE_SELF)
+    phases: dict[str, float] = {}
+
+    def phase(name: str, started: float) -> None:
+        phases[name] = round(phases.get(name, 0.0) + time.monotonic() - started, 3)
+
+    store.ensure_run(run_id, "bench-store", "bench")
+    for first in range(0, count, STORE_BATCH):
+        size = min(STORE_BATCH, count - first)
+        t = time.monotonic()
+        ids = store.new_job_ids(run_id, size)
+        now = time.time()
+        store.add_jobs([JobRecord(job_id=i, run_id=run_id, key=f"j{first + n}", name="true", site="local",
+                                  native_id=None, state=JobState.QUEUED, spec=spec, workdir=f"/w/{i}",
+                                  stdout=f"/w/{i}/esap.out", stderr=f"/w/{i}/esap.err", created=now, updated=now)
+                        for n, i in enumerate(ids)])
+        store.set_native_ids([(i, str(first + n)) for n, i in enumerate(ids)])
+        phase("submit", t)
+        t = time.monotonic()
+        store.job_states_of_run(run_id)
+        phase("watch", t)
+    for state in (JobState.RUNNING, JobState.COMPLETED):
+        records = store.live_jobs([run_id])
+        for first in range(0, len(records), STORE_BATCH):
+            chunk = [r.job_id for r in records[first:first + STORE_BATCH]]
+            t = time.monotonic()
+            store.update_states([(i, JobStatus(state, exit_code=0 if state.is_final else None)) for i in chunk])
+            store.jobs_by_ids(chunk)
+            phase("poll", t)
+            t = time.monotonic()
+            store.job_states_of_run(run_id)
+            phase("watch", t)
+    t = time.monotonic()
+    final = store.jobs_of_run(run_id)
+    phase("read run", t)
+    executor = cpu_seconds(resource.RUSAGE_SELF) - self0
+    wall = time.monotonic() - wall0
+    server1 = backend_cpu_s(store)
+    states: dict[str, int] = {}
+    for record in final:
+        states[record.state.value] = states.get(record.state.value, 0) + 1
+    return {
+        "jobs": count,
+        "states": states,
+        "wall_s": round(wall, 2),
+        "phases_s": phases,
+        "executor_cpu_s": round(executor, 3),
+        "server_cpu_s": None if server0 is None or server1 is None else round(server1 - server0, 3),
+        "store": store.describe(),
+    }
+
+
+def run_part(part: str, count: int, state_url: str | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="esap-bench-") as state:
         env = dict(os.environ, ESAP_STATE_DIR=state, ESAP_POLL_START="0.5", ESAP_POLL_FLOOR="0.2",
                    ESAP_POLL_CEILING="2")
         env.pop("ESAP_SITES", None)
+        env.pop("ESAP_STATE_URL", None)
+        if state_url:
+            env["ESAP_STATE_URL"] = state_url
         env["XDG_CONFIG_HOME"] = state  # the built-in local site, not a user's catalogue
         result = subprocess.run(
             [sys.executable, __file__, "--part", part, "--count", str(count)],
@@ -259,12 +357,107 @@ def report(cpu: dict[str, Any], rss: dict[str, Any]) -> str:
     ])
 
 
+ENGINES_SECTION = "## core on PostgreSQL"
+ENGINES_INTRO = (
+    "`python benchmarks/core_overhead.py --engines URL`: the same measures with the state store on\n"
+    "SQLite (the default) and on a PostgreSQL server (ESAP_STATE_URL; here scripts/services/postgres.sh\n"
+    "on this machine, synchronous_commit=off as SQLite's WAL with synchronous=NORMAL): part `cpu` runs\n"
+    "trivial jobs on the local site; part `store` makes the store calls of a run of 10,000 jobs\n"
+    "without running them (the submitter's ids, records and scheduler ids in batches of 1,000; two\n"
+    "state changes of every job by the tracker with its re-read; a watch's read after each batch)."
+)
+
+
+def fresh_schema_url(url: str) -> tuple[str, str]:
+    import uuid
+
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    return schema, f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def engines(url: str, jobs: int, store_jobs: int) -> dict[str, dict[str, dict[str, Any]]]:
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for engine in ("sqlite", "postgresql"):
+        results[engine] = {}
+        for part, count in (("store", store_jobs), ("cpu", jobs)):
+            schema, state_url = fresh_schema_url(url) if engine == "postgresql" else ("", None)
+            try:
+                results[engine][part] = run_part(part, count, state_url)
+            finally:
+                if schema:
+                    drop_schema(url, schema)
+            print(f"{engine} {part}:", json.dumps(results[engine][part]), flush=True)
+    return results
+
+
+def engines_report(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    from esap_executors.postgres_store import redacted_url
+
+    sqlite_store, pg_store = results["sqlite"]["store"], results["postgresql"]["store"]
+    sqlite_cpu, pg_cpu = results["sqlite"]["cpu"], results["postgresql"]["cpu"]
+    n = sqlite_store["jobs"]
+
+    def per_job(part: dict[str, Any], key: str) -> str:
+        value = part.get(key)
+        return "n/a" if value is None else f"{1000 * value / part['jobs']:.3f} ms"
+
+    def ratio(a: float, b: float) -> str:
+        return f"{b / a:.2f}x" if a else "n/a"
+
+    phases = sorted(set(sqlite_store["phases_s"]) | set(pg_store["phases_s"]))
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"### {date}",
+        "",
+        f"Machine: {machine()}; PostgreSQL at {redacted_url(pg_store['store'].split('?')[0])}. Local site, built-in, "
+        "jobs `true`, polling start 0.5 s / floor 0.2 s / ceiling 2 s.",
+        "",
+        "| measure | SQLite | PostgreSQL | PostgreSQL / SQLite |",
+        "|---|---|---|---|",
+        f"| store calls of a {n}-job run: wall | {sqlite_store['wall_s']} s | {pg_store['wall_s']} s "
+        f"| {ratio(sqlite_store['wall_s'], pg_store['wall_s'])} |",
+    ]
+    for name in phases:
+        a, b = sqlite_store["phases_s"].get(name, 0.0), pg_store["phases_s"].get(name, 0.0)
+        lines.append(f"| of which {name} | {a} s | {b} s | {ratio(a, b)} |")
+    lines += [
+        f"| CPU per job, executor process | {per_job(sqlite_store, 'executor_cpu_s')} "
+        f"| {per_job(pg_store, 'executor_cpu_s')} "
+        f"| {ratio(sqlite_store['executor_cpu_s'], pg_store['executor_cpu_s'])} |",
+        f"| CPU per job, PostgreSQL server process | - | {per_job(pg_store, 'server_cpu_s')} | |",
+        f"| {sqlite_cpu['jobs']} trivial jobs run: CPU per job (executor + supervisor) "
+        f"| {sqlite_cpu['ms_per_job']} ms | {pg_cpu['ms_per_job']} ms "
+        f"| {ratio(sqlite_cpu['ms_per_job'], pg_cpu['ms_per_job'])} |",
+        f"| of which executor process | {sqlite_cpu['executor_ms_per_job']} ms | {pg_cpu['executor_ms_per_job']} ms "
+        f"| {ratio(sqlite_cpu['executor_ms_per_job'], pg_cpu['executor_ms_per_job'])} |",
+        f"| wall time of that run | {sqlite_cpu['wall_s']} s ({states_text(sqlite_cpu['states'])}) "
+        f"| {pg_cpu['wall_s']} s ({states_text(pg_cpu['states'])}) | |",
+        f"| load average (1, 5, 15 min) at the end | {load_average()} | | |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1000, help="trivial jobs for the CPU measure")
     parser.add_argument("--tracked", type=int, default=10000, help="jobs tracked for the RSS measure")
     parser.add_argument("--no-append", action="store_true", help="print, do not append to RESULTS.md")
-    parser.add_argument("--part", choices=["cpu", "rss"], help=argparse.SUPPRESS)
+    parser.add_argument("--engines", metavar="URL",
+                        help="compare the SQLite store with the PostgreSQL server of URL (parts cpu and store)")
+    parser.add_argument("--store-jobs", type=int, default=10000, help="jobs of part store (with --engines)")
+    parser.add_argument("--part", choices=["cpu", "rss", "store"], help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part == "cpu":
@@ -272,6 +465,15 @@ def main() -> int:
         return 0
     if args.part == "rss":
         print(json.dumps(part_rss(args.count)))
+        return 0
+    if args.part == "store":
+        print(json.dumps(part_store(args.count)))
+        return 0
+    if args.engines:
+        entry = engines_report(engines(args.engines, args.jobs, args.store_jobs))
+        print(entry)
+        if not args.no_append:
+            append_to_section(ENGINES_SECTION, entry, ENGINES_INTRO)
         return 0
     cpu = run_part("cpu", args.jobs)
     print("cpu:", json.dumps(cpu), flush=True)

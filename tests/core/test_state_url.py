@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support import esap, postgres_url, require_service
+from tests.support import ROOT, VENV_BIN, esap, postgres_url, require_service
 
 SECRET = "Not-The-Password-42"
 
@@ -62,3 +64,18 @@ def test_a_postgresql_store_is_used_by_the_cli(postgres_state_url: str, state_di
 @pytest.mark.parametrize("url", ["sqlite:///", "http://example.org/state"])
 def test_urls_that_name_no_store(url: str) -> None:
     _refused(url)
+
+
+def test_esap_cwltool_refuses_a_bad_url_before_anything_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(VENV_BIN / "esap-cwltool"), "--outdir", str(tmp_path), str(ROOT / "tests/cwl/data/echo.cwl")],
+        env={**os.environ, "ESAP_STATE_URL": f"postgresql://esap:{SECRET}@127.0.0.1:1/esap"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "esap-cwltool: ESAP_STATE_URL: postgresql://esap:***@127.0.0.1:1/esap: cannot connect: connection to "
+        'server at "127.0.0.1", port 1 failed: Connection refused Is the server running on that host and '
+        "accepting TCP/IP connections?"
+    ]
+    assert list(tmp_path.iterdir()) == []

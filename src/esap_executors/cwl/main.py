@@ -18,7 +18,7 @@ from cwltool.context import LoadingContext, RuntimeContext
 from cwltool.main import _signal_handler, _terminate_processes
 from cwltool.main import main as cwltool_main
 
-from ..errors import BadInput, EsapError
+from ..errors import EsapError
 from ..esap.basket_cli import add_source_options, basket_inputs
 from ..notify import Notifier
 from ..report.at_end import end_of_run
@@ -109,7 +109,8 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     try:
         notifier = (Notifier.for_url(own.esap_notify, with_token=own.esap_notify_token, field="--esap-notify")
                     if own.esap_notify else None)
-    except BadInput as exc:
+        store = open_store()
+    except EsapError as exc:
         print(f"esap-cwltool: {exc}", file=sys.stderr)
         return exc.exit_code
     args = parse_cwltool_arguments(rest)
@@ -126,7 +127,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     loading_context.singularity = runtime_context.singularity
     loading_context.podman = runtime_context.podman
     loading_context.construct_tool_object = esap_make_tool
-    executor = EsapJobExecutor(settings, open_store())
+    executor = EsapJobExecutor(settings, store)
     workflow = str(getattr(args, "workflow", "") or "")  # cwltool's main consumes it
     code = int(cwltool_main(args=args, executor=executor, loadingContext=loading_context,
                             runtimeContext=runtime_context))
