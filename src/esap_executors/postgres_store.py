@@ -212,13 +212,14 @@ class PostgresStore(Store):
                     copy.write_row((rec.job_id, None, JobState.QUEUED.value, rec.created, "recorded before submission"))
 
     def set_native_ids(self, pairs: Iterable[tuple[str, str]]) -> None:
-        now = time.time()
-        with self.transaction() as db, db.cursor() as cur:
-            cur.executemany(
-                "UPDATE jobs SET native_id=%s, state=CASE WHEN state=%s THEN %s ELSE state END, updated=%s "
-                "WHERE job_id=%s",
-                [(native, SUBMITTING, JobState.QUEUED.value, now, job_id) for job_id, native in pairs],
-            )
+        pairs = list(pairs)
+        if not pairs:
+            return
+        self.connect().execute(
+            "UPDATE jobs AS j SET native_id=c.native_id, state=CASE WHEN j.state=%s THEN %s ELSE j.state END, "
+            "updated=%s FROM unnest(%s::text[], %s::text[]) AS c(job_id, native_id) WHERE j.job_id = c.job_id",
+            (SUBMITTING, JobState.QUEUED.value, time.time(), [p[0] for p in pairs], [p[1] for p in pairs]),
+        )
 
     def unsent(self, run_id: str) -> list[JobRecord]:
         rows = self.connect().execute(
@@ -256,12 +257,21 @@ class PostgresStore(Store):
                 transitions.append((job_id, old.value, status.state.value, status.time, status.reason))
                 current[job_id] = status.state.value
                 changed.append(job_id)
-            if updates:
+            if updates and len({update[-1] for update in updates}) == len(updates):  # one statement
+                cur.execute(
+                    "UPDATE jobs AS j SET state=c.state, exit_code=COALESCE(c.exit_code, j.exit_code), "
+                    "signal=COALESCE(c.signal, j.signal), reason=COALESCE(c.reason, j.reason), updated=c.updated "
+                    "FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::float8[], %s::text[]) "
+                    "AS c(state, exit_code, signal, reason, updated, job_id) WHERE j.job_id = c.job_id",
+                    [list(column) for column in zip(*updates, strict=True)],
+                )
+            elif updates:  # several changes of one job: one after the other, in order
                 cur.executemany(
                     "UPDATE jobs SET state=%s, exit_code=COALESCE(%s, exit_code), signal=COALESCE(%s, signal), "
                     "reason=COALESCE(%s, reason), updated=%s WHERE job_id=%s",
                     updates,
                 )
+            if transitions:
                 with cur.copy("COPY transitions(job_id, old_state, new_state, time, reason) FROM STDIN") as copy:
                     for transition in transitions:
                         copy.write_row(transition)
