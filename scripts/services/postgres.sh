@@ -21,13 +21,12 @@ set -euo pipefail
 : "${PG_CLIENT_USERS:=esapuser}"
 : "${PG_TIMEOUT:=60}"
 DATA="$PG_DIR/data"; RUN="$PG_DIR/run"; LOG="$PG_DIR/log"
-T0=$(date +%s.%N)
+SERVICE_TAG=postgres-ci; SERVICE_TIMEOUT=$PG_TIMEOUT
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+T0=$(now)
 mkdir -p "$LOG"; chmod 755 "$PG_DIR"
-say()  { echo "[postgres-ci $(date +%T)] $*" | tee -a "$LOG/start.log" >&2; }
 die()  { say "ERROR: $*"; tail -n 30 "$LOG/server.log" >&2 2>/dev/null || true; exit 1; }
-now()  { date +%s.%N; }
-since(){ awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}'; }
-timed(){ local n=$1; shift; local s; s=$(now); "$@"; local d; d=$(since "$s"); echo "$n ${d}s" >> "$LOG/timings.txt"; say "step $n took ${d}s"; }
 bin_dir(){ ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 as_postgres(){ runuser -u postgres -- "$@"; }
 running(){ [ -n "$(bin_dir)" ] && [ -s "$DATA/PG_VERSION" ] && as_postgres "$(bin_dir)/pg_ctl" status -D "$DATA" >/dev/null 2>&1; }
@@ -104,10 +103,7 @@ start_server(){
     as_postgres setsid "$BIN/pg_ctl" start -D "$DATA" -l "$LOG/server.log" -w -t "$PG_TIMEOUT" </dev/null >/dev/null 2>&1 \
       || die "PostgreSQL did not start (see $LOG/server.log)"
   fi
-  local end=$(( $(date +%s) + PG_TIMEOUT ))
-  until as_postgres "$BIN/pg_isready" -q -h "$RUN" -p "$PG_PORT"; do
-    [ "$(date +%s)" -lt "$end" ] || die "timeout waiting for PostgreSQL on $RUN"; sleep 0.1
-  done
+  wait_for "PostgreSQL on $RUN" as_postgres "$BIN/pg_isready" -q -h "$RUN" -p "$PG_PORT"
 }
 timed start start_server
 
