@@ -16,6 +16,8 @@ from tests.support import postgres_url, require_service
 _SESSION_STATE = tempfile.mkdtemp(prefix="esap-test-state-", dir="/tmp")
 os.chmod(_SESSION_STATE, 0o755)
 os.environ.setdefault("ESAP_STATE_DIR", _SESSION_STATE)
+# a developer's own server store is never a test's: a test that wants PostgreSQL asks for it
+os.environ.pop("ESAP_STATE_URL", None)
 os.environ.setdefault("ESAP_POLL_START", "0.5")
 os.environ.setdefault("ESAP_POLL_FLOOR", "0.2")
 os.environ.setdefault("ESAP_POLL_CEILING", "2")

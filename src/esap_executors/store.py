@@ -4,7 +4,8 @@ and the fronts' own records (CWL generations, JDL sandboxes).
 One store object is opened per process, at its entry point (the `esap` commands, esap-cwltool,
 the Snakemake plugin, the local supervisor), and handed to everything that needs it. This
 interface says nothing about how the store keeps its data: `sqlite_store.SQLiteStore` is the
-implementation for one user's machine; a server database can sit behind the same methods.
+implementation for one user's machine, `postgres_store.PostgresStore` the one that a platform's
+workers on several hosts share; `stores.open_store()` chooses between them.
 
 A job is recorded before its submission is sent, so a crash never loses a submitted job.
 """

@@ -47,3 +47,27 @@ def test_two_processes_allocate_ids_and_change_states_at_once(postgres_state_url
         assert job.state.value == states[-1]
         ended[job.state] += 1
     assert sum(ended.values()) == SHARED_JOBS
+
+
+OPEN_AND_ALLOCATE = """
+import sys
+from esap_executors.stores import open_store
+store = open_store(sys.argv[1])
+store.ensure_run("rfresh", "fresh", "uws")
+print(" ".join(store.new_job_ids("rfresh", 5)))
+"""
+
+
+def test_workers_opening_a_new_store_at_once_migrate_it_once(postgres_state_url: str) -> None:
+    import psycopg
+
+    from esap_executors import state_schema
+
+    workers = [subprocess.Popen([sys.executable, "-c", OPEN_AND_ALLOCATE, postgres_state_url], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0] * 4, [err for _, err in outputs]
+    handed = sorted(int(i.split(".")[1]) for out, _ in outputs for i in out.split())
+    assert handed == list(range(1, 21))
+    with psycopg.connect(postgres_state_url) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(state_schema.VERSION,)]
