@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EXAMPLE_SITES, VENV_BIN, esap, require_service
+from esap_executors.states import JobState
+from tests.support import EXAMPLE_SITES, ROOT, VENV_BIN, esap, require_service
 
 
 def _wait_until_sent(env: dict[str, str], run_key: str, timeout: float = 60) -> dict[str, object]:
@@ -58,3 +59,19 @@ def test_a_killed_run_resumes_from_the_postgresql_store(
     assert json.loads(shown.stdout)["site"] == site
     # the run is on the server, not in the user's SQLite store of the same state directory
     assert json.loads(esap("status", "--json").stdout) == []
+
+
+def test_a_cwl_workflow_runs_with_the_postgresql_store(postgres_state_url: str, state_dir: Path,
+                                                       tmp_path: Path) -> None:
+    from esap_executors.stores import open_store
+    from tests.cwl.helpers import outputs_of, run_id_of, run_tool
+
+    done = run_tool("esap-cwltool", "--site", "local", "--outdir", tmp_path / "out",
+                    ROOT / "tests" / "cwl" / "data" / "echo.cwl", "--message", "kept on postgres",
+                    cwd=tmp_path, env={"ESAP_STATE_URL": postgres_state_url})
+    outputs = outputs_of(done)
+    assert Path(outputs["out"]["path"]).read_text() == "kept on postgres\n"
+    store = open_store(postgres_state_url)
+    run_id = run_id_of(done.stderr)
+    assert [(job.state, job.site) for job in store.jobs_of_run(run_id)] == [(JobState.COMPLETED, "local")]
+    assert store.run_metadata(run_id)  # the run's files, for its RO-Crate, on the server too
