@@ -83,8 +83,6 @@ class PostgresStore(Store):
         self.url = url
         self._password = urlsplit(url).password or dict(parse_qsl(urlsplit(url).query)).get("password")
         self._local = threading.local()
-        # Connections inherited through fork: kept (a closed one would end the parent's session).
-        self._inherited: list[Any] = []
         try:
             state_schema.migrate_postgres(self.connect())
         except state_schema.NewerDatabase as exc:
@@ -96,12 +94,10 @@ class PostgresStore(Store):
         return redacted_url(self.url)
 
     def connect(self) -> psycopg.Connection[Any]:
-        """This thread's connection (a new one after a fork or when the old one broke)."""
+        """This thread's connection (a new one after a fork or when the old one broke). A connection
+        inherited through fork is left alone: psycopg closes a connection only in its own process."""
         db: psycopg.Connection[Any] | None = getattr(self._local, "db", None)
-        if db is not None and getattr(self._local, "pid", None) != os.getpid():
-            self._inherited.append(db)
-            db = None
-        if db is None or db.closed or db.broken:
+        if db is None or db.closed or db.broken or getattr(self._local, "pid", None) != os.getpid():
             db = self._open()
             self._local.db, self._local.pid = db, os.getpid()
         return db

@@ -71,3 +71,21 @@ def test_workers_opening_a_new_store_at_once_migrate_it_once(postgres_state_url:
     assert handed == list(range(1, 21))
     with psycopg.connect(postgres_state_url) as db:
         assert db.execute("SELECT version FROM schema_version").fetchall() == [(state_schema.VERSION,)]
+
+
+def test_a_store_opened_before_a_fork_serves_the_parent_and_the_child(postgres_state_url: str) -> None:
+    """As in a prefork worker pool: each process gets its own connection, neither breaks the other's."""
+    import os
+
+    store = open_store(postgres_state_url)
+    store.ensure_run("rfork", "fork", "uws")
+    parent_first = store.new_job_ids("rfork", 1)
+    session = store.connect().execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[attr-defined]
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code
+        own = store.connect().execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[attr-defined]
+        ok = own != session and store.new_job_ids("rfork", 1) == ["rfork.2"]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent_first + store.new_job_ids("rfork", 1) == ["rfork.1", "rfork.3"]
