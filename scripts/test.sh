@@ -3,7 +3,7 @@
 #
 #   bash scripts/test.sh [PYTEST ARGS...]
 #
-# Starting SLURM, HTCondor, containers, the OIDC provider, the ESAP gateway, Rosetta and PostgreSQL needs root: as root they
+# Starting SLURM, HTCondor, containers, the OIDC provider, the WebDAV storage, the ESAP gateway, Rosetta and PostgreSQL needs root: as root they
 # start directly; otherwise through `sudo` when it exists (it may ask for your password once);
 # without either the tests that need a service skip and say why (CI=true makes them fail).
 # Without PYTEST ARGS the SLURM tests (tests/slurm, a CWL and a Snakemake case) of the Slurm
@@ -63,7 +63,7 @@ SLURM_NEXT="24.11 26.05"
 if [ "$can_start" = 1 ]; then
   start_service slurm host
   for v in $SLURM_NEXT; do start_service slurm "$v"; done
-  for service in htcondor containers oidc esap rosetta chromium postgres; do start_service "$service"; done
+  for service in htcondor containers oidc webdav esap rosetta chromium postgres; do start_service "$service"; done
 fi
 
 begin; say "ruff"; .venv/bin/ruff check src tests benchmarks; end ruff ok

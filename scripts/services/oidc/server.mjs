@@ -7,7 +7,10 @@
 //   `wlcg.groups` only when the `wlcg.groups` scope is requested, `eduperson_entitlement` likewise;
 // - refresh tokens only with `offline_access`; an `audience` parameter sets `aud`;
 // - RFC 8693 token exchange enabled on the confidential client only (others: unauthorized_client);
-// - client ci-short gets short-lived access tokens, ci-expiring short-lived device codes (tests).
+// - client ci-short gets short-lived access tokens, ci-expiring short-lived device codes (tests);
+// - WLCG storage scopes with a path (`storage.read:/data`, `storage.create:/`, `storage.modify:/x`,
+//   `storage.stage:/`), as the ESCAPE data lake's IAM grants them: granted when requested (no scope
+//   policy), kept by the refresh token, so a refresh may narrow to some of them and to an audience.
 // Loopback only; dev interactions: any login/password is accepted on the built-in login page.
 import Provider, { errors } from 'oidc-provider';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
@@ -41,6 +44,16 @@ if (!CLAIM_STYLES.includes(defaultClaim)) throw new Error(`OIDC_GROUP_CLAIM must
 const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'api',
   'wlcg', 'wlcg.groups', 'iam', 'aarc', 'eduperson_entitlement'];
 const SCOPE_TEXT = SCOPES.join(' ');
+// parametric scopes cannot be listed in SCOPES: they are recognised by their shape
+const STORAGE_SCOPE = /^storage\.(read|create|modify|stage):\/\S*$/;
+const storageScopes = (text) => String(text || '').split(' ').filter((s) => STORAGE_SCOPE.test(s));
+// the storage scopes of the request being served: its scope parameter, else its device code's or refresh token's
+function requestedStorageScopes(ctx) {
+  const found = [ctx.oidc?.params?.scope, ctx.oidc?.entities?.DeviceCode?.scope,
+    ctx.oidc?.entities?.RefreshToken?.scope].flatMap(storageScopes);
+  return [...new Set(found)];
+}
+const resourceScopes = (ctx) => [SCOPE_TEXT, ...requestedStorageScopes(ctx)].join(' ');
 
 const users = JSON.parse(readFileSync(usersFile, 'utf8'));
 const userOf = (sub) => (sub && users[sub] && !sub.startsWith('_') ? users[sub] : { groups: [] });
@@ -120,7 +133,7 @@ const configuration = {
       defaultResource: () => audience,
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resource, client) => ({
-        scope: SCOPE_TEXT, audience, accessTokenFormat: 'jwt', accessTokenTTL: ttlFor(client),
+        scope: resourceScopes(ctx), audience, accessTokenFormat: 'jwt', accessTokenTTL: ttlFor(client),
       }),
     },
   },
@@ -137,10 +150,10 @@ const configuration = {
   // auto-consent: every requested scope is granted (tests only)
   loadExistingGrant: async (ctx) => {
     const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
-    if (grantId) { const g = await ctx.oidc.provider.Grant.find(grantId); if (g) return g; }
-    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    const found = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+    const grant = found || new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
     grant.addOIDCScope(SCOPE_TEXT);
-    grant.addResourceScope(audience, SCOPE_TEXT);
+    grant.addResourceScope(audience, resourceScopes(ctx));
     await grant.save();
     return grant;
   },

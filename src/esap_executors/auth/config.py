@@ -13,6 +13,7 @@ ESAP_OIDC_AGENT_ACCOUNT), then command-line options.
     audience: <optional: the `aud` to ask for and to expect>
     ca_bundle: <optional: CA file for a private issuer; TLS verification is always on>
     oidc_agent_account: <optional: an oidc-agent account to take tokens from>
+    storage:                  <optional: tokens for storage URLs by prefix, see auth/storage.py>
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ DEFAULT_SCOPE = "openid profile email offline_access wlcg.groups"
 CONFIG_KEYS = {
     "issuer", "client_id", "client_secret", "scope", "audience", "ca_bundle", "oidc_agent_account",
 }
+SECTIONS = {"storage"}  # blocks of auth.yaml read by their own owner (auth/storage.py)
 ENV_NAMES = {
     "issuer": "ESAP_OIDC_ISSUER",
     "client_id": "ESAP_OIDC_CLIENT_ID",
@@ -97,8 +99,10 @@ def load_config(**overrides: str | None) -> AuthConfig:
             if not isinstance(data, LocatedDict):
                 raise BadInput("expected a mapping of settings", source=str(path), line=1)
             for key, value in data.items():
+                if key in SECTIONS:
+                    continue
                 if key not in CONFIG_KEYS:
-                    raise BadInput(f"unknown key (known: {', '.join(sorted(CONFIG_KEYS))})",
+                    raise BadInput(f"unknown key (known: {', '.join(sorted(CONFIG_KEYS | SECTIONS))})",
                                    source=str(path), line=data.line_of(key), field=key)
                 if value is not None:
                     values[key] = str(value)

@@ -180,12 +180,14 @@ class OidcClient:
                 raise AuthError("the login code expired before it was approved: run esap login again")
 
     # refresh --------------------------------------------------------------------------------
-    def refresh(self, tokens: TokenSet) -> TokenSet:
+    def refresh(self, tokens: TokenSet, *, scope: str | None = None, audience: str | None = None) -> TokenSet:
+        """A new access token; with `scope`/`audience`, one narrowed to them (IAM down-scoping on refresh)."""
         if not tokens.refresh_token:
             raise AuthError(f"the session at {tokens.issuer} has expired and has no refresh token "
                             "(log in with the offline_access scope): run esap login")
         endpoint = self.discovery().token_endpoint
-        form = self._oauth.prepare_refresh_body(refresh_token=tokens.refresh_token, audience=tokens.audience)
+        form = self._oauth.prepare_refresh_body(refresh_token=tokens.refresh_token, scope=scope,
+                                                audience=audience or tokens.audience)
         try:
             reply = self._post(endpoint, form)
         except Unreachable as exc:
@@ -194,10 +196,13 @@ class OidcClient:
         body = _json(reply, endpoint)
         try:
             token = self._parse_token(reply, body)
-        except OAuth2Error:
+        except OAuth2Error as exc:
+            if scope and exc.error == "invalid_scope":
+                raise AuthError(f"the login at {tokens.issuer} does not hold the scopes {scope} "
+                                f"({_describe(body)}): run esap login --scope with them") from None
             raise AuthError(f"the session at {tokens.issuer} expired and the refresh was refused "
                             f"({_describe(body)}): run esap login") from None
-        renewed = self._token_set(token, tokens.scope, tokens.audience)
+        renewed = self._token_set(token, scope or tokens.scope, audience or tokens.audience)
         if renewed.refresh_token is None:  # the provider did not rotate it: keep the old one
             renewed = TokenSet(**{**renewed.to_dict(), "refresh_token": tokens.refresh_token})
         return renewed

@@ -152,6 +152,26 @@ class TokenCache:
             self._write(entries)
             return renewed
 
+    def narrowed(self, config: AuthConfig, scope: str, audience: str | None) -> TokenSet:
+        """An access token of the login narrowed to `scope` and `audience` by a refresh (not cached on disk).
+
+        A provider that rotates refresh tokens hands a new one back: it replaces the login's own,
+        under the same lock as a plain refresh, so the login stays usable.
+        """
+        with self._locked():
+            login = self.load(config.issuer, config.client_id)
+            if login is None:
+                raise AuthError(f"no platform login for storage tokens: run esap login (issuer {config.issuer}), "
+                                "or set BEARER_TOKEN / BEARER_TOKEN_FILE")
+            client = OidcClient(config_for_login(config, login))
+            narrow = client.refresh(login, scope=scope, audience=audience)
+            if narrow.refresh_token and narrow.refresh_token != login.refresh_token:
+                entries = self._read()
+                kept = TokenSet(**{**login.to_dict(), "refresh_token": narrow.refresh_token})
+                entries.setdefault("tokens", {})[_key(kept.issuer, kept.client_id)] = kept.to_dict()
+                self._write(entries)
+            return narrow
+
     # storage --------------------------------------------------------------------------------
     def _ensure_directory(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)

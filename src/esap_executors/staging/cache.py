@@ -1,0 +1,89 @@
+"""A site's download cache: one download per URL and ETag, however many jobs read the input.
+
+    <directory>/<sha256(url)[:32]>/<sha256(etag)[:16]>        the file, complete and checked
+    <directory>/<sha256(url)[:32]>/<sha256(etag)[:16]>.lock   held while it is being fetched
+
+The ETag comes from a HEAD before the download: a changed file gets a new entry; a server that
+gives no ETag is not cached (every fetch downloads). Processes and threads wait on the entry's
+file lock (fcntl), so concurrent jobs of one site fetch an input once. A job gets its own copy,
+never the cache's file (a job that writes into its input cannot spoil the cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from .checksums import Checksum
+from .remote import CHUNK_SIZE, ChecksumMismatch, Transferred, download, stat
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+class SiteCache:
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def entry(self, url: str, etag: str) -> Path:
+        return self.directory / _digest(url, 32) / _digest(etag.strip('"').removeprefix("W/").strip('"'), 16)
+
+    def fetch(self, url: str, target: Path, *, expected: tuple[Checksum, ...] = (),
+              chunk_size: int = CHUNK_SIZE) -> Transferred:
+        """The cached copy when the URL's ETag is known, else a download; then a copy at `target`."""
+        cached = self.path_for(url, expected=expected, chunk_size=chunk_size)
+        if cached is None:
+            return download(url, target, expected=expected, chunk_size=chunk_size)
+        path, transferred = cached
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.esap-copy-{os.getpid()}")
+        try:
+            shutil.copyfile(path, partial)
+            os.replace(partial, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+        return Transferred(url, target, transferred.size, transferred.adler32, transferred.attempts,
+                           transferred.from_cache)
+
+    def path_for(self, url: str, *, expected: tuple[Checksum, ...] = (),
+                 chunk_size: int = CHUNK_SIZE) -> tuple[Path, Transferred] | None:
+        """The cache's own file for `url` (downloaded once), or None when the server gives no ETag."""
+        info = stat(url)
+        if not info.etag:
+            return None
+        entry = self.entry(url, info.etag)
+        with self._locked(entry):
+            if entry.is_file() and entry.stat().st_size == info.size:
+                adler = next((c.value for c in info.checksums if c.algorithm == "adler32"), "")
+                for want in expected:  # the cached copy was checked against the server's, not the caller's
+                    if want.algorithm == "adler32" and adler and want.value != adler:
+                        raise ChecksumMismatch(f"{entry.name}: checksum mismatch for {url}: the storage has "
+                                               f"adler32:{adler}, expected {want}")
+                return entry, Transferred(url, entry, entry.stat().st_size, adler, 0, from_cache=True)
+            transferred = download(url, entry, expected=expected, chunk_size=chunk_size)
+            return entry, transferred
+
+    @contextlib.contextmanager
+    def _locked(self, entry: Path) -> Iterator[None]:
+        entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(entry.with_name(entry.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            os.close(descriptor)
+
+
+def default_cache() -> SiteCache:
+    """This machine's cache for the current user (submit-host staging)."""
+    from ..paths import state_dir
+
+    return SiteCache(state_dir() / "staging-cache")
