@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli.progress import RunProgress
-from ..errors import BadInput
+from ..errors import BadInput, EsapError
 from ..esap.basket_cli import basket_inputs
 from ..paths import state_dir
 from ..runs import JobRequest, Run
@@ -25,7 +25,7 @@ from ..tracker import tracker_for
 from . import records
 from .basket import with_basket_sandbox
 from .placement import choose_site, fit_to_site
-from .sandbox import Retrieval, copy_present, prefetch, register_transfers, retrieve
+from .sandbox import Retrieval, check_destinations, copy_present, prefetch, register_transfers, retrieve
 from .translate import JdlDescription, JdlJob, load
 
 # core job options that a JDL file sets itself
@@ -51,7 +51,7 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
     quiet = bool(getattr(args, "json", False))
     progress: RunProgress | None = None
     try:
-        jobs = _with_inputs_fetched(jobs, run.run_id, snapshot_local=not site.shared_filesystem)
+        jobs = _with_storage_checked(path, jobs, run.run_id, snapshot_local=not site.shared_filesystem)
         jobs = _with_billing(jobs, args)
         progress = RunProgress(len(jobs), sys.stderr, _progress) if wait and not quiet else None
         if progress is not None:
@@ -134,6 +134,26 @@ def _jdl_path(args: argparse.Namespace) -> str:
     if getattr(args, "env", None):
         raise BadInput("--env does not apply to a JDL job: set Environment in the file", field="--env")
     return command[0]
+
+
+def _with_storage_checked(path: str, jobs: Sequence[JdlJob], run_id: str, *,
+                          snapshot_local: bool) -> list[JdlJob]:
+    """Before anything is submitted: output destinations writable (by the token's scopes), inputs fetched.
+
+    A missing input URL, a refused token or a checksum mismatch stops the whole run, named with
+    the JDL file and attribute.
+    """
+    try:
+        for job in jobs:
+            check_destinations(job.outputs)
+    except EsapError as exc:
+        raise type(exc)(f"{path}: OutputSandboxDestURI: {exc}") from None
+    try:
+        return _with_inputs_fetched(jobs, run_id, snapshot_local=snapshot_local)
+    except BadInput as exc:
+        raise BadInput(str(exc), source=path, field="InputSandbox") from None
+    except EsapError as exc:
+        raise type(exc)(f"{path}: InputSandbox: {exc}") from None
 
 
 def _with_inputs_fetched(jobs: Sequence[JdlJob], run_id: str, *, snapshot_local: bool) -> list[JdlJob]:

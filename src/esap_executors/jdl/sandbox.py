@@ -1,4 +1,8 @@
-"""Input and output sandboxes: local files, file://, http:// and https:// (verification on)."""
+"""Input and output sandboxes: local files, file://, and storage URLs (https://, http://, davs://, dav://).
+
+Storage URLs go through the staging layer (staging/remote.py: tokens per URL prefix, checksums,
+retries, atomic writes; inputs through the site's download cache).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,14 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..errors import BadInput, Unreachable
+from ..errors import EsapError
 from ..formats.urls import scheme_of
 from ..job import JobSpec, StageIn
 from ..staging import URL_FETCHERS, URL_UPLOADERS, copy_path
 
-if TYPE_CHECKING:
-    import requests
-
-INPUT_SCHEMES = ("file", "http", "https")
-OUTPUT_SCHEMES = ("file", "http", "https")
-TIMEOUT = (15, 300)  # connect, read (seconds)
+INPUT_SCHEMES = ("file", "http", "https", "davs", "dav")
+OUTPUT_SCHEMES = ("file", "http", "https", "davs", "dav")
 # where a job without a shared filesystem gathers its output sandbox for the file transfer back
 COLLECT_DIR = ".esap-output-sandbox"
 
@@ -54,8 +53,8 @@ def input_entry(entry: str, base_uri: str | None, directory: Path) -> tuple[str,
             raise ValueError(f"{entry!r} does not exist (looked for {path})")
         return str(path), path.name
     if scheme not in INPUT_SCHEMES:
-        raise ValueError(f"{entry!r}: protocol {scheme}:// not supported (use https://, http://, file:// "
-                         "or a local file)")
+        raise ValueError(f"{entry!r}: protocol {scheme}:// not supported (use https://, davs://, http://, "
+                         "dav://, file:// or a local file)")
     parsed = urllib.parse.urlparse(entry)
     name = posixpath.basename(urllib.parse.unquote(parsed.path).rstrip("/"))
     if not name or name in (".", ".."):
@@ -75,7 +74,7 @@ def check_output_uri(uri: str) -> str | None:
     if scheme is None:
         return f"{uri!r} is not a URI (file:///path, https://host/path)"
     if scheme not in OUTPUT_SCHEMES:
-        return f"{uri!r}: protocol {scheme}:// not supported (use file://, https:// or http://)"
+        return f"{uri!r}: protocol {scheme}:// not supported (use file://, https://, davs://, http:// or dav://)"
     if scheme == "file" and not urllib.parse.urlparse(uri).path.startswith("/"):
         return f"{uri!r}: file:// URLs name an absolute path (file:///path)"
     return None
@@ -83,82 +82,40 @@ def check_output_uri(uri: str) -> str | None:
 
 # --- transfers ----------------------------------------------------------------------------
 def fetch_url(url: str, target: Path) -> None:
-    """Download with certificate verification (REQUESTS_CA_BUNDLE / SSL_CERT_FILE honoured)."""
-    scheme = scheme_of(url)
-    if scheme == "file":
+    """A file:// copy, or a storage URL through the site's download cache (one download per URL+ETag)."""
+    if scheme_of(url) == "file":
         copy_path(Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)), target)
         return
-    import requests  # only when a URL is fetched: it is slow to import
+    from ..staging.cache import default_cache
 
-    try:
-        with requests.get(url, stream=True, timeout=TIMEOUT) as response:
-            response.raise_for_status()
-            partial = target.with_name(target.name + ".part")
-            with partial.open("wb") as out:
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    out.write(chunk)
-            partial.replace(target)
-    except requests.exceptions.SSLError as exc:
-        raise Unreachable(f"{url}: TLS certificate verification failed ({_short(exc)}); "
-                          "set REQUESTS_CA_BUNDLE to the CA bundle that signs this server") from None
-    except requests.RequestException as exc:
-        raise Unreachable(f"{url}: download failed: {_short(exc)}") from None
+    default_cache().fetch(url, target)
 
 
 def upload_file(source: Path, uri: str) -> None:
-    """Copy (file://) or PUT (http, https, WebDAV: missing collections are created)."""
-    scheme = scheme_of(uri)
-    if scheme == "file":
+    """Copy (file://) or upload through the staging layer (PUT under a temporary name, then MOVE)."""
+    if scheme_of(uri) == "file":
         target = Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path))
         target.parent.mkdir(parents=True, exist_ok=True)
         copy_path(source, target)
         return
-    import requests
+    from ..staging.remote import upload
 
-    try:
-        response = _put(source, uri)
-        if response.status_code == 409:  # WebDAV: the parent collection does not exist
-            _make_collections(uri)
-            response = _put(source, uri)
-        response.raise_for_status()
-    except requests.exceptions.SSLError as exc:
-        raise Unreachable(f"{uri}: TLS certificate verification failed ({_short(exc)})") from None
-    except requests.RequestException as exc:
-        raise Unreachable(f"{uri}: upload failed: {_short(exc)}") from None
+    upload(source, uri)
 
 
-def _put(source: Path, uri: str) -> requests.Response:
-    import requests
+def check_destinations(outputs: Sequence[OutputFile]) -> None:
+    """Before submission: a storage destination whose token visibly lacks the write scope is refused."""
+    from ..staging.remote import check_writable
 
-    with source.open("rb") as data:
-        return requests.put(uri, data=data, timeout=TIMEOUT)
-
-
-def _make_collections(uri: str) -> None:
-    parsed = urllib.parse.urlparse(uri)
-    import requests
-
-    parts = [p for p in parsed.path.split("/") if p][:-1]
-    for depth in range(1, len(parts) + 1):
-        path = "/" + "/".join(parts[:depth]) + "/"
-        requests.request("MKCOL", parsed._replace(path=path).geturl(), timeout=TIMEOUT)
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:197] + "..."
-
-
-def _fetch_for_staging(url: str, target: Path) -> None:
-    fetch_url(url, target)
+    for out in outputs:
+        if out.dest and scheme_of(out.dest) not in (None, "file"):
+            check_writable(out.dest)
 
 
 def register_transfers() -> None:
-    """Let the core's staging move http(s)/file URLs too (sites staging on their own)."""
-    for scheme in INPUT_SCHEMES:
-        URL_FETCHERS.setdefault(scheme, _fetch_for_staging)
-    for scheme in OUTPUT_SCHEMES:
-        URL_UPLOADERS.setdefault(scheme, upload_file)
+    """Let the core's staging move file:// URLs too (storage URLs it moves through the layer)."""
+    URL_FETCHERS.setdefault("file", fetch_url)
+    URL_UPLOADERS.setdefault("file", upload_file)
 
 
 def prefetch(stage_in: Sequence[StageIn], cache: Path, *, snapshot_local: bool = False) -> tuple[StageIn, ...]:
@@ -179,7 +136,7 @@ def prefetch(stage_in: Sequence[StageIn], cache: Path, *, snapshot_local: bool =
                 cache.mkdir(parents=True, exist_ok=True)
                 copy_path(source, target)
             result.append(StageIn(source=str(target), dest=entry.dest))
-        elif scheme in ("http", "https"):
+        elif scheme in ("http", "https", "davs", "dav"):
             # named unlike its destination: a site's file transfer then copies it next to the job
             # (readable by the job's owner) instead of reading it from this private cache
             target = cache / f"{hashlib.sha256(entry.source.encode()).hexdigest()[:16]}.download"
@@ -232,7 +189,7 @@ def retrieve(workdir: Path, outputs: Sequence[OutputFile], output_dir: Path) -> 
             else:
                 upload_file(source, out.dest)
                 result.retrieved.append(out.dest)
-        except (OSError, Unreachable, BadInput) as exc:
+        except (OSError, EsapError) as exc:
             result.failed.append(f"{out.name} ({exc})")
     return result
 

@@ -29,6 +29,7 @@ from typing import IO, Any, TypeVar
 
 from ..auth.storage import StorageAccess, access_for, web_url
 from ..errors import AuthError, BadInput, EsapError, Unreachable
+from ..formats.urls import scheme_of
 from .checksums import WANT_DIGEST, Checksum, Hasher, from_digest_header
 
 CHUNK_SIZE = 4 << 20  # bytes read or written at a time (memory per transfer stays about this)
@@ -261,8 +262,11 @@ def upload(path: str | Path, url: str, *, checksum: Checksum | str | None = None
     fs = _dav_fs(access)
     final = _path_of(url)
     parent, _, name = final.rpartition("/")
-    temporary = f"{parent}/.{name}.esap-upload-{secrets.token_hex(4)}"
     size = source.stat().st_size
+    # davs:// is WebDAV; an https:// server is asked (OPTIONS) whether it speaks it: a plain PUT
+    # server gets the file under its own name (it has no MOVE to make the write atomic)
+    atomic = scheme_of(url) in ("davs", "dav") or _speaks_webdav(fs)
+    temporary = f"{parent}/.{name}.esap-upload-{secrets.token_hex(4)}" if atomic else final
 
     def attempt(number: int) -> Hasher:
         with source.open("rb") as handle:
@@ -273,10 +277,12 @@ def upload(path: str | Path, url: str, *, checksum: Checksum | str | None = None
                 if wrong:
                     raise ChecksumMismatch(f"{source}: checksum {wrong[1]} is not the expected {wrong[0]}; "
                                            "nothing was uploaded")
-                _dav_call(url, lambda: fs.client.move(temporary, final, overwrite=True))
+                if atomic:
+                    _dav_call(url, lambda: fs.client.move(temporary, final, overwrite=True))
             except BaseException:
-                with contextlib.suppress(Exception):
-                    fs.client.remove(temporary)
+                if atomic:
+                    with contextlib.suppress(Exception):
+                        fs.client.remove(temporary)
                 raise
         return reader.hasher
 
@@ -302,9 +308,22 @@ def _put(fs: Any, reader: _HashingReader, temporary: str, parent: str, size: int
         if exc.status != 409:  # WebDAV: the parent collection does not exist
             raise
         reader.rewind()
-        with contextlib.suppress(HTTPError, _HttpStatus):
-            _dav_call(parent, lambda: fs.makedirs(parent, exist_ok=True))
+        parts = [p for p in parent.split("/") if p]
+        for depth in range(1, len(parts) + 1):  # MKCOL each level; 405: it exists already
+            with contextlib.suppress(HTTPError, _HttpStatus):
+                _dav_call(parent, lambda d=depth: fs.client.request("MKCOL", "/".join(parts[:d]),  # type: ignore[misc]
+                                                                    add_trailing_slash=True))
         _dav_call(temporary, put)
+
+
+def _speaks_webdav(fs: Any) -> bool:
+    import httpx
+
+    try:
+        reply = fs.client.http.options(fs.client.join_url(""))
+    except httpx.HTTPError:
+        return False
+    return "dav" in reply.headers or "MOVE" in reply.headers.get("allow", "").upper()
 
 
 class _HashingReader:
@@ -332,6 +351,11 @@ class _HashingReader:
 
     def fileno(self) -> int:
         return self.handle.fileno()
+
+
+def check_writable(url: str) -> None:
+    """Without contacting the storage: AuthError when the URL's token visibly lacks the write scope."""
+    _refuse_if_lacking(access_for(url), "write", url)
 
 
 def _dav_call(url: str, call: Callable[[], T]) -> T:
