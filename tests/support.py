@@ -77,6 +77,13 @@ def _postgres_up() -> bool:
     return bool(url) and _port_open(urlsplit(url).port or 5432, urlsplit(url).hostname or "127.0.0.1")
 
 
+WEBDAV_ENV = Path("/var/lib/webdav-ci/env.json")  # written by scripts/services/webdav.sh
+
+
+def _webdav_up() -> bool:
+    return WEBDAV_ENV.is_file() and _port_open(9443)
+
+
 SERVICE_CHECKS = {
     "slurm": (_slurm_up, "scripts/services/slurm.sh start"),
     "htcondor": (_htcondor_up, "scripts/services/htcondor.sh start"),
@@ -85,6 +92,7 @@ SERVICE_CHECKS = {
     "esap": (_esap_up, "scripts/services/esap.sh start"),
     "rosetta": (_rosetta_up, "scripts/services/rosetta.sh start"),
     "postgres": (_postgres_up, "scripts/services/postgres.sh start"),
+    "webdav": (_webdav_up, "scripts/services/webdav.sh start"),
 }
 _SEEN: dict[str, bool] = {}
 

@@ -14,8 +14,9 @@ What it does beyond wsgidav's file-system share:
 - Digests (RFC 3230, as dCache and StoRM answer the data lake's clients): GET and HEAD with
   `Want-Digest: adler32` (or sha-256, md5) get a `Digest:` header.
 - A test-only control path, /.ci/, allowed only with the `X-Ci-Key` header holding the key in
-  the file next to the config (0600, root): POST /.ci/faults adds a fault for a path (answer
-  `status` `times` times; `drop_after` N bytes then cut the connection; `corrupt` the body),
+  the file next to the config (0600, root): POST /.ci/faults adds a fault for a path (or, with
+  `prefix`, every path below it) and `methods` (default GET): answer `status` `times` times;
+  `drop_after` N bytes then cut the connection; `corrupt` the body's first byte),
   DELETE /.ci/faults clears faults and counters, GET /.ci/counts gives the requests per path and
   method that reached the storage.
 """
@@ -163,7 +164,8 @@ class Faults(BaseMiddleware):
 
     def take(self, path: str, method: str) -> dict[str, Any] | None:
         for fault in self.faults:
-            if fault["path"] == path and method in fault.get("methods", ["GET"]) and fault["times"] > 0:
+            matches = fault["path"] == path or (fault.get("prefix") and path.startswith(fault["path"]))
+            if matches and method in fault.get("methods", ["GET"]) and fault["times"] > 0:
                 fault["times"] -= 1
                 return fault
         return None

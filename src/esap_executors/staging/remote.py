@@ -286,14 +286,14 @@ def upload(path: str | Path, url: str, *, checksum: Checksum | str | None = None
                 raise
         return reader.hasher
 
-    hasher = _with_retries(url, attempt)[0]
+    hasher, attempts = _with_retries(url, attempt)
     info = stat(url, access=access)
     mine = hasher.value("adler32")
     theirs = next((c for c in info.checksums if c.algorithm == "adler32"), None)
     if (theirs and mine and theirs.value != mine.value) or (info.size is not None and info.size != hasher.size):
         raise ChecksumMismatch(f"{source}: the storage holds {info.size} bytes ({theirs}) at {url}, "
                                f"not {hasher.size} ({mine})")
-    return Transferred(url, source, hasher.size, mine.value if mine else "", 1)
+    return Transferred(url, source, hasher.size, mine.value if mine else "", attempts)
 
 
 def _put(fs: Any, reader: _HashingReader, temporary: str, parent: str, size: int, chunk_size: int) -> None:
