@@ -155,3 +155,25 @@ def test_many_readers_of_one_input_fetch_it_once_per_cache(logged_in: Storage, t
     assert SiteCache(tmp_path / "site-cache").fetch(url, tmp_path / "new.h5").from_cache is False
     assert (tmp_path / "new.h5").read_bytes() == data + b"v2"
     assert logged_in.counts("shared.h5")["GET"] == 2
+
+
+def test_a_bad_storage_rule_is_one_line_naming_file_line_and_field(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = tmp_path / "auth.yaml"
+    auth.write_text("issuer: http://127.0.0.1:9400/\nstorage:\n  davs://dav.example.org/escape/:\n"
+                    "    audience: https://dav.example.org\n    scope: [storage.read:/escape]\n")
+    monkeypatch.setenv("ESAP_AUTH_CONFIG", str(auth))
+    result = esap("stage", "get", "davs://dav.example.org/escape/a.fits", str(tmp_path / "a.fits"), sites=None)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"esap: error: {auth}:5: storage.davs://dav.example.org/escape/.scope: "
+                                     "unknown key (known: audience, ca_bundle, scopes)")
+    auth.write_text("storage:\n  gsiftp://old.example.org/:\n    scopes: []\n")
+    result = esap("stage", "ls", "davs://dav.example.org/", sites=None)
+    assert result.returncode == 2 and f"{auth}:2: storage.gsiftp://old.example.org/" in result.stderr
+    assert not (tmp_path / "a.fits").exists()
+
+
+def test_an_unsupported_url_is_refused(tmp_path: Path) -> None:
+    result = esap("stage", "get", "gsiftp://old.example.org/a.fits", str(tmp_path), sites=None)
+    assert result.returncode == 2
+    assert "gsiftp://old.example.org/a.fits" in result.stderr and "davs://" in result.stderr

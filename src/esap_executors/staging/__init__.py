@@ -6,7 +6,7 @@ files between local paths and its working directory, and storage URLs through th
 
 The storage layer, for fronts (CWL, Snakemake, JDL, `esap stage`) — a small API:
 
-    from esap_executors.staging.remote import fetch, upload, stat, listdir, TransferFailed
+    from esap_executors.staging.remote import fetch, fetch_many, upload, stat, listdir, TransferFailed
     from esap_executors.staging.cache import SiteCache, default_cache
 
     fetch(url, dest, checksum="adler32:0a1b2c3d", cache=SiteCache(dir)) -> Transferred
@@ -17,6 +17,7 @@ The storage layer, for fronts (CWL, Snakemake, JDL, `esap stage`) — a small AP
     upload(path, url, checksum=None) -> Transferred
         PUT under a hidden temporary name in the destination collection, then MOVE; collections
         are created; the stored size/adler32 are checked against what was sent.
+    fetch_many([(url, dest), ...], parallel=8, cache=None) -> [Transferred]
     stat(url) -> RemoteInfo(size, etag, checksums)      HEAD with Want-Digest (before submission)
     listdir(url) -> [RemoteInfo]                        WebDAV PROPFIND, depth 1
 

@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -177,6 +177,15 @@ def fetch(url: str, dest: str | Path, *, checksum: Checksum | str | None = None,
         if isinstance(cache, SiteCache):
             return cache.fetch(url, target, expected=expected, chunk_size=chunk_size)
     return download(url, target, expected=expected, chunk_size=chunk_size)
+
+
+def fetch_many(items: Sequence[tuple[str, str | Path]], *, parallel: int = 8, cache: object = None,
+               chunk_size: int = CHUNK_SIZE) -> list[Transferred]:
+    """fetch() for many (url, dest) pairs, `parallel` at a time; the first failure is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(lambda item: fetch(item[0], item[1], cache=cache, chunk_size=chunk_size), items))
 
 
 def download(url: str, target: Path, *, expected: tuple[Checksum, ...] = (), chunk_size: int = CHUNK_SIZE,
