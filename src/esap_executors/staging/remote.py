@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from ..auth.redact import redact
 from ..auth.storage import StorageAccess, access_for, web_url
 from ..errors import AuthError, BadInput, EsapError, Unreachable
 from ..formats.urls import scheme_of
@@ -53,6 +54,7 @@ class _Retry(Exception):
     """A transient failure: try again after a pause."""
 
     def __init__(self, why: str) -> None:
+        why = redact(why)
         super().__init__(why)
         self.why = why
 
@@ -252,6 +254,7 @@ async def _raise_for(reply: Any) -> None:
 
 class _HttpStatus(Exception):
     def __init__(self, status: int, text: str) -> None:
+        text = redact(text)  # a server may echo the request's headers
         super().__init__(f"HTTP {status}: {text}")
         self.status = status
         self.text = text
