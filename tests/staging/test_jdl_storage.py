@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.jdl.helpers import nothing_submitted, one_line_error, run, write_jdl
+from tests.support import require_service
 
 from .conftest import Storage, login, visible_files, write_auth
 
@@ -76,3 +77,20 @@ def test_a_hundred_jobs_reading_one_input_fetch_it_once_per_site(logged_in: Stor
     again = run("run", str(second), "--json", "--output-dir", str(tmp_path / "r2"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert logged_in.counts("calib/flat.dat")["GET"] == 1
+
+
+def test_davs_sandboxes_on_a_site_without_a_shared_filesystem(logged_in: Storage, tmp_path: Path) -> None:
+    require_service("htcondor")
+    logged_in.put_file("in/psf.txt", b"psf 0.8 arcsec\n")
+    path = write_jdl(tmp_path, f"""
+Executable = "/bin/sh";
+Arguments = "-c 'tr a-z A-Z < psf.txt > PSF.txt'";
+InputSandbox = {{"{logged_in.davs('in/psf.txt')}"}};
+OutputSandbox = {{"PSF.txt"}};
+OutputSandboxBaseDestURI = "{logged_in.davs('out/condor')}";
+""")
+    result = run("run", str(path), "--site", "htcondor-transfer", "--json", cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    [job] = json.loads(result.stdout)
+    assert job["state"] == "completed" and job["retrieved"] == [logged_in.davs("out/condor/PSF.txt")]
+    assert logged_in.local("out/condor/PSF.txt").read_text() == "PSF 0.8 ARCSEC\n"
