@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -74,12 +75,14 @@ class Storage:
 
 
 @pytest.fixture
-def server() -> Storage:
+def server() -> Iterator[Storage]:
     require_service("webdav")
     env = json.loads(WEBDAV_ENV.read_text())
-    return Storage(url=env["url"], ca=Path(env["ca"]), issuer=env["issuer"], audience=env["audience"],
-                   key=Path(env["control_key_file"]).read_text().strip(), root=Path(env["root"]),
-                   folder=f"/t-{secrets.token_hex(6)}")
+    storage = Storage(url=env["url"], ca=Path(env["ca"]), issuer=env["issuer"], audience=env["audience"],
+                      key=Path(env["control_key_file"]).read_text().strip(), root=Path(env["root"]),
+                      folder=f"/t-{secrets.token_hex(6)}")
+    yield storage
+    shutil.rmtree(storage.local(), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

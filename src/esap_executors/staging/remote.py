@@ -25,13 +25,16 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..auth.redact import redact
 from ..auth.storage import StorageAccess, access_for, web_url
 from ..errors import AuthError, BadInput, EsapError, Unreachable
 from ..formats.urls import scheme_of
 from .checksums import WANT_DIGEST, Checksum, Hasher, from_digest_header
+
+if TYPE_CHECKING:
+    from .cache import SiteCache
 
 CHUNK_SIZE = 4 << 20  # bytes read or written at a time (memory per transfer stays about this)
 RETRIES = 4  # attempts after the first
@@ -164,7 +167,7 @@ def listdir(url: str) -> list[RemoteInfo]:
     return sorted(result, key=lambda e: e.url)
 
 
-def fetch(url: str, dest: str | Path, *, checksum: Checksum | str | None = None, cache: object = None,
+def fetch(url: str, dest: str | Path, *, checksum: Checksum | str | None = None, cache: SiteCache | None = None,
           chunk_size: int = CHUNK_SIZE) -> Transferred:
     """Download `url` to `dest` (atomically, checked, retried).
 
@@ -174,14 +177,11 @@ def fetch(url: str, dest: str | Path, *, checksum: Checksum | str | None = None,
     expected = (Checksum.parse(checksum) if isinstance(checksum, str) else checksum,) if checksum else ()
     target = Path(dest)
     if cache is not None:
-        from .cache import SiteCache
-
-        if isinstance(cache, SiteCache):
-            return cache.fetch(url, target, expected=expected, chunk_size=chunk_size)
+        return cache.fetch(url, target, expected=expected, chunk_size=chunk_size)
     return download(url, target, expected=expected, chunk_size=chunk_size)
 
 
-def fetch_many(items: Sequence[tuple[str, str | Path]], *, parallel: int = 8, cache: object = None,
+def fetch_many(items: Sequence[tuple[str, str | Path]], *, parallel: int = 8, cache: SiteCache | None = None,
                chunk_size: int = CHUNK_SIZE) -> list[Transferred]:
     """fetch() for many (url, dest) pairs, `parallel` at a time; the first failure is raised."""
     from concurrent.futures import ThreadPoolExecutor
@@ -199,7 +199,7 @@ def download(url: str, target: Path, *, expected: tuple[Checksum, ...] = (), chu
     headers = {**access.headers(), "Want-Digest": WANT_DIGEST}
     algorithms = tuple(c.algorithm for c in expected)
 
-    def attempt(number: int) -> tuple[Hasher, int]:
+    def attempt(number: int) -> Hasher:
         partial = target.with_name(f".{target.name}.esap-part-{secrets.token_hex(4)}")
         try:
             hasher, offered = _run(fs, _stream_to(fs, access.url, headers, partial, chunk_size, algorithms))
@@ -210,13 +210,14 @@ def download(url: str, target: Path, *, expected: tuple[Checksum, ...] = (), chu
                 raise ChecksumMismatch(f"{target}: checksum mismatch for {url}: got {got}, {whose} {want}; "
                                        "the file was not kept")
             os.replace(partial, target)
-            return hasher, number
+            return hasher
         finally:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
 
-    hasher, attempts = _with_retries(url, attempt)[0]
-    return Transferred(url, target, hasher.size, hasher.value("adler32").value, attempts)  # type: ignore[union-attr]
+    hasher, attempts = _with_retries(url, attempt)
+    adler = hasher.value("adler32")
+    return Transferred(url, target, hasher.size, adler.value if adler else "", attempts)
 
 
 async def _stream_to(fs: Any, url: str, headers: dict[str, str], partial: Path, chunk_size: int,
