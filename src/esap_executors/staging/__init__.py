@@ -61,7 +61,9 @@ URL_UPLOADERS: dict[str, Callable[[Path, str], None]] = {s: _upload_url for s in
 
 
 def check_stage_in(spec: JobSpec) -> None:
-    """Before anything is recorded or sent: every local source exists, every scheme is known."""
+    """Before anything is recorded or sent: every local source exists, every scheme is known, every
+    storage URL answers a HEAD (missing: BadInput; refused: AuthError) and every storage destination
+    is one the token may write (by its scopes)."""
     for entry in spec.stage_in:
         scheme = scheme_of(entry.source)
         if scheme is None:
@@ -69,6 +71,31 @@ def check_stage_in(spec: JobSpec) -> None:
                 raise BadInput(f"input {entry.source!r} does not exist", field="stage_in")
         elif scheme not in URL_FETCHERS:
             raise BadInput(f"{entry.source!r}: protocol {scheme}:// not supported", field="stage_in")
+        elif scheme in STORAGE_SCHEMES:
+            _check_url(entry.source)
+    for out in spec.stage_out:
+        if scheme_of(out.dest) in STORAGE_SCHEMES:
+            from .remote import check_writable
+
+            check_writable(out.dest)
+
+
+_CHECKED: dict[str, float] = {}  # storage URL -> when a HEAD found it (a run's many jobs share inputs)
+CHECK_VALID = 300.0
+
+
+def _check_url(url: str) -> None:
+    import time
+
+    from .remote import stat
+
+    if time.monotonic() - _CHECKED.get(url, -CHECK_VALID) < CHECK_VALID:
+        return
+    try:
+        stat(url)
+    except BadInput as exc:
+        raise BadInput(exc.detail, field="stage_in") from None
+    _CHECKED[url] = time.monotonic()
 
 
 def stage_in(spec: JobSpec, workdir: str | Path) -> None:
