@@ -87,7 +87,7 @@ CHECK_VALID = 300.0
 def _check_url(url: str) -> None:
     import time
 
-    from .remote import stat
+    from .remote import TransferFailed, stat
 
     if time.monotonic() - _CHECKED.get(url, -CHECK_VALID) < CHECK_VALID:
         return
@@ -95,6 +95,8 @@ def _check_url(url: str) -> None:
         stat(url)
     except BadInput as exc:
         raise BadInput(exc.detail, field="stage_in") from None
+    except TransferFailed:  # a server that answers no HEAD: the transfer itself will tell
+        pass
     _CHECKED[url] = time.monotonic()
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .checksums import Checksum
-from .remote import CHUNK_SIZE, ChecksumMismatch, Transferred, download, stat
+from .remote import CHUNK_SIZE, ChecksumMismatch, TransferFailed, Transferred, download, stat
 
 
 def _digest(text: str, length: int) -> str:
@@ -55,7 +55,10 @@ class SiteCache:
     def path_for(self, url: str, *, expected: tuple[Checksum, ...] = (),
                  chunk_size: int = CHUNK_SIZE) -> tuple[Path, Transferred] | None:
         """The cache's own file for `url` (downloaded once), or None when the server gives no ETag."""
-        info = stat(url)
+        try:
+            info = stat(url)
+        except TransferFailed:  # the server answers no HEAD (405, 501, …): no ETag, so no caching
+            return None
         if not info.etag:
             return None
         entry = self.entry(url, info.etag)
