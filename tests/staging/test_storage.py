@@ -177,3 +177,22 @@ def test_an_unsupported_url_is_refused(tmp_path: Path) -> None:
     result = esap("stage", "get", "gsiftp://old.example.org/a.fits", str(tmp_path), sites=None)
     assert result.returncode == 2
     assert "gsiftp://old.example.org/a.fits" in result.stderr and "davs://" in result.stderr
+
+
+def test_the_token_never_appears_in_what_esap_stage_prints(server: Storage, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESAP_AUTH_CONFIG", str(write_auth(tmp_path, server, ["storage.read:/"])))
+    login(server)
+    from esap_executors.auth.storage import access_for
+
+    token = access_for(server.davs("x")).token
+    assert token
+    server.put_file("x.txt", b"x")
+    (tmp_path / "y.txt").write_text("y")
+    outputs = [esap("--debug", "stage", *args, sites=None) for args in (
+        ("get", server.davs("x.txt"), str(tmp_path / "x.txt")), ("ls", server.davs("")),
+        ("get", server.davs("absent"), str(tmp_path / "z")), ("put", str(tmp_path / "y.txt"), server.davs("y.txt")))]
+    assert outputs[0].returncode == 0 and outputs[2].returncode == 2 and outputs[3].returncode == 3
+    for output in outputs:
+        assert token not in output.stdout + output.stderr
+        assert token.split(".")[2] not in output.stdout + output.stderr
