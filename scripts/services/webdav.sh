@@ -21,16 +21,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 URL="https://127.0.0.1:$WEBDAV_PORT/"
 LOG="$WEBDAV_DIR/log"; PIDF="$WEBDAV_DIR/webdav.pid"; CONFIG_ID="$WEBDAV_DIR/config.id"
 mkdir -p "$LOG"
-T0=$(date +%s.%N)
-say()  { echo "[webdav-ci $(date +%T)] $*" | tee -a "$LOG/start.log" >&2; }
+SERVICE_TAG=webdav-ci; SERVICE_TIMEOUT=$WEBDAV_TIMEOUT
+# shellcheck source=common.sh
+. "$HERE/common.sh"
+T0=$(now)
 die()  { say "ERROR: $*"; tail -n 30 "$LOG/server.log" >&2 2>/dev/null || true; exit 1; }
-now()  { date +%s.%N; }
-since(){ awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}'; }
-timed(){ local n=$1; shift; local s; s=$(now); "$@"; local d; d=$(since "$s"); echo "$n ${d}s" >> "$LOG/timings.txt"; say "step $n took ${d}s"; }
-alive(){ local p; [ -s "$PIDF" ] || return 1; p=$(cat "$PIDF"); [ -d "/proc/$p" ] && grep -q 'server.py' "/proc/$p/cmdline" 2>/dev/null; }
+running(){ alive "$PIDF" python && grep -q 'server.py' "/proc/$(cat "$PIDF")/cmdline" 2>/dev/null; }
 case "${1:-start}" in
-  stop) if alive; then kill "$(cat "$PIDF")"; say "stopped the WebDAV server (pid $(cat "$PIDF"))"; fi; rm -f "$PIDF"; exit 0;;
-  status) alive && echo "webdav running pid $(cat "$PIDF") at $URL" || echo "webdav NOT running"; exit 0;;
+  stop) if running; then killpid "$PIDF" python; fi; rm -f "$PIDF"; exit 0;;
+  status) running && echo "webdav running pid $(cat "$PIDF") at $URL" || echo "webdav NOT running"; exit 0;;
   start) echo "--- run $(date -Is)" >> "$LOG/timings.txt";;
   *) echo "usage: $0 [start|stop|status]" >&2; exit 2;;
 esac
@@ -87,19 +86,18 @@ PY
 config_id(){ cat "$WEBDAV_DIR/server.py" "$WEBDAV_DIR/config.json" | sha256sum | cut -d' ' -f1; }
 start_server(){
   local want; want=$(config_id)
-  if alive && [ "$(cat "$CONFIG_ID" 2>/dev/null)" != "$want" ]; then
+  if running && [ "$(cat "$CONFIG_ID" 2>/dev/null)" != "$want" ]; then
     say "configuration changed: restarting the WebDAV server (pid $(cat "$PIDF"))"
-    kill "$(cat "$PIDF")"; local w=0; while alive && [ $w -lt 50 ]; do sleep 0.1; w=$((w+1)); done
+    killpid "$PIDF" python
   fi
-  if ! alive; then
+  if ! running; then
     rm -f "$PIDF"
     (cd "$WEBDAV_DIR" && exec setsid "$WEBDAV_VENV/bin/python" server.py config.json </dev/null >> "$LOG/server.log" 2>&1) &
     local w=0; until [ -s "$PIDF" ]; do w=$((w+1)); [ $w -lt 300 ] || die "the WebDAV server did not start"; sleep 0.1; done
     echo "$want" > "$CONFIG_ID"
   fi
-  local end=$(( $(date +%s) + WEBDAV_TIMEOUT ))
-  until curl -s -o /dev/null --cacert "$WEBDAV_DIR/ca.pem" "$URL" 2>/dev/null; do
-    alive || die "the WebDAV server exited"; [ "$(date +%s)" -lt "$end" ] || die "timeout waiting for $URL"; sleep 0.1; done
+  wait_for "$URL" curl -s -o /dev/null --cacert "$WEBDAV_DIR/ca.pem" "$URL"
+  running || die "the WebDAV server exited"
 }
 timed start start_server
 
