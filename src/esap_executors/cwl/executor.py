@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from cwltool.context import RuntimeContext
@@ -19,6 +22,8 @@ from cwltool.process import Process
 
 from ..errors import EsapError
 from ..store import Store
+from . import remote_io
+from .keys import digest
 from .session import EsapSettings, Session
 
 
@@ -44,6 +49,7 @@ class EsapJobExecutor(JobExecutor):
         self.esap_error: EsapError | None = None
         self.job_order: Any = None
         self.finished = False
+        self.inputs_dir: Path | None = None  # storage inputs fetched on this host
 
     def run_jobs(
         self,
@@ -88,6 +94,7 @@ class EsapJobExecutor(JobExecutor):
         """After cwltool has moved the outputs: end the generation and remove the steps' directories."""
         self.finished = False
         self.job_order = job_order_object  # for the run's metadata (the RO-Crate's inputs)
+        self._stage_remote_inputs(job_order_object, runtime_context)
         try:
             if logger is None:
                 return super().execute(process, job_order_object, runtime_context)
@@ -95,6 +102,24 @@ class EsapJobExecutor(JobExecutor):
         finally:
             if self.session is not None:
                 self.session.close(finished=self.finished)
+            if self.inputs_dir is not None and self.finished and runtime_context.rm_tmpdir:
+                shutil.rmtree(self.inputs_dir, ignore_errors=True)
+
+    def _stage_remote_inputs(self, job_order: Any, runtime_context: RuntimeContext) -> None:
+        """Inputs by storage URL: checked, then fetched on this host (see remote_io), before any step."""
+        if not remote_io.remote_inputs(job_order):
+            return
+        base = self.settings.work_dir or os.path.dirname(runtime_context.tmp_outdir_prefix) or "/tmp"
+        # one directory per job order (a rerun of the same command finds its inputs), removed at the end
+        name = f"esap-cwl-inputs-{digest(job_order, getattr(runtime_context, 'esap_final_outdir', ''))[:16]}"
+        self.inputs_dir = Path(os.path.abspath(base)) / name
+        try:
+            remote_io.check_inputs(job_order, self.settings.job_order_file)
+            count = remote_io.fetch_inputs(job_order, self.inputs_dir)
+        except EsapError as exc:
+            self.esap_error = exc
+            raise WorkflowException(str(exc)) from exc
+        logging.getLogger("cwltool").info("esap: %d input(s) fetched from storage URLs", count)
 
     def _advance(
         self, process: Process, job_order: Any, logger: logging.Logger, runtime_context: RuntimeContext,

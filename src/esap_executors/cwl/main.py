@@ -23,6 +23,7 @@ from ..esap.basket_cli import add_source_options, basket_inputs
 from ..notify import Notifier
 from ..report.at_end import end_of_run
 from ..stores import open_store
+from . import remote_io
 from .basket import private_scratch, with_basket_inputs
 from .executor import EsapJobExecutor, select_resources
 from .run_metadata import cwl_run_metadata
@@ -30,7 +31,8 @@ from .session import EsapSettings
 from .tool import esap_make_tool
 
 ESAP_DESTS = ("executor", "site", "esap_sites", "esap_run_id", "esap_workdir", "esap_report", "esap_notify",
-              "esap_notify_token", "inputs_from_basket", "basket_gateway", "basket_rucio")
+              "esap_notify_token", "inputs_from_basket", "basket_gateway", "basket_rucio",
+              "esap_outputs_to")
 
 
 def esap_options(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +61,9 @@ def esap_options(parser: argparse.ArgumentParser) -> None:
                        help="give the files of your ESAP shopping basket to the workflow input INPUT "
                             "(File[]: every item; File: a basket of one); every item is checked first")
     add_source_options(group, prefix="esap-")
+    group.add_argument("--esap-outputs-to", metavar="URL", default=None,
+                       help="at the end, upload the final outputs under this https:// or davs:// URL "
+                            "(atomic and checksummed; the write scope is checked before the run)")
 
 
 def split_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -110,15 +115,19 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
         notifier = (Notifier.for_url(own.esap_notify, with_token=own.esap_notify_token, field="--esap-notify")
                     if own.esap_notify else None)
         store = open_store()
+        if own.esap_outputs_to:
+            remote_io.check_destination(own.esap_outputs_to)
     except EsapError as exc:
         print(f"esap-cwltool: {exc}", file=sys.stderr)
         return exc.exit_code
     args = parse_cwltool_arguments(rest)
+    job_order = list(getattr(args, "job_order", None) or [])
     settings = EsapSettings(
         sites_file=own.esap_sites,
         default_site=own.site,
         run_key=own.esap_run_id,
         work_dir=own.esap_workdir,
+        job_order_file=job_order[0] if len(job_order) == 1 and not job_order[0].startswith("-") else None,
     )
     runtime_context = RuntimeContext(vars(args))
     runtime_context.select_resources = select_resources
@@ -143,6 +152,13 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     if executor.esap_error is not None and code != 0:
         print(f"esap-cwltool: {executor.esap_error}", file=sys.stderr)
         return executor.esap_error.exit_code
+    if code == 0 and own.esap_outputs_to and executor.final_output:
+        try:
+            written = remote_io.upload_outputs(executor.final_output[0], args.outdir, own.esap_outputs_to)
+        except EsapError as exc:
+            print(f"esap-cwltool: the outputs were not all uploaded: {exc}", file=sys.stderr)
+            return exc.exit_code
+        print(f"esap-cwltool: {len(written)} output file(s) uploaded to {own.esap_outputs_to}", file=sys.stderr)
     return code
 
 

@@ -34,6 +34,7 @@ class EsapSettings:
     default_site: str | None = None
     run_key: str | None = None  # --esap-run-id: an explicit key instead of workflow + inputs + dirs
     work_dir: str | None = None  # where the per-job directories go (shared with the sites)
+    job_order_file: str | None = None  # named in errors about the inputs
 
 
 class Session:

@@ -1,0 +1,79 @@
+"""esap-cwltool with inputs by storage URL (https:// and davs://) and --esap-outputs-to, against the
+real WebDAV server, on a SLURM site (shared filesystem) and an HTCondor site without one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from esap_executors.states import JobState
+from tests.cwl.helpers import jobs_of_run, outputs_of, run_id_of, run_tool
+from tests.staging.conftest import Storage, login, visible_files, write_auth
+from tests.support import require_service
+
+WORKFLOW = Path(__file__).parent / "data" / "storage.cwl"
+TABLE = b"ra dec\n10.5 -3.2\n"
+
+
+def _inputs(server: Storage, tmp_path: Path, *, table: str | None = None) -> Path:
+    server.put_file("in/table.txt", TABLE)
+    server.put_file("in/folder/a.dat", b"alpha\n")
+    server.put_file("in/folder/sub/b.dat", b"beta\n")
+    job = tmp_path / "job.yml"
+    job.write_text(yaml.safe_dump({
+        "table": {"class": "File", "location": table or server.https("in/table.txt")},
+        "folder": {"class": "Directory", "location": server.davs("in/folder")},
+    }))
+    return job
+
+
+@pytest.mark.parametrize("site", ["slurm-local", "htcondor-transfer"])
+def test_inputs_by_url_reach_the_steps_and_outputs_are_uploaded(
+        site: str, logged_in: Storage, tmp_path: Path) -> None:
+    require_service("slurm" if site.startswith("slurm") else "htcondor")
+    job = _inputs(logged_in, tmp_path)
+    run_dir = tmp_path / "work"
+    run_dir.mkdir()
+    completed = run_tool("esap-cwltool", "--site", site, "--no-container", "--outdir", tmp_path / "out",
+                         "--esap-outputs-to", logged_in.davs("results/"), WORKFLOW, job, cwd=run_dir)
+    outputs = outputs_of(completed)
+
+    combined = Path(outputs["combined"]["path"]).read_text()
+    assert combined == TABLE.decode() + "a.dat\nsub\nalpha\nbeta\n"
+    assert Path(outputs["size"]["path"]).read_text().split()[0] == "6"
+    # the final outputs are on the storage, whole, and nothing else (no temporary upload names)
+    assert visible_files(logged_in.local("results")) == ["combined.txt", "size.txt"]
+    assert (logged_in.local("results") / "combined.txt").read_text() == combined
+    assert "2 output file(s) uploaded" in completed.stderr
+    jobs = jobs_of_run(run_id_of(completed.stderr))
+    assert sorted((j.site, j.state) for j in jobs) == [(site, JobState.COMPLETED)] * 2
+
+
+def test_a_missing_input_url_is_named_before_anything_is_submitted(logged_in: Storage, tmp_path: Path) -> None:
+    missing = logged_in.https("in/no-such-table.txt")
+    job = _inputs(logged_in, tmp_path, table=missing)
+    completed = run_tool("esap-cwltool", "--site", "local", "--no-container", "--outdir", tmp_path / "out",
+                         WORKFLOW, job, cwd=tmp_path)
+
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    [line] = [x for x in completed.stderr.splitlines() if x.startswith("esap-cwltool: ")]
+    assert str(job) in line and "table" in line and missing in line, line
+    assert "esap run r" not in completed.stderr  # no run was opened: nothing was recorded or sent
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_write_scope_stops_before_the_run(server: Storage, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESAP_AUTH_CONFIG", str(write_auth(tmp_path, server, ["storage.read:/"])))
+    login(server, scope="openid offline_access storage.read:/")
+    job = _inputs(server, tmp_path)
+    completed = run_tool("esap-cwltool", "--site", "local", "--no-container", "--outdir", tmp_path / "out",
+                         "--esap-outputs-to", server.davs("results/"), WORKFLOW, job, cwd=tmp_path)
+
+    assert completed.returncode == 3, completed.stderr[-2000:]
+    [line] = [x for x in completed.stderr.splitlines() if x.startswith("esap-cwltool: ")]
+    assert "storage.modify" in line or "storage.create" in line, line
+    assert "esap run r" not in completed.stderr
+    assert visible_files(server.local("results")) == []
