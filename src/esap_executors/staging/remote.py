@@ -366,6 +366,21 @@ class _HashingReader:
         return self.handle.fileno()
 
 
+def remove(url: str) -> None:
+    """DELETE a file or collection (a missing one is not an error); the write scope is required."""
+    access = access_for(url)
+    _refuse_if_lacking(access, "write", url)
+    fs = _dav_fs(access)
+
+    def attempt(number: int) -> None:
+        try:
+            _dav_call(url, lambda: fs.client.remove(_path_of(url)))
+        except BadInput:  # 404: already gone
+            pass
+
+    _with_retries(url, attempt)
+
+
 def check_writable(url: str) -> None:
     """Without contacting the storage: AuthError when the URL's token visibly lacks the write scope."""
     _refuse_if_lacking(access_for(url), "write", url)

@@ -1,0 +1,39 @@
+"""Snakemake with inputs and outputs by storage URL (the `esap` storage plugin on the staging layer),
+against the real WebDAV server, through the esap executor."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from esap_executors.states import JobState
+from tests.snakemake.helpers import executor_args, latest_run_records, snakemake
+from tests.staging.conftest import Storage, visible_files
+from tests.support import require_service
+
+SNAKEFILE = Path(__file__).parent / "data" / "Snakefile"
+TABLE = b"ra dec\n10.5 -3.2\n"
+
+
+def _config(server: Storage) -> list[str]:
+    server.put_file("in/table.txt", TABLE)
+    server.put_file("in/notes.txt", b"seen twice\n")
+    return ["--config", f"table={server.https('in/table.txt')}", f"notes={server.davs('in/notes.txt')}",
+            f"out={server.davs('results/summary.txt')}"]
+
+
+@pytest.mark.parametrize("site", ["slurm-local"])
+def test_storage_urls_in_and_out(site: str, logged_in: Storage, tmp_path: Path) -> None:
+    require_service("slurm" if site.startswith("slurm") else "htcondor")
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    shutil.copy(SNAKEFILE, workdir / "Snakefile")
+    completed = snakemake(workdir, *executor_args(site), *_config(logged_in))
+
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert visible_files(logged_in.local("results")) == ["summary.txt"]
+    assert (logged_in.local("results") / "summary.txt").read_text() == "2\n" + TABLE.decode() + "seen twice\n"
+    [job] = latest_run_records()
+    assert (job.site, job.state) == (site, JobState.COMPLETED)
