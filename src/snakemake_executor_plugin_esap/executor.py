@@ -24,7 +24,9 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
-from . import bundles
+from snakemake_storage_plugin_esap import LOCAL_COPIES_ONLY
+
+from . import bundles, transfer
 from .resources import JobResources, job_resources
 from .settings import ExecutorSettings
 
@@ -75,6 +77,7 @@ class Executor(RemoteExecutor):
         self._site_cpus: dict[str, int | None] = {}
         self._files_in: set[str] = set()  # every job's inputs and outputs, for the run's RO-Crate
         self._files_out: set[str] = set()
+        self._sources: list[str] | None = None  # the workflow's source files (for transfer sites)
 
     # ---------------------------------------------------------------- submission
     def run_job(self, job: JobExecutorInterface) -> None:
@@ -164,10 +167,20 @@ class Executor(RemoteExecutor):
         tmpdir = wanted.get("tmpdir")
         if tmpdir:
             env["TMPDIR"] = tmpdir
-        spec = JobSpec(
+        files: dict[str, Any] = {}
+        if site is not None and _transfers_files(site):
+            # No shared filesystem: the job's files go with it and its outputs come back (transfer.py).
+            stage_in, stage_out = transfer.files_of(job, self._workflow_sources(), os.getcwd())
+            files = {"stage_in": stage_in, "stage_out": stage_out}
+            env[LOCAL_COPIES_ONLY] = "1"  # storage files: only the copies sent with the job
+            script = transfer.job_command(command, os.getcwd()) + "\n"
+        else:
             # The job's own directory (the site's, per job) holds what the backend writes for it;
             # Snakemake runs in the workflow directory on the shared filesystem.
-            script=f"cd {shlex.quote(os.getcwd())} && {command}\n",
+            script = f"cd {shlex.quote(os.getcwd())} && {command}\n"
+        spec = JobSpec(
+            script=script,
+            **files,
             env=env,
             stdout=str(log_dir / f"{stem}.out"),
             stderr=str(log_dir / f"{stem}.err"),
@@ -182,8 +195,15 @@ class Executor(RemoteExecutor):
             labels={"snakemake_rule": _job_name(job), "snakemake_jobid": str(job.jobid)},
             **self._placement(site, wanted),
         )
+        # (a job whose files travel with it is never bundled: a bundle shares one directory)
         return bundles.Member(job=job, key=_job_key(job), name=_job_name(job), site=site, spec=spec,
-                              snakemake_args=bundles.snakemake_args(command), status_path=str(status_path))
+                              snakemake_args=None if files else bundles.snakemake_args(command),
+                              status_path=str(status_path))
+
+    def _workflow_sources(self) -> list[str]:
+        if self._sources is None:
+            self._sources = transfer.workflow_sources(self.workflow)
+        return self._sources
 
     def _choose_site(self, wanted: JobResources) -> Site | None:
         """The site the command is built for: the rule's, matchmaking's, or the default."""
@@ -350,6 +370,12 @@ def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalo
         sites[name] = replace(site, poll=replace(site.poll, start=start, floor=floor,
                                                  ceiling=max(ceiling, start)))
     return Catalogue(sites, catalogue.source)
+
+
+def _transfers_files(site: Site) -> bool:
+    from esap_executors.backends import capabilities_of
+
+    return capabilities_of(site).transfers_files
 
 
 def _execute_python(site: Site | None) -> str | None:

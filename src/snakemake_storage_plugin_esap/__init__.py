@@ -32,6 +32,14 @@ from snakemake_interface_storage_plugins.storage_provider import (
 )
 
 SCHEMES = ("https", "http", "davs", "dav")
+# Set by the esap executor in jobs whose files travel with them (sites without a shared
+# filesystem): Snakemake on the submit host fetches and stores the storage files; the job sees
+# only the local copies sent with it, and needs no token.
+LOCAL_COPIES_ONLY = "ESAP_STORAGE_LOCAL_COPIES"
+
+
+def local_copies_only() -> bool:
+    return os.environ.get(LOCAL_COPIES_ONLY) == "1"
 
 
 @dataclass
@@ -74,7 +82,7 @@ class StorageObject(StorageObjectRead, StorageObjectWrite):
 
     async def inventory(self, cache: IOCacheStorageInterface) -> None:
         key = self.cache_key()
-        if key in cache.exists_in_storage:
+        if key in cache.exists_in_storage or local_copies_only():
             return
         info = self._stat()
         cache.exists_in_storage[key] = info is not None
@@ -94,17 +102,27 @@ class StorageObject(StorageObjectRead, StorageObjectWrite):
         pass
 
     def exists(self) -> bool:
+        if local_copies_only():
+            return Path(self.local_path()).exists()
         return self._stat() is not None
 
     def mtime(self) -> float:
+        if local_copies_only():
+            return Path(self.local_path()).stat().st_mtime
         info = self._stat()
         return _timestamp(info.modified) if info else 0.0
 
     def size(self) -> int:
+        if local_copies_only():
+            return Path(self.local_path()).stat().st_size
         info = self._stat()
         return info.size or 0 if info else 0
 
     def retrieve_object(self) -> None:
+        if local_copies_only():
+            if not Path(self.local_path()).exists():
+                raise WorkflowError(f"esap storage: {self.url} was not sent with the job")
+            return
         from esap_executors.errors import EsapError
         from esap_executors.staging.cache import default_cache
 
@@ -114,6 +132,8 @@ class StorageObject(StorageObjectRead, StorageObjectWrite):
             raise WorkflowError(f"esap storage: {exc}") from None
 
     def store_object(self) -> None:
+        if local_copies_only():  # the submit side stores it when the job's files are back
+            return
         from esap_executors.errors import EsapError
         from esap_executors.staging.remote import upload
 
@@ -131,6 +151,8 @@ class StorageObject(StorageObjectRead, StorageObjectWrite):
             raise WorkflowError(f"esap storage: {exc}") from None
 
     def remove(self) -> None:
+        if local_copies_only():
+            return
         from esap_executors.errors import EsapError
         from esap_executors.staging.remote import remove
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from esap_executors.states import JobState
-from tests.snakemake.helpers import executor_args, latest_run_records, snakemake
+from tests.snakemake.helpers import executor_args, latest_run_records, shared_directory, snakemake
 from tests.staging.conftest import Storage, visible_files
 from tests.support import require_service
 
@@ -24,16 +24,22 @@ def _config(server: Storage) -> list[str]:
             f"out={server.davs('results/summary.txt')}"]
 
 
-@pytest.mark.parametrize("site", ["slurm-local"])
-def test_storage_urls_in_and_out(site: str, logged_in: Storage, tmp_path: Path) -> None:
+@pytest.mark.parametrize("site", ["slurm-local", "htcondor-transfer"])
+def test_storage_urls_in_and_out(site: str, logged_in: Storage) -> None:
+    """The same workflow on a shared filesystem and on a site without one (its files transferred:
+    the job runs in HTCondor's scratch directory as the pool's user)."""
     require_service("slurm" if site.startswith("slurm") else "htcondor")
-    workdir = tmp_path / "wf"
-    workdir.mkdir()
-    shutil.copy(SNAKEFILE, workdir / "Snakefile")
-    completed = snakemake(workdir, *executor_args(site), *_config(logged_in))
+    with shared_directory("esap-smk-storage-") as workdir:
+        shutil.copy(SNAKEFILE, workdir / "Snakefile")
+        completed = snakemake(workdir, *executor_args(site), *_config(logged_in), shared=True)
+        logs = "".join(p.read_text() for p in sorted(workdir.glob(".snakemake/esap_logs/*/*.err")))
+        where = (workdir / "where.txt").read_text().strip() if (workdir / "where.txt").exists() else ""
 
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert completed.returncode == 0, completed.stderr[-3000:] + "\n--- the job's log:\n" + logs[-6000:]
     assert visible_files(logged_in.local("results")) == ["summary.txt"]
     assert (logged_in.local("results") / "summary.txt").read_text() == "2\n" + TABLE.decode() + "seen twice\n"
     [job] = latest_run_records()
     assert (job.site, job.state) == (site, JobState.COMPLETED)
+    if site == "htcondor-transfer":
+        assert job.spec.stage_in and job.spec.stage_out, "the job's files were not transferred"
+        assert where and not where.startswith(str(workdir)), where  # it ran in a scratch directory
