@@ -43,3 +43,19 @@ def test_storage_urls_in_and_out(site: str, logged_in: Storage) -> None:
     if site == "htcondor-transfer":
         assert job.spec.stage_in and job.spec.stage_out, "the job's files were not transferred"
         assert where and not where.startswith(str(workdir)), where  # it ran in a scratch directory
+
+
+def test_a_missing_input_url_is_named_before_anything_is_submitted(logged_in: Storage, tmp_path: Path) -> None:
+    require_service("slurm")
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    shutil.copy(SNAKEFILE, workdir / "Snakefile")
+    config = _config(logged_in)
+    missing = logged_in.davs("in/no-such-notes.txt")
+    config[2] = f"notes={missing}"
+    completed = snakemake(workdir, *executor_args("slurm-local"), *config)
+
+    assert completed.returncode != 0
+    assert "MissingInputException" in completed.stderr and missing in completed.stderr, completed.stderr[-3000:]
+    assert latest_run_records() == []  # no job was submitted
+    assert visible_files(logged_in.local("results")) == []
