@@ -91,6 +91,7 @@ class Executor(RemoteExecutor):
         try:
             members = []
             for job in jobs:
+                _check_storage_outputs(job)
                 self.run_job_pre(job)
                 members.append(self._member(job))
                 self._files_in.update(os.path.abspath(str(f)) for f in job.input)
@@ -370,6 +371,18 @@ def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalo
         sites[name] = replace(site, poll=replace(site.poll, start=start, floor=floor,
                                                  ceiling=max(ceiling, start)))
     return Catalogue(sites, catalogue.source)
+
+
+def _check_storage_outputs(job: JobExecutorInterface) -> None:
+    """Outputs going to storage by the `esap` plugin: a token that visibly may not write there stops
+    the job before it is submitted (not after it ran)."""
+    from esap_executors.staging.remote import check_writable
+
+    for output in job.output:
+        if getattr(output, "is_storage", False):
+            storage = output.storage_object
+            if type(storage).__module__.startswith("snakemake_storage_plugin_esap"):
+                check_writable(str(storage.query))
 
 
 def _transfers_files(site: Site) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from esap_executors.states import JobState
 from tests.snakemake.helpers import executor_args, latest_run_records, shared_directory, snakemake
-from tests.staging.conftest import Storage, visible_files
+from tests.staging.conftest import Storage, login, visible_files, write_auth
 from tests.support import require_service
 
 SNAKEFILE = Path(__file__).parent / "data" / "Snakefile"
@@ -59,3 +59,20 @@ def test_a_missing_input_url_is_named_before_anything_is_submitted(logged_in: St
     assert "MissingInputException" in completed.stderr and missing in completed.stderr, completed.stderr[-3000:]
     assert latest_run_records() == []  # no job was submitted
     assert visible_files(logged_in.local("results")) == []
+
+
+def test_no_write_scope_stops_the_job_before_it_is_submitted(server: Storage, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    require_service("slurm")
+    monkeypatch.setenv("ESAP_AUTH_CONFIG", str(write_auth(tmp_path, server, ["storage.read:/"])))
+    login(server, scope="openid offline_access storage.read:/")
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    shutil.copy(SNAKEFILE, workdir / "Snakefile")
+    completed = snakemake(workdir, *executor_args("slurm-local"), *_config(server))
+
+    assert completed.returncode != 0
+    assert "storage.modify" in completed.stderr or "storage.create" in completed.stderr, completed.stderr[-3000:]
+    assert "esap: " in completed.stderr  # the executor refused the job (not the upload after it)
+    assert latest_run_records() == []  # nothing was submitted
+    assert visible_files(server.local("results")) == []

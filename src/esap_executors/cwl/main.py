@@ -99,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return exc.exit_code
         try:
             if own.executor == "local":
+                if own.esap_outputs_to:
+                    print("esap-cwltool: --esap-outputs-to: needs --executor esap (--executor local is stock "
+                          "cwltool)", file=sys.stderr)
+                    return 2
                 return int(cwltool_main(argsl=rest))
             return run_esap(own, rest)
         finally:
