@@ -77,3 +77,18 @@ def test_no_write_scope_stops_before_the_run(server: Storage, tmp_path: Path,
     assert "storage.modify" in line or "storage.create" in line, line
     assert "esap run r" not in completed.stderr
     assert visible_files(server.local("results")) == []
+
+
+def test_a_default_located_by_url_is_fetched_too(logged_in: Storage, tmp_path: Path) -> None:
+    job = _inputs(logged_in, tmp_path)
+    order = yaml.safe_load(job.read_text())
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    workflow["inputs"]["folder"] = {"type": "Directory", "default": order.pop("folder")}
+    (tmp_path / "defaults.cwl").write_text(yaml.safe_dump(workflow))
+    job.write_text(yaml.safe_dump(order))
+    completed = run_tool("esap-cwltool", "--site", "local", "--no-container", "--outdir", tmp_path / "out",
+                         tmp_path / "defaults.cwl", job, cwd=tmp_path)
+    outputs = outputs_of(completed)
+
+    assert Path(outputs["combined"]["path"]).read_text() == TABLE.decode() + "a.dat\nsub\nalpha\nbeta\n"
+    assert "esap: 2 input(s) fetched from storage URLs" in completed.stderr

@@ -94,7 +94,7 @@ class EsapJobExecutor(JobExecutor):
         """After cwltool has moved the outputs: end the generation and remove the steps' directories."""
         self.finished = False
         self.job_order = job_order_object  # for the run's metadata (the RO-Crate's inputs)
-        self._stage_remote_inputs(job_order_object, runtime_context)
+        self._stage_remote_inputs(process, job_order_object, runtime_context)
         try:
             if logger is None:
                 return super().execute(process, job_order_object, runtime_context)
@@ -105,8 +105,10 @@ class EsapJobExecutor(JobExecutor):
             if self.inputs_dir is not None and self.finished and runtime_context.rm_tmpdir:
                 shutil.rmtree(self.inputs_dir, ignore_errors=True)
 
-    def _stage_remote_inputs(self, job_order: Any, runtime_context: RuntimeContext) -> None:
-        """Inputs by storage URL: checked, then fetched on this host (see remote_io), before any step."""
+    def _stage_remote_inputs(self, process: Process, job_order: Any, runtime_context: RuntimeContext) -> None:
+        """Inputs by storage URL (defaults of the workflow's inputs too): checked, then fetched on
+        this host (see remote_io), before any step."""
+        remote_io.take_remote_defaults(process.tool.get("inputs") or [], job_order)
         if not remote_io.remote_inputs(job_order):
             return
         base = self.settings.work_dir or os.path.dirname(runtime_context.tmp_outdir_prefix) or "/tmp"

@@ -12,6 +12,7 @@ their paths relative to the output directory.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import urllib.parse
@@ -55,6 +56,18 @@ def remote_inputs(job_order: Any) -> list[tuple[str, dict[str, Any]]]:
             if is_storage_url(obj.get("location")):
                 found.append((name, obj))
     return found
+
+
+def take_remote_defaults(inputs: list[Any], job_order: Any) -> None:
+    """An input left to its `default` whose Files are located by storage URL takes a copy of it in
+    the job order (cwltool fills defaults in later, past the point where they are fetched)."""
+    if not isinstance(job_order, dict):
+        return
+    for declared in inputs:
+        name = str(declared.get("id", "")).rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        if name and job_order.get(name) is None and "default" in declared:
+            if remote_inputs({name: declared["default"]}):
+                job_order[name] = copy.deepcopy(declared["default"])
 
 
 def check_inputs(job_order: Any, source: str | None = None) -> None:
