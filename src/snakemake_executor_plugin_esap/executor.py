@@ -59,7 +59,7 @@ class Executor(RemoteExecutor):
                 self.catalogue.get(self.esap_settings.site)
             # One run per Snakemake invocation: Snakemake decides what reruns, not the core.
             self.run: Run = Run.open(
-                f"snakemake:{os.getcwd()}:{uuid.uuid4()}",
+                self.esap_settings.run_id or f"snakemake:{os.getcwd()}:{uuid.uuid4()}",
                 catalogue=self.catalogue,
                 store=open_store(),
                 front="snakemake",

@@ -36,6 +36,15 @@ class ExecutorSettings(ExecutorSettingsBase):
             metavar="FILE",
         ),
     )
+    run_id: str | None = field(
+        default=None,
+        metadata=_text(
+            "An explicit run key (e.g. the ESAP UWS job that runs this workflow): the run's "
+            "jobs are recorded under it, so a second invocation with the same key joins the same "
+            "run. Default: a new run per invocation.",
+            metavar="KEY",
+        ),
+    )
     account: str | None = field(
         default=None,
         metadata=_text(

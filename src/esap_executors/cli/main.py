@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "esap_executors.cli.report_commands",
     "esap_executors.cli.stage_commands",
     "esap_executors.esap.cli",  # after site_commands: adds `esap sites import`
+    "esap_executors.esap.uws_cli",
 ]
 
 

@@ -1,0 +1,187 @@
+"""One UWS job's workflow run through a front: its directory, the front's command line, its outputs.
+
+The worker runs the front as the user would (esap-cwltool, snakemake --executor esap, esap run
+job.jdl) in a directory of its own under $ESAP_UWS_WORKDIR, with the UWS job's URL as the run key,
+so a second delivery of the same job reattaches to the run's scheduler jobs instead of submitting
+them again. The user's platform token reaches the front in its environment only (BEARER_TOKEN),
+where the site policy of every front reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from ..errors import BadInput, Unreachable
+from ..store import Store
+from ..submitter import run_id_for
+from .uws_parameters import Source, UwsJobRequest
+
+WORKDIR_ENV = "ESAP_UWS_WORKDIR"
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+FETCH_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class JobDirectory:
+    root: Path
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "in"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def stdout(self) -> Path:
+        return self.root / "front.out"
+
+    @property
+    def stderr(self) -> Path:
+        return self.root / "front.err"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+
+def job_directory(job_id: int) -> JobDirectory:
+    base = Path(os.environ.get(WORKDIR_ENV) or "/tmp/esap-uws")
+    directory = JobDirectory(base / str(job_id))
+    for path in (directory.root, directory.inputs, directory.outputs, directory.work):
+        path.mkdir(parents=True, exist_ok=True)
+        # the sites' job users (an HTCondor owner, a centre account) write outputs here
+        path.chmod(0o777)
+    return directory
+
+
+def materialise(source: Source, into: Path) -> Path:
+    """The file in the job directory: written from its content, or fetched from its URL."""
+    path = into / source.name
+    if source.content is not None:
+        path.write_text(source.content)
+        return path
+    assert source.url is not None
+    parts = urlsplit(source.url)
+    if parts.scheme == "file":
+        local = Path(unquote(parts.path))
+        if not local.is_file():
+            raise BadInput(f"no such file: {local}", field="workflow")
+        path.write_bytes(local.read_bytes())
+        return path
+    try:
+        reply = requests.get(source.url, timeout=FETCH_TIMEOUT)
+    except requests.RequestException as exc:
+        raise Unreachable(f"{source.url} unreachable: {type(exc).__name__}") from None
+    if reply.status_code != 200:
+        raise Unreachable(f"{source.url} answered {reply.status_code}")
+    path.write_bytes(reply.content)
+    return path
+
+
+def front_argv(request: UwsJobRequest, directory: JobDirectory, run_key: str) -> list[str]:
+    """The command line of the request's front; its files are in directory.inputs already."""
+    bin_dir = Path(sys.executable).parent
+    workflow = str(directory.inputs / request.workflow.name)
+    inputs = str(directory.inputs / request.inputs.name) if request.inputs else None
+    site = ["--site", request.site] if request.site else []
+    if request.front == "cwl":
+        return [str(bin_dir / "esap-cwltool"), *site, "--esap-run-id", run_key,
+                "--esap-workdir", str(directory.work), "--outdir", str(directory.outputs),
+                workflow, *([inputs] if inputs else [])]
+    if request.front == "snakemake":
+        return [str(bin_dir / "snakemake"), "--snakefile", workflow, "--directory", str(directory.outputs),
+                "--executor", "esap", "--esap-run-id", run_key, "--jobs", "10", "--latency-wait", "30",
+                *(["--esap-site", request.site] if request.site else []),
+                *(["--esap-requirements", request.requirements] if request.requirements else []),
+                *(["--configfile", inputs] if inputs else [])]
+    return [str(bin_dir / "esap"), "run", workflow, *site, "--run-id", run_key,
+            "--output-dir", str(directory.outputs)]
+
+
+def run_id_of(front: str, store: Store, run_key: str) -> str:
+    """The id of the run the front opens for `run_key` (esap-cwltool numbers a key's finished runs)."""
+    if front == "cwl":
+        return run_id_for(f"{run_key}#{store.cwl_generation(run_key)}")
+    return run_id_for(run_key)
+
+
+def start_front(argv: list[str], directory: JobDirectory, token: str | None) -> subprocess.Popen[bytes]:
+    """The front, writing to files (they outlive this process), the token in its environment only."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BEARER_TOKEN", "BEARER_TOKEN_FILE")}
+    if token:
+        env["BEARER_TOKEN"] = token
+    with open(directory.stdout, "wb") as out, open(directory.stderr, "wb") as err:
+        return subprocess.Popen(argv, cwd=directory.inputs, env=env, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL)
+
+
+def _result(key: str, path: Path) -> dict[str, Any]:
+    mime, _ = mimetypes.guess_type(path.name)
+    return {"key": key, "value": path.resolve().as_uri(), "size": path.stat().st_size,
+            "mimeType": mime or "application/octet-stream"}
+
+
+def _cwl_files(value: Any) -> Iterator[Path]:
+    if isinstance(value, dict):
+        if value.get("class") == "File" and isinstance(value.get("location") or value.get("path"), str):
+            location = value.get("path") or unquote(urlsplit(value["location"]).path)
+            yield Path(location)
+            for secondary in value.get("secondaryFiles") or []:
+                yield from _cwl_files(secondary)
+        elif value.get("class") == "Directory":
+            for item in value.get("listing") or []:
+                yield from _cwl_files(item)
+        else:
+            for item in value.values():
+                yield from _cwl_files(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _cwl_files(item)
+
+
+def outputs(request: UwsJobRequest, directory: JobDirectory) -> list[dict[str, Any]]:
+    """The run's outputs as UWS results: file URIs with their sizes and MIME types."""
+    if request.front == "cwl":
+        try:
+            document = json.loads(directory.stdout.read_text() or "{}")
+        except ValueError:
+            document = {}
+        results = []
+        for name, value in sorted(document.items()):
+            paths = [p for p in _cwl_files(value) if p.is_file()]
+            for index, path in enumerate(paths):
+                results.append(_result(name if len(paths) == 1 else f"{name}[{index}]", path))
+        return results
+    skip = {directory.outputs / ".snakemake"}
+    found = []
+    for path in sorted(directory.outputs.rglob("*")):
+        if path.is_file() and not any(parent in skip for parent in path.parents):
+            found.append(_result(str(path.relative_to(directory.outputs)), path))
+    return found
+
+
+def last_line(path: Path) -> str:
+    """The last line a front wrote to stderr: its one-line error (never a traceback's frames)."""
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return _TERMINAL_CODES.sub("", lines[-1]) if lines else ""

@@ -1,0 +1,197 @@
+"""The django-uws worker of type `esap-executors`: ESAP's asynchronous jobs run CWL, Snakemake and
+JDL workflows through the project's fronts.
+
+Register it in the gateway's Celery worker settings:
+`UWS_WORKERS = ["esap_executors.esap.uws_worker.EsapExecutorsWorker"]`.
+
+django-uws's task sets EXECUTING, calls `run`, and sets COMPLETED when it returns, or ERROR with a
+traceback when it raises. This worker never raises: it reports its own ERROR with a short summary
+(the failing step and its reason), and it watches the job's phase itself, because django-uws's
+ABORT only changes the phase (and revokes the job's token), it does not stop the Celery task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from uws.workers import Worker
+
+from ..auth.redact import redact
+from ..errors import AuthError, EsapError
+from ..run_owner import owner_alive
+from ..sqlite_store import open_store
+from ..store import Store
+from ..submitter import run_id_for
+from . import uws_run
+from .uws_parameters import STATUS_RESULT, WORKER_TYPE, UwsJobRequest, binding, parse
+from .uws_seal import unseal, worker_private_key
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = float(os.environ.get("ESAP_UWS_POLL", "2"))
+EXIT_SUMMARIES = {1: "the workflow failed", 2: "bad input, nothing was submitted",
+                  3: "a site or service refused or could not be reached"}
+
+
+class EsapExecutorsWorker(Worker):
+    def __init__(self) -> None:
+        super().__init__()
+        self._type = WORKER_TYPE
+
+    def run(self, job: Any, job_token: str, client: Any) -> None:
+        UwsJobRun(job, job_token, client).run()
+
+
+class JobFinalised(Exception):
+    """The job's phase was set final by someone else (ABORT): its token is no longer accepted."""
+
+
+class UwsJobRun:
+    def __init__(self, job: Any, job_token: str, client: Any) -> None:
+        self.job = job
+        self.job_id = int(job.jobId)
+        self.job_token = job_token
+        self.client = client
+        self.run_key = str(job.url)  # the UWS job is the run: a second delivery reattaches to it
+        self.run_id = run_id_for(self.run_key)  # until the front is known
+        self.store: Store = open_store()
+        self.token: str | None = None
+
+    def run(self) -> None:
+        try:
+            request = parse((p.key, p.value) for p in self.job.parameters)
+            if request.sealed_token is None:
+                raise AuthError("no platform token: the job was not submitted with esap uws submit")
+            self.token = unseal(request.sealed_token, worker_private_key(), binding(request))
+            self._execute(request)
+        except JobFinalised:
+            log.info("UWS job %s was ended from outside (ABORT): run %s cancelled", self.job_id, self.run_id)
+        except EsapError as exc:
+            self._fail(str(exc))
+        except Exception:
+            log.exception("UWS job %s: internal error", self.job_id)
+            self._fail("esap-executors worker: internal error (the worker's log has the details)")
+
+    # the run
+    def _execute(self, request: UwsJobRequest) -> None:
+        directory = uws_run.job_directory(self.job_id)
+        self.run_id = uws_run.run_id_of(request.front, self.store, self.run_key)
+        self._wait_for_previous_delivery()
+        for source in (request.workflow, request.inputs, *request.files):
+            if source is not None:
+                uws_run.materialise(source, directory.inputs)
+        self._publish_status(directory)
+        front = uws_run.start_front(uws_run.front_argv(request, directory, self.run_key), directory, self.token)
+        log.info("UWS job %s: run %s (%s front), pid %s", self.job_id, self.run_id, request.front, front.pid)
+        try:
+            self._follow(front, directory)
+        except JobFinalised:
+            self._stop(front)
+            self._cancel_run()
+            self._write_status(directory)
+            raise
+        self._write_status(directory)
+        if front.returncode == 0:
+            results = uws_run.outputs(request, directory)
+            if results:
+                self._call(self.client.add_results, self.job_id, results, self.job_token)
+            return
+        self._fail(self._failure_summary(front.returncode, directory))
+
+    def _follow(self, front: subprocess.Popen[bytes], directory: uws_run.JobDirectory) -> None:
+        while front.poll() is None:
+            time.sleep(POLL_SECONDS)
+            self._check_phase()
+            self._write_status(directory)
+
+    def _wait_for_previous_delivery(self) -> None:
+        """A redelivered job whose first front still follows the run waits for it to end."""
+        while self.store.run(self.run_id) is not None and owner_alive(self.store, self.run_id):
+            self._check_phase()
+            time.sleep(POLL_SECONDS)
+
+    def _check_phase(self) -> None:
+        """JobFinalised once the gateway no longer accepts the job's token (ABORT, or ended elsewhere)."""
+        url = f"{self.client._host}/jobs/{self.job_id}/"
+        try:
+            reply = requests.get(url, headers={"Authorization": f"Token {self.job_token}"}, timeout=30)
+        except requests.RequestException:
+            return  # the gateway down for a moment: the run goes on
+        if reply.status_code in (401, 403, 404):
+            raise JobFinalised()
+        if reply.ok and reply.json().get("phase") in ("ABORTED", "ERROR", "COMPLETED"):
+            raise JobFinalised()
+
+    def _stop(self, front: subprocess.Popen[bytes]) -> None:
+        if front.poll() is None:
+            front.terminate()
+            try:
+                front.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                front.kill()
+                front.wait()
+
+    def _cancel_run(self) -> None:
+        if self.store.run(self.run_id) is None:
+            return
+        argv = [str(Path(sys.executable).parent / "esap"), "cancel", self.run_id]
+        env = {k: v for k, v in os.environ.items() if k not in ("BEARER_TOKEN", "BEARER_TOKEN_FILE")}
+        if self.token:
+            env["BEARER_TOKEN"] = self.token
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode not in (0, 1):
+            log.warning("UWS job %s: esap cancel %s: %s", self.job_id, self.run_id,
+                        redact(done.stderr.strip()[-500:], self.token))
+
+    # what the user sees
+    def _failure_summary(self, code: int | None, directory: uws_run.JobDirectory) -> str:
+        failed = [job for job in self.store.job_states_of_run(self.run_id)
+                  if job.state.is_final and job.state.value != "completed"]
+        if failed:
+            first = failed[0]
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            reason = f": {first.reason}" if first.reason else ""
+            return f"step {first.name} {first.state.value} on {first.site}{reason}{more} (run {self.run_id})"
+        line = uws_run.last_line(directory.stderr)
+        return line or EXIT_SUMMARIES.get(code or 1, f"the front exited with {code}")
+
+    def _publish_status(self, directory: uws_run.JobDirectory) -> None:
+        """The run's jobs, as `esap uws status` shows them, in a file the job's results point to."""
+        self._write_status(directory)
+        if any(result.key == STATUS_RESULT for result in self.job.results):
+            return
+        result = {"key": STATUS_RESULT, "value": directory.status.resolve().as_uri(),
+                  "size": directory.status.stat().st_size, "mimeType": "application/json"}
+        self._call(self.client.add_results, self.job_id, [result], self.job_token)
+
+    def _write_status(self, directory: uws_run.JobDirectory) -> None:
+        jobs = [{"id": job.job_id, "name": job.name, "site": job.site, "scheduler_id": job.native_id,
+                 "state": job.state.value, "reason": job.reason}
+                for job in self.store.job_states_of_run(self.run_id)]
+        text = json.dumps({"run": self.run_id, "run_key": self.run_key, "jobs": jobs}, indent=1)
+        partial = directory.status.with_suffix(".part")
+        partial.write_text(text)
+        partial.chmod(0o644)
+        partial.replace(directory.status)
+
+    def _fail(self, summary: str) -> None:
+        summary = redact(summary, self.token, self.job_token)
+        log.info("UWS job %s: ERROR: %s", self.job_id, summary)
+        try:
+            self._call(self.client.fail_job, self.job_id, summary, self.job_token)
+        except JobFinalised:
+            pass
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except RuntimeError as exc:  # django-uws's client: the gateway refused (the token is gone)
+            raise JobFinalised() from exc
