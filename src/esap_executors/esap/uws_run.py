@@ -129,8 +129,9 @@ def start_front(argv: list[str], directory: JobDirectory, token: str | None) -> 
     if token:
         env["BEARER_TOKEN"] = token
     with open(directory.stdout, "wb") as out, open(directory.stderr, "wb") as err:
+        # umask 0: the sites' job users (not this worker's) write into the directories the front makes
         return subprocess.Popen(argv, cwd=directory.inputs, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, umask=0)
 
 
 def _result(key: str, path: Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ..auth.redact import redact
 from ..errors import AuthError, EsapError
 from ..run_owner import owner_alive
 from ..sqlite_store import open_store
+from ..states import JobState
 from ..store import Store
 from ..submitter import run_id_for
 from . import uws_run
@@ -153,12 +154,14 @@ class UwsJobRun:
 
     # what the user sees
     def _failure_summary(self, code: int | None, directory: uws_run.JobDirectory) -> str:
-        failed = [job for job in self.store.job_states_of_run(self.run_id)
-                  if job.state.is_final and job.state.value != "completed"]
+        failed = [job for job in self.store.jobs_of_run(self.run_id)
+                  if job.state.is_final and job.state is not JobState.COMPLETED]
         if failed:
             first = failed[0]
             more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-            reason = f": {first.reason}" if first.reason else ""
+            why = [f"exit code {first.exit_code}"] if first.exit_code is not None else []
+            why += [first.reason] if first.reason else []
+            reason = f": {', '.join(why)}" if why else ""
             return f"step {first.name} {first.state.value} on {first.site}{reason}{more} (run {self.run_id})"
         line = uws_run.last_line(directory.stderr)
         return line or EXIT_SUMMARIES.get(code or 1, f"the front exited with {code}")
