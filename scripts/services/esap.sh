@@ -110,14 +110,15 @@ install(){
 }
 timed install install
 
-# django-uws's results endpoint drops a result's size and mimeType: esap/django-uws-results.patch,
-# applied to the installed package (once: a reverse dry run tells it is there)
-patch_uws(){
-  local site; site=$("$PY" -c 'import os, uws; print(os.path.dirname(os.path.dirname(uws.__file__)))') || die "django-uws missing in $ESAP_VENV"
+# django-uws's results lose their size and MIME type (the endpoint drops them, the worker's class
+# names one mimeTime): esap/django-uws-results.patch, applied to the installed package of a virtual
+# environment (once: a reverse dry run tells it is there)
+patch_uws(){ # patch_uws PYTHON
+  local site; site=$("$1" -c 'import os, uws; print(os.path.dirname(os.path.dirname(uws.__file__)))') || die "django-uws missing beside $1"
   patch -s -p1 -R --dry-run -d "$site" < "$HERE/esap/django-uws-results.patch" >/dev/null 2>&1 && return 0
   patch -s -p1 -d "$site" < "$HERE/esap/django-uws-results.patch" >> "$LOG/start.log" 2>&1 || die "esap/django-uws-results.patch does not apply to $site/uws"
 }
-timed patch-uws patch_uws
+timed patch-uws patch_uws "$PY"
 
 # What the running gateway was made from: the upstream source, our patch and settings, the settings
 # passed through the environment. A change means a fresh copy, fresh databases and a restart.
@@ -225,6 +226,7 @@ install_worker(){
   echo "$want" > "$ESAP_WORKER_VENV/.esap-worker"
 }
 timed worker-install install_worker
+timed worker-patch-uws patch_uws "$WPY"
 
 # The sites the worker runs on: the example catalogue's SLURM and HTCondor sites with a policy that
 # admits the platform's groups /escape/cta and /escape/lofar (tokens of the test provider)
