@@ -250,8 +250,8 @@ SITES_FILE=$(worker_sites) || die "cannot write the worker's sites.yaml"
 # job parameter to every authenticated user); the private key is the worker's alone (0600)
 WORKER_KEY="$ESAP_DIR/worker/uws-key.pem"; WORKER_PUBLIC_KEY="$ESAP_DIR/worker/uws-key.pub.pem"
 if [ ! -s "$WORKER_KEY" ] || [ ! -s "$WORKER_PUBLIC_KEY" ]; then
-  "$WPY" -c 'import sys; from pathlib import Path; from esap_executors.esap.uws_seal import new_key_pair; new_key_pair(Path(sys.argv[1]), Path(sys.argv[2]))' \
-    "$WORKER_KEY" "$WORKER_PUBLIC_KEY" || die "cannot make the worker's key pair"
+  rm -f "$WORKER_KEY" "$WORKER_PUBLIC_KEY"
+  "$ESAP_WORKER_VENV/bin/esap" uws keygen "$WORKER_KEY" "$WORKER_PUBLIC_KEY" >> "$LOG/start.log" 2>&1 || die "cannot make the worker's key pair"
 fi
 WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT ${ESAP_STATE_URL:-}"; } | sha256sum | cut -d' ' -f1)
 

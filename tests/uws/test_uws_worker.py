@@ -14,6 +14,7 @@ import pytest
 from tests.uws.conftest import (
     DATA,
     ESAP_SH,
+    GATEWAY,
     WORKER_PID,
     esap_uws,
     policy_decisions,
@@ -137,7 +138,7 @@ def test_a_worker_killed_mid_run_reattaches_without_resubmitting(alice: str, tmp
     final = wait_for(job_id, alice, timeout=400)
     assert final["phase"] == "COMPLETED", final
     assert [(job["id"], job["scheduler_id"]) for job in final["run"]["jobs"]] == before
-    assert final["run"]["run_key"].endswith(f"/uws/jobs/{job_id}/")
+    assert final["run"]["run_key"].startswith(f"{GATEWAY}uws/jobs/{job_id}/@")
     uri, size, _ = results(job_id, alice)["slept"]
     assert Path(uri.removeprefix("file://")).read_text() == "slept 30\n"
 
@@ -156,3 +157,22 @@ def test_a_user_outside_the_sites_groups_gets_the_policys_reason(carol: str) -> 
     assert squeue_ids() <= before
     decisions = policy_decisions(final["run"]["run"])
     assert decisions and all(allowed == 0 and site == "slurm-local" for site, allowed, _ in decisions)
+
+
+def test_a_sealed_token_copied_into_another_request_does_not_open(alice: str, carol: str) -> None:
+    """Every user of the gateway can read every job's parameters: carol copies alice's sealed token."""
+    from esap_executors.esap.uws_client import UwsGateway
+
+    job_id = submit("--front", "cwl", "--site", "slurm-local", str(DATA / "greeting.cwl"),
+                    str(DATA / "greeting.yml"), token=alice)
+    as_carol = UwsGateway(GATEWAY, carol)
+    parameters = [{"key": p["key"], "value": p["value"]} for p in as_carol.job(job_id)["parameters"]]
+    assert "eyJ" not in str(parameters)  # the token itself is nowhere in the job
+    forged = [p if p["key"] != "inputs_content" else {**p, "value": "message: carol was here"} for p in parameters]
+    stolen = int(as_carol.create("forged", forged)["jobId"])
+    as_carol.start(stolen)
+    final = wait_for(stolen, carol)
+    assert final["phase"] == "ERROR", final
+    assert "sealed platform token does not open" in final["errorSummary"]
+    assert final["run"] is None  # the worker stopped before preparing a run
+    assert wait_for(job_id, alice)["phase"] == "COMPLETED"

@@ -29,7 +29,7 @@ from .uws_parameters import (
     plain_name,
     to_parameters,
 )
-from .uws_seal import PUBLIC_KEY_ENV, seal, worker_public_key
+from .uws_seal import PUBLIC_KEY_ENV, new_key_pair, seal, worker_public_key
 
 GATEWAY_ENV = "ESAP_GATEWAY_URL"
 
@@ -64,6 +64,12 @@ def register(subparsers: Any) -> None:
     results.add_argument("id", metavar="ID")
     results.add_argument("--download", metavar="DIR", help="copy the output files into DIR")
     results.set_defaults(handler=results_command)
+
+    keygen = commands.add_parser("keygen", parents=parents,
+                                 help="a worker's key pair (the private key 0600; publish the public one)")
+    keygen.add_argument("private", metavar="PRIVATE_PEM")
+    keygen.add_argument("public", metavar="PUBLIC_PEM")
+    keygen.set_defaults(handler=keygen_command)
 
     abort = commands.add_parser("abort", parents=[*parents, gateway], help="abort a job (its scheduler jobs too)")
     abort.add_argument("id", metavar="ID")
@@ -194,4 +200,13 @@ def abort_command(args: argparse.Namespace) -> int:
     job_id = _job_id(args.id)
     job = _gateway(args).abort(job_id)
     print(f"job {job_id}: {job.get('phase')}")
+    return 0
+
+
+def keygen_command(args: argparse.Namespace) -> int:
+    private, public = Path(args.private), Path(args.public)
+    if private.exists():
+        raise BadInput("exists: a worker's key is never overwritten", source=args.private, field="PRIVATE_PEM")
+    new_key_pair(private, public)
+    print(f"esap: the worker's private key in {private} (0600), its public key in {public}", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ import requests
 from ..errors import BadInput, Unreachable
 from ..store import Store
 from ..submitter import run_id_for
-from .uws_parameters import Source, UwsJobRequest
+from .uws_parameters import Source, UwsJobRequest, plain_name
 
 WORKDIR_ENV = "ESAP_UWS_WORKDIR"
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -62,9 +62,9 @@ class JobDirectory:
         return self.root / "status.json"
 
 
-def job_directory(job_id: int) -> JobDirectory:
+def job_directory(name: str) -> JobDirectory:
     base = Path(os.environ.get(WORKDIR_ENV) or "/tmp/esap-uws")
-    directory = JobDirectory(base / str(job_id))
+    directory = JobDirectory(base / plain_name(name, "job directory"))
     for path in (directory.root, directory.inputs, directory.outputs, directory.work):
         path.mkdir(parents=True, exist_ok=True)
         # the sites' job users (an HTCondor owner, a centre account) write outputs here

@@ -61,7 +61,9 @@ class UwsJobRun:
         self.job_id = int(job.jobId)
         self.job_token = job_token
         self.client = client
-        self.run_key = str(job.url)  # the UWS job is the run: a second delivery reattaches to it
+        # the UWS job is the run, so a second delivery reattaches to it: its URL, and its creation
+        # time, as job ids start again at 1 with a new gateway database
+        self.run_key = f"{job.url}@{job.creationTime}"
         self.run_id = run_id_for(self.run_key)  # until the front is known
         self.store: Store = open_store()
         self.token: str | None = None
@@ -83,7 +85,7 @@ class UwsJobRun:
 
     # the run
     def _execute(self, request: UwsJobRequest) -> None:
-        directory = uws_run.job_directory(self.job_id)
+        directory = uws_run.job_directory(f"{self.job_id}-{run_id_for(self.run_key)}")
         self.run_id = uws_run.run_id_of(request.front, self.store, self.run_key)
         self._wait_for_previous_delivery()
         for source in (request.workflow, request.inputs, *request.files):
