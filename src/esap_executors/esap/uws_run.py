@@ -9,6 +9,7 @@ where the site policy of every front reads it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import mimetypes
 import os
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -60,6 +61,21 @@ class JobDirectory:
     @property
     def status(self) -> Path:
         return self.root / "status.json"
+
+    @property
+    def reported(self) -> Path:
+        """Present once a delivery reported the run's outcome to the gateway."""
+        return self.root / "reported"
+
+    def try_lock(self) -> IO[bytes] | None:
+        """The job's lock, held while one delivery runs it (released when its process dies), or None."""
+        handle = open(self.root / ".lock", "ab")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        return handle
 
 
 def job_directory(name: str) -> JobDirectory:

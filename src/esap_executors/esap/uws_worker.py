@@ -19,14 +19,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 from uws.workers import Worker
 
 from ..auth.redact import redact
 from ..errors import AuthError, EsapError
-from ..run_owner import owner_alive
 from ..sqlite_store import open_store
 from ..states import JobState
 from ..store import Store
@@ -86,8 +85,16 @@ class UwsJobRun:
     # the run
     def _execute(self, request: UwsJobRequest) -> None:
         directory = uws_run.job_directory(f"{self.job_id}-{run_id_for(self.run_key)}")
+        lock = self._wait_for_previous_delivery(directory)
+        try:
+            if directory.reported.exists():
+                return  # an earlier delivery ran it and reported its outcome; django-uws completes it
+            self._execute_locked(request, directory)
+        finally:
+            lock.close()
+
+    def _execute_locked(self, request: UwsJobRequest, directory: uws_run.JobDirectory) -> None:
         self.run_id = uws_run.run_id_of(request.front, self.store, self.run_key)
-        self._wait_for_previous_delivery()
         for source in (request.workflow, request.inputs, *request.files):
             if source is not None:
                 uws_run.materialise(source, directory.inputs)
@@ -106,8 +113,9 @@ class UwsJobRun:
             results = uws_run.outputs(request, directory)
             if results:
                 self._call(self.client.add_results, self.job_id, results, self.job_token)
-            return
-        self._fail(self._failure_summary(front.returncode, directory))
+        else:
+            self._fail(self._failure_summary(front.returncode, directory))
+        directory.reported.touch()
 
     def _follow(self, front: subprocess.Popen[bytes], directory: uws_run.JobDirectory) -> None:
         while front.poll() is None:
@@ -115,11 +123,14 @@ class UwsJobRun:
             self._check_phase()
             self._write_status(directory)
 
-    def _wait_for_previous_delivery(self) -> None:
-        """A redelivered job whose first front still follows the run waits for it to end."""
-        while self.store.run(self.run_id) is not None and owner_alive(self.store, self.run_id):
+    def _wait_for_previous_delivery(self, directory: uws_run.JobDirectory) -> IO[bytes]:
+        """The job's lock: a job handed out again while its first delivery still runs it (the broker's
+        visibility timeout passed) waits until that one ends, and usually finds the job final."""
+        while (lock := directory.try_lock()) is None:
             self._check_phase()
             time.sleep(POLL_SECONDS)
+        self._check_phase()
+        return lock
 
     def _check_phase(self) -> None:
         """JobFinalised once the gateway no longer accepts the job's token (ABORT, or ended elsewhere)."""
