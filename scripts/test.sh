@@ -63,7 +63,8 @@ SLURM_NEXT="24.11 26.05"
 if [ "$can_start" = 1 ]; then
   start_service slurm host
   for v in $SLURM_NEXT; do start_service slurm "$v"; done
-  for service in htcondor containers oidc webdav esap rosetta chromium postgres; do start_service "$service"; done
+  # postgres before esap: the store of ESAP's UWS worker
+  for service in htcondor containers oidc webdav postgres esap rosetta chromium; do start_service "$service"; done
 fi
 
 begin; say "ruff"; .venv/bin/ruff check src tests benchmarks; end ruff ok

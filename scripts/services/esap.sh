@@ -22,6 +22,7 @@
 #   ESAP_WORKER_VENV=/opt/esap-uws-worker-venv ESAP_UWS_WORKDIR=/tmp/esap-uws (the UWS jobs'
 #   workflows and outputs, on the sites' shared filesystem) ESAP_UWS_VISIBILITY_TIMEOUT=30 (seconds
 #   before the broker hands a dead worker's job to another) ESAP_WORKER_SITES=<generated>
+#   ESAP_WORKER_STATE_URL=<postgres.sh's server (schema esap_uws) when it answers, else SQLite>
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJECT="$(cd "$HERE/../.." && pwd)"
@@ -36,6 +37,7 @@ PROJECT="$(cd "$HERE/../.." && pwd)"
 : "${ESAP_WORKER_VENV:=/opt/esap-uws-worker-venv}"
 : "${ESAP_UWS_WORKDIR:=/tmp/esap-uws}"
 : "${ESAP_UWS_VISIBILITY_TIMEOUT:=30}"
+: "${PG_ENV:=/var/lib/postgres-ci/env}"
 URL="http://127.0.0.1:$ESAP_PORT/esap-api"
 LOG="$ESAP_DIR/log"; PIDF="$ESAP_DIR/gateway.pid"; CONFIG_ID="$ESAP_DIR/config.id"
 REDIS_PIDF="$ESAP_DIR/redis.pid"; WORKER_PIDF="$ESAP_DIR/worker.pid"; WORKER_ID="$ESAP_DIR/worker.id"
@@ -205,12 +207,14 @@ timed start start_server
 # The Celery worker's environment: Django and django-uws as the gateway has them, Celery with Redis,
 # and esap-executors installed from this checkout (not editable) with the cwl and snakemake fronts
 WPY="$ESAP_WORKER_VENV/bin/python"
+WORKER_EXTRAS="cwl,snakemake,postgres"
 worker_requirements(){
   printf '%s\n' 'Django==4.0.2' 'djangorestframework==3.13.1'; uws_requirements
 }
 project_id(){
   (cd "$PROJECT" && find src pyproject.toml -type f -not -name '*.pyc' -not -path '*/__pycache__/*' \
-    -not -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum; worker_requirements) | sha256sum | cut -d' ' -f1
+    -not -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum; worker_requirements; echo "$WORKER_EXTRAS") \
+    | sha256sum | cut -d' ' -f1
 }
 install_worker(){
   local want; want=$(project_id)
@@ -221,7 +225,7 @@ install_worker(){
   rm -rf "$ESAP_DIR/project"; mkdir -p "$ESAP_DIR/project"
   (cd "$PROJECT" && cp -r src pyproject.toml README.md "$ESAP_DIR/project/")
   find "$ESAP_DIR/project" -name '*.egg-info' -prune -exec rm -rf {} +
-  "$ESAP_WORKER_VENV/bin/pip" install -q -r "$ESAP_DIR/worker-requirements.txt" "$ESAP_DIR/project[cwl,snakemake]" \
+  "$ESAP_WORKER_VENV/bin/pip" install -q -r "$ESAP_DIR/worker-requirements.txt" "$ESAP_DIR/project[$WORKER_EXTRAS]" \
     >> "$LOG/worker-pip.log" 2>&1 || die "pip install of the Celery worker's environment failed (see $LOG/worker-pip.log)"
   echo "$want" > "$ESAP_WORKER_VENV/.esap-worker"
 }
@@ -246,6 +250,23 @@ PY
   echo "$out"
 }
 SITES_FILE=$(worker_sites) || die "cannot write the worker's sites.yaml"
+# The worker's state store: $ESAP_WORKER_STATE_URL, else the PostgreSQL server of postgres.sh when it
+# answers (a schema esap_uws of its own; platforms share one store between their workers), else SQLite
+worker_state_url(){
+  if [ -n "${ESAP_WORKER_STATE_URL:-}" ]; then echo "$ESAP_WORKER_STATE_URL"; return; fi
+  local base; base=$(sed -n 's/^ESAP_TEST_POSTGRES_URL=//p' "$PG_ENV" 2>/dev/null)
+  if [ -n "$base" ] && "$WPY" - "$base" >> "$LOG/start.log" 2>&1 <<'PY'
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True, connect_timeout=10) as db:
+    db.execute("CREATE SCHEMA IF NOT EXISTS esap_uws")
+PY
+  then echo "$base$(case "$base" in *\?*) echo '&';; *) echo '?';; esac)options=-csearch_path%3Desap_uws"; return; fi
+  [ "${CI:-}" = true ] && [ -n "$base" ] && die "the PostgreSQL server of $PG_ENV does not answer (see $LOG/start.log)"
+  echo "sqlite://$ESAP_DIR/worker/state/state.db"
+}
+mkdir -p "$ESAP_DIR/worker/state"
+STATE_URL=$(worker_state_url)
+echo "$STATE_URL" > "$ESAP_DIR/worker/state.url"
 # The worker's key pair: users seal their platform token to the public key (django-uws shows every
 # job parameter to every authenticated user); the private key is the worker's alone (0600)
 WORKER_KEY="$ESAP_DIR/worker/uws-key.pem"; WORKER_PUBLIC_KEY="$ESAP_DIR/worker/uws-key.pub.pem"
@@ -253,7 +274,7 @@ if [ ! -s "$WORKER_KEY" ] || [ ! -s "$WORKER_PUBLIC_KEY" ]; then
   rm -f "$WORKER_KEY" "$WORKER_PUBLIC_KEY"
   "$ESAP_WORKER_VENV/bin/esap" uws keygen "$WORKER_KEY" "$WORKER_PUBLIC_KEY" >> "$LOG/start.log" 2>&1 || die "cannot make the worker's key pair"
 fi
-WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT ${ESAP_STATE_URL:-}"; } | sha256sum | cut -d' ' -f1)
+WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT $STATE_URL"; } | sha256sum | cut -d' ' -f1)
 
 start_worker(){
   if worker_alive && [ "$(cat "$WORKER_ID" 2>/dev/null)" != "$WANT_WORKER" ]; then stop_worker; fi
@@ -262,7 +283,7 @@ start_worker(){
     mkdir -p "$ESAP_UWS_WORKDIR" "$ESAP_DIR/worker/state"; chmod 0755 "$ESAP_UWS_WORKDIR"
     # ESAP's own Celery app; the settings name the broker, django-uws's task and our worker
     (cd "$ESAP_DIR/src/esap" && exec setsid env DJANGO_SETTINGS_MODULE=esap.settings.esap_ci_worker \
-      UWS_HOST="$URL/uws/" ESAP_SITES="$SITES_FILE" ESAP_STATE_DIR="$ESAP_DIR/worker/state" \
+      UWS_HOST="$URL/uws/" ESAP_SITES="$SITES_FILE" ESAP_STATE_URL="$STATE_URL" \
       ESAP_UWS_WORKDIR="$ESAP_UWS_WORKDIR" ESAP_UWS_VISIBILITY_TIMEOUT="$ESAP_UWS_VISIBILITY_TIMEOUT" \
       ESAP_OIDC_ISSUER="$ESAP_OIDC_URL/" ESAP_UWS_PRIVATE_KEY="$WORKER_KEY" PATH="$ESAP_WORKER_VENV/bin:$PATH" \
       "$WPY" -m celery -A esap.celery worker --concurrency 2 --loglevel INFO --hostname "esap-uws-$ESAP_PORT@%h" \
@@ -301,4 +322,4 @@ PY
 VERIFY=$(verify) || die "verification failed"
 TOTAL=$(since "$T0"); echo "total ${TOTAL}s" >> "$LOG/timings.txt"
 VERSIONS=$("$WPY" -c 'import celery, importlib.metadata as m; v = m.version; print("django-uws " + v("django-uws") + ", Celery " + celery.__version__ + ", esap-executors " + v("esap-executors"))')
-echo "ESAP READY: ESAP API gateway (Django $("$PY" -c 'import django; print(django.get_version())'), eossr 2.3.1) at $URL/ (pid $(cat "$PIDF")), $VERIFY, OSSR harvest from $ESAP_ZENODO_API_URL, OIDC $ESAP_OIDC_URL/; UWS at $URL/uws/jobs/ with Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') at $BROKER (pid $(cat "$REDIS_PIDF")) and a Celery worker (pid $(cat "$WORKER_PIDF"); $VERSIONS; worker type esap-executors, sites $SITES_FILE, jobs under $ESAP_UWS_WORKDIR, public key $WORKER_PUBLIC_KEY), ${TOTAL}s (logs: $LOG)"
+echo "ESAP READY: ESAP API gateway (Django $("$PY" -c 'import django; print(django.get_version())'), eossr 2.3.1) at $URL/ (pid $(cat "$PIDF")), $VERIFY, OSSR harvest from $ESAP_ZENODO_API_URL, OIDC $ESAP_OIDC_URL/; UWS at $URL/uws/jobs/ with Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') at $BROKER (pid $(cat "$REDIS_PIDF")) and a Celery worker (pid $(cat "$WORKER_PIDF"); $VERSIONS; worker type esap-executors, sites $SITES_FILE, jobs under $ESAP_UWS_WORKDIR, store ${STATE_URL%%\?*}, public key $WORKER_PUBLIC_KEY), ${TOTAL}s (logs: $LOG)"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from esap_executors.store import Store
+from esap_executors.stores import open_store
 from tests.support import IN_CI, ROOT, VENV_BIN, require_service
 
 # the same variables (and defaults) as scripts/services/esap.sh
@@ -23,7 +24,7 @@ ESAP_PORT = os.environ.get("ESAP_PORT", "9480")
 ESAP_DIR = Path(os.environ.get("ESAP_DIR", "/var/lib/esap-ci"))
 GATEWAY = f"http://127.0.0.1:{ESAP_PORT}/esap-api/"
 WORKER_PID = ESAP_DIR / "worker.pid"
-WORKER_STORE = ESAP_DIR / "worker" / "state" / "state.db"
+WORKER_STORE_URL = ESAP_DIR / "worker" / "state.url"
 WORKER_PUBLIC_KEY = ESAP_DIR / "worker" / "uws-key.pub.pem"
 ESAP_SH = ROOT / "scripts" / "services" / "esap.sh"
 DATA = Path(__file__).parent / "data"
@@ -112,11 +113,14 @@ def wait_for_scheduler_job(job_id: int, token: str, timeout: float = 120) -> dic
         time.sleep(1)
 
 
-def policy_decisions(run_id: str) -> list[tuple[str, int, str]]:
+def worker_store() -> Store:
+    """The worker's state store (esap.sh: PostgreSQL when postgres.sh runs, else SQLite)."""
+    return open_store(WORKER_STORE_URL.read_text().strip())
+
+
+def policy_decisions(run_id: str) -> list[tuple[str, bool, str]]:
     """The worker's policy audit for one run: (site, allowed, rule)."""
-    with sqlite3.connect(WORKER_STORE) as db:
-        return [(str(r[0]), int(r[1]), str(r[2])) for r in
-                db.execute("SELECT site, allowed, rule FROM policy_audit WHERE run_id=?", (run_id,))]
+    return [(str(d["site"]), bool(d["allowed"]), str(d["rule"])) for d in worker_store().policy_decisions(run_id)]
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ def test_a_user_outside_the_sites_groups_gets_the_policys_reason(carol: str) -> 
     assert final["run"]["jobs"] == []  # nothing recorded, nothing sent
     assert squeue_ids() <= before
     decisions = policy_decisions(final["run"]["run"])
-    assert decisions and all(allowed == 0 and site == "slurm-local" for site, allowed, _ in decisions)
+    assert decisions and all(not allowed and site == "slurm-local" for site, allowed, _ in decisions)
 
 
 def test_a_sealed_token_copied_into_another_request_does_not_open(alice: str, carol: str) -> None:

@@ -26,9 +26,9 @@ from uws.workers import Worker
 
 from ..auth.redact import redact
 from ..errors import AuthError, EsapError
-from ..sqlite_store import open_store
 from ..states import JobState
 from ..store import Store
+from ..stores import open_store
 from ..submitter import run_id_for
 from . import uws_run
 from .uws_parameters import STATUS_RESULT, WORKER_TYPE, UwsJobRequest, binding, parse
