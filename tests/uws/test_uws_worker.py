@@ -34,6 +34,14 @@ def squeue_ids() -> set[str]:
     return {line.strip() for line in done.stdout.splitlines() if line.strip()}
 
 
+def slurm_jobs_of_run(run_id: str) -> list[str]:
+    """Every job the host cluster has seen today under the run's name (queued, running or ended)."""
+    argv = ["bash", "-c", f"source {SLURM_ENV} && sacct -X -n -P -o JobID --name=esap-{run_id} -S now-1days"
+                          f" && squeue -h -o %i -n esap-{run_id}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return sorted({line.strip() for line in done.stdout.splitlines() if line.strip()})
+
+
 def results(job_id: int, token: str, download: Path | None = None) -> dict[str, list[str]]:
     extra = ["--download", str(download)] if download else []
     done = esap_uws("results", str(job_id), *extra, token=token)
@@ -145,7 +153,6 @@ def test_a_worker_killed_mid_run_reattaches_without_resubmitting(alice: str, tmp
 
 @pytest.mark.slurm
 def test_a_user_outside_the_sites_groups_gets_the_policys_reason(carol: str) -> None:
-    before = squeue_ids()
     job_id = submit("--front", "cwl", "--site", "slurm-local", str(DATA / "greeting.cwl"),
                     str(DATA / "greeting.yml"), token=carol)
     final = wait_for(job_id, carol)
@@ -154,7 +161,7 @@ def test_a_user_outside_the_sites_groups_gets_the_policys_reason(carol: str) -> 
     assert "slurm-local" in summary and "/guests" in summary, summary
     assert_clean_error(summary, carol)
     assert final["run"]["jobs"] == []  # nothing recorded, nothing sent
-    assert squeue_ids() <= before
+    assert slurm_jobs_of_run(final["run"]["run"]) == []
     decisions = policy_decisions(final["run"]["run"])
     assert decisions and all(not allowed and site == "slurm-local" for site, allowed, _ in decisions)
 
