@@ -134,7 +134,9 @@ class UwsJobRun:
 
     def _check_phase(self) -> None:
         """JobFinalised once the gateway no longer accepts the job's token (ABORT, or ended elsewhere)."""
-        url = f"{self.client._host}/jobs/{self.job_id}/"
+        from django.conf import settings  # the worker runs inside django-uws's Celery worker
+
+        url = f"{str(settings.UWS_HOST).rstrip('/')}/jobs/{self.job_id}/"
         try:
             reply = requests.get(url, headers={"Authorization": f"Token {self.job_token}"}, timeout=30)
         except requests.RequestException:
