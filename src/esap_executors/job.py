@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any
 
 from .errors import BadInput
+from .formats.bounds import MAX_COUNT, MAX_MEMORY_MIB, MAX_RETRIES, MAX_WALLTIME_S
 from .formats.durations import parse_walltime_seconds
 from .formats.memory import parse_memory_mib
+from .formats.printable import shown
+
+# POSIX: names of upper- and lower-case letters, digits and _, not starting with a digit
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,35 @@ class JobSpec:
             raise BadInput(f"{self.walltime_s} s: must be positive", field="walltime")
         if self.retries < 0:
             raise BadInput(f"{self.retries}: cannot be negative", field="retries")
+        self._check_ceilings()
+        if self.argv and not self.argv[0]:
+            raise BadInput("the command is an empty string", field="argv")
+        for name, value in self.env.items():
+            if not ENV_NAME.fullmatch(name):
+                raise BadInput(f"{shown(name, 40)} is not an environment variable name (letters, digits, _; "
+                               "not starting with a digit)", field="env")
+            if "\0" in value:
+                raise BadInput(f"the value of {name} contains a NUL byte", field="env")
+        if any("\0" in arg for arg in self.argv):
+            raise BadInput("an argument contains a NUL byte", field="argv")
         for entry in self.stage_in:
             _check_relative(entry.dest, "stage_in")
         for out in self.stage_out:
             _check_relative(out.source, "stage_out")
         return self
+
+    def _check_ceilings(self) -> None:
+        """What the state store and every scheduler can hold (formats.bounds)."""
+        for name, count in (("cores", self.cores), ("tasks", self.tasks), ("gpus", self.gpus)):
+            if count > MAX_COUNT:
+                raise BadInput(f"{count}: at most {MAX_COUNT} can be asked for", field=name)
+        for name, mib in (("memory", self.memory_mib), ("scratch", self.scratch_mib)):
+            if mib is not None and mib > MAX_MEMORY_MIB:
+                raise BadInput(f"{mib} MiB: at most {MAX_MEMORY_MIB} MiB can be asked for", field=name)
+        if self.walltime_s is not None and self.walltime_s > MAX_WALLTIME_S:
+            raise BadInput(f"{self.walltime_s} s: at most {MAX_WALLTIME_S} s can be asked for", field="walltime")
+        if self.retries > MAX_RETRIES:
+            raise BadInput(f"{self.retries}: at most {MAX_RETRIES} retries", field="retries")
 
     def with_changes(self, **changes: Any) -> JobSpec:
         return replace(self, **changes)
@@ -175,10 +205,12 @@ def make_spec(
 
 
 def _parse_count(value: int | str, name: str, minimum: int = 1) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise BadInput(f"{value!r} is not a whole number", field=name) from None
+    text = str(value).strip()
+    if not text.isascii() or not text.lstrip("+-").isdigit() or len(text) > 20:
+        raise BadInput(f"{shown(str(value), 40)} is not a whole number", field=name)
+    number = int(text)
     if number < minimum:
-        raise BadInput(f"{value!r}: at least {minimum} is needed", field=name)
+        raise BadInput(f"{number}: at least {minimum} is needed", field=name)
+    if number > MAX_COUNT:
+        raise BadInput(f"{number}: at most {MAX_COUNT} can be asked for", field=name)
     return number

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import BadInput
+from .formats.bounds import MAX_COUNT
 from .formats.durations import parse_walltime_seconds
 from .formats.memory import parse_memory_mib
 from .yamlsource import LocatedDict, no_unknown_keys
@@ -34,6 +35,8 @@ def parse_limits(block: LocatedDict, source: str, prefix: str) -> SiteLimits:
             else:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise BadInput("expected a whole number", field=f"{prefix}.{key}")
+                if value > MAX_COUNT:
+                    raise BadInput(f"{value} is too large (at most {MAX_COUNT})", field=f"{prefix}.{key}")
                 values[key] = value
         except BadInput as exc:
             raise BadInput(exc.detail, source=source, line=line, field=exc.field) from None

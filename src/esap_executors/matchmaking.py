@@ -14,6 +14,7 @@ from typing import Any
 import classad2
 
 from .errors import BadInput
+from .formats.expressions import parse_classad_expression
 from .job import JobSpec
 from .sites import Catalogue, Site
 
@@ -66,10 +67,9 @@ def _classad_value(value: Any) -> Any:
 
 
 def parse_expression(text: str, what: str) -> classad2.ExprTree:
-    try:
-        return classad2.ExprTree(text)
-    except Exception:
-        raise BadInput(f"not a valid ClassAd expression: {text}", field=what) from None
+    tree = parse_classad_expression(text, field=what)
+    assert isinstance(tree, classad2.ExprTree)
+    return tree
 
 
 def split_conjuncts(expression: str) -> list[str]:

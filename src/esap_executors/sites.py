@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +12,9 @@ from typing import Any
 
 from .auth.settings import SiteCredentials, SitePolicy, parse_credentials, parse_policy
 from .errors import BadInput
+from .formats.bounds import MAX_COUNT
+from .formats.expressions import parse_classad_expression
+from .formats.printable import escaped, shortened, shown
 from .limits import SiteLimits, parse_limits
 from .paths import config_dir, default_work_root
 from .yamlsource import LocatedDict, load_yaml, no_unknown_keys
@@ -25,6 +30,11 @@ POLL_KEYS = {"start", "floor", "ceiling"}
 CONTAINER_KEYS = {"runtime", "images"}
 EXECUTE_KEYS = {"python", "snakemake"}
 CONTAINER_RUNTIMES = {"podman", "apptainer"}
+SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# numeric backend options that may be 0 (never release a held job, no GPU); the others count
+# something that must be there (cores, workers, seconds)
+ZERO_ALLOWED_OPTIONS = {"release_holds", "max_gpus"}
+MAX_POLL_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,10 @@ class Catalogue:
         if not isinstance(data, LocatedDict):
             raise BadInput("the catalogue must be a mapping of site name -> settings", source=source, line=1)
         for name, settings in data.items():
+            if not SITE_NAME.fullmatch(name):
+                raise BadInput(f"site name {shown(name, 40)} is not a name (letters, digits, '.', '_', '-'; "
+                               "at most 64, starting with a letter or digit)", source=source,
+                               line=data.line_of(name), field=escaped(name)[:64] or "site name")
             sites[name] = parse_site(name, settings, source, data.line_of(name))
         return cls(sites, source)
 
@@ -110,13 +124,13 @@ class Catalogue:
 def catalogue_path(explicit: str | Path | None) -> Path | None:
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise BadInput("no such sites file", source=str(path), field="--sites")
-        return path
+        return path  # anything but a regular file is refused by name when it is read
     env = os.environ.get("ESAP_SITES")
     if env:
         path = Path(env).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise BadInput("no such sites file", source=str(path), field="ESAP_SITES")
         return path
     user = config_dir() / "sites.yaml"
@@ -148,7 +162,13 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
             known = ", ".join(sorted(option_types)) or "none"
             raise bad(key, f"unknown option for backend {backend} (known: {known})", options, f"{name}.options")
         if not isinstance(value, expected) or isinstance(value, bool) and expected is int:
-            raise bad(key, f"expected {_type_name(expected)}, got {value!r}", options, f"{name}.options")
+            raise bad(key, f"expected {_type_name(expected)}, got {shortened(repr(value), 40)}", options,
+                      f"{name}.options")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            least = 0 if key in ZERO_ALLOWED_OPTIONS else 1
+            if not math.isfinite(value) or not least <= value <= MAX_COUNT:
+                raise bad(key, f"{shortened(repr(value), 40)} is out of range ({least} to {MAX_COUNT})", options,
+                          f"{name}.options")
     shared = settings.get("shared_filesystem", True)
     if not isinstance(shared, bool):
         raise bad("shared_filesystem", "expected true or false")
@@ -157,14 +177,20 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     work_root = settings.get("work_root") or str(default_work_root())
     if not isinstance(work_root, str):
         raise bad("work_root", "expected a directory path")
+    if not os.path.isabs(os.path.expanduser(work_root)):
+        raise bad("work_root", f"{shown(work_root)} is not an absolute path")
+    if os.path.exists(os.path.expanduser(work_root)) and not os.path.isdir(os.path.expanduser(work_root)):
+        raise bad("work_root", f"{shown(work_root)} is not a directory")
     defaults = _block(settings, "defaults", source, name)
     no_unknown_keys(defaults, DEFAULT_KEYS, source, f"{name}.defaults")
     poll_block = _block(settings, "poll", source, name)
     no_unknown_keys(poll_block, POLL_KEYS, source, f"{name}.poll")
     poll_values = {}
     for key, value in poll_block.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise bad(key, "expected a positive number of seconds", poll_block, f"{name}.poll")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not 0 < value <= MAX_POLL_S:
+            raise bad(key, f"expected a positive number of seconds (at most {MAX_POLL_S})", poll_block,
+                      f"{name}.poll")
         poll_values[key] = float(value)
     poll = PollSettings(**poll_values)
     if poll.floor > poll.ceiling:
@@ -180,6 +206,12 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
         raise bad("images", "expected a mapping image name -> local file, directory or tag",
                   container_block, f"{name}.container")
     attributes = _block(settings, "attributes", source, name)
+    for key, value in attributes.items():
+        if isinstance(value, str) and value.startswith("="):  # an expression, as matchmaking reads it
+            try:
+                parse_classad_expression(value[1:], field=f"{name}.attributes.{key}")
+            except BadInput as exc:
+                raise BadInput(exc.detail, source=source, line=attributes.line_of(key), field=exc.field) from None
     execute = _block(settings, "execute", source, name)
     no_unknown_keys(execute, EXECUTE_KEYS, source, f"{name}.execute")
     modules = _block(settings, "modules", source, name)

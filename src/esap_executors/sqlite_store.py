@@ -15,6 +15,8 @@ from pathlib import Path
 
 from . import state_schema
 from .errors import BadInput, EsapError
+from .formats.printable import shown
+from .ids import checked_id, prefix_upper_bound
 from .sqlite_wal import connect_wal
 from .states import JobState, JobStatus
 from .store import JOB_COLUMNS as _COLUMNS
@@ -201,19 +203,24 @@ class SQLiteStore(Store):
             records.extend(_record(r) for r in rows)
         return records
 
-    def job(self, ident: str) -> JobRecord:
-        """A job by its esap id, a unique prefix of it, or its scheduler id."""
+    def job(self, ident: str, *, prefix: bool = False) -> JobRecord:
+        """A job by its esap id or its scheduler id, exactly; with `prefix`, by a unique prefix of its id."""
+        checked_id(ident)
         db = self.connect()
         rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (ident,)).fetchall()
-        if not rows:
+        if not rows and prefix:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE job_id LIKE ? ESCAPE '\\' OR native_id=?",
-                (ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", ident),
+                f"SELECT {_COLUMNS} FROM jobs WHERE job_id >= ? AND job_id < ? LIMIT 2",
+                (ident, prefix_upper_bound(ident)),
             ).fetchall()
         if not rows:
-            raise BadInput(f"no job {ident!r} in the state store {self.describe()}", field="ID")
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE native_id=? LIMIT 2", (ident,)).fetchall()
+        if not rows:
+            raise BadInput(f"no job {shown(ident)} in the state store {self.describe()}", field="ID")
         if len(rows) > 1:
-            raise BadInput(f"{ident!r} matches {len(rows)} jobs; give more of the id", field="ID")
+            what = "starts more than one job id; give more of it" if prefix else "is the scheduler id of more " \
+                "than one job (on different sites); give the esap id"
+            raise BadInput(f"{shown(ident)} {what}", field="ID")
         return _record(rows[0])
 
     def latest_jobs(self, limit: int = 50) -> list[JobRecord]:

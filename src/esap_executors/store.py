@@ -211,8 +211,10 @@ class Store(ABC):
     def jobs_by_ids(self, job_ids: Sequence[str]) -> list[JobRecord]: ...
 
     @abstractmethod
-    def job(self, ident: str) -> JobRecord:
-        """A job by its esap id, a unique prefix of it, or its scheduler id (BadInput otherwise)."""
+    def job(self, ident: str, *, prefix: bool = False) -> JobRecord:
+        """A job by its esap id or its scheduler id, matched exactly (ids.checked_id first); with
+        `prefix`, by a prefix of its esap id that starts no other id. BadInput otherwise. Never a
+        pattern (no SQL LIKE: `%` and `_` are characters like any other)."""
 
     @abstractmethod
     def latest_jobs(self, limit: int = 50) -> list[JobRecord]: ...

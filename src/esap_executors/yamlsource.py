@@ -8,6 +8,9 @@ from typing import Any
 import yaml
 
 from .errors import BadInput
+from .textfiles import read_user_text
+
+MAX_DEPTH = 64  # a catalogue nests 4 or 5 levels
 
 
 class LocatedDict(dict[str, Any]):
@@ -47,27 +50,49 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LocatedDi
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | Path, *, field: str | None = None) -> Any:
     """Load a YAML file; syntax errors become one BadInput line with file and line."""
-    text_path = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror}", source=text_path) from None
-    return load_yaml_text(text, text_path)
+    return load_yaml_text(read_user_text(path, field=field), str(path))
 
 
 def load_yaml_text(text: str, source: str) -> Any:
+    _check_depth(text, source)
     loader = _LineLoader(text)
     loader.name = source
     try:
         return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark else None
-        raise BadInput(f"invalid YAML: {exc.problem}", source=source, line=line) from None
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, source) from None
     finally:
         loader.dispose()
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before the (recursive) composer sees it."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else None
+                    raise BadInput(f"nested deeper than {MAX_DEPTH} levels", source=source, line=line)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, source) from None
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, source: str) -> BadInput:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark
+        return BadInput(f"invalid YAML: {exc.problem}", source=source, line=mark.line + 1 if mark else None)
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return BadInput(f"invalid YAML: character {code:#x} is not allowed", source=source, line=line)
+    return BadInput(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                    source=source)
 
 
 def no_unknown_keys(block: LocatedDict, known: set[str], source: str, prefix: str) -> None:

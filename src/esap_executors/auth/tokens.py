@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import AuthError
 from ..paths import state_dir
+from ..textfiles import TOKEN_MAX_BYTES, read_user_text
 from .config import AuthConfig
 from .oidc import OidcClient, TokenSet
 
@@ -90,10 +91,11 @@ def oidc_agent_token(config: AuthConfig, audience: str | None = None) -> FoundTo
 
 
 def _read_token_file(path: Path) -> str | None:
-    try:
-        text = path.read_text().strip()
-    except OSError:
+    """A token file's token; None when there is no such file. A file that is there but is no
+    token file (a FIFO, a device, binary data, megabytes) is refused by name."""
+    if not path.exists():
         return None
+    text = read_user_text(path, max_bytes=TOKEN_MAX_BYTES, field="token file").strip()
     return text or None
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .arguments import add_id_argument
 from .main import global_options
 
 
 def register(subparsers: Any) -> None:
     output = subparsers.add_parser("output", parents=[global_options()],
                                    help="retrieve a JDL job's output sandbox")
-    output.add_argument("id", help="esap job id (or a unique prefix)")
+    add_id_argument(output, "esap job id (or the scheduler's id)")
     output.add_argument("--dir", help="where to put the files (default: the folder chosen at submission)")
     output.add_argument("--json", action="store_true", help="machine-readable output")
     output.set_defaults(handler=_output)

@@ -13,6 +13,8 @@ from typing import Any
 
 from ..errors import BadInput
 from ..esap.basket_cli import add_source_options
+from ..formats.expressions import parse_classad_expression
+from ..formats.printable import escaped, shown
 from ..job import Container, make_spec
 from ..notify import Notifier
 from ..report.at_end import end_of_run
@@ -22,6 +24,7 @@ from ..states import JobState, JobStatus
 from ..store import JobRecord, Store
 from ..stores import open_store
 from ..tracker import tracker_for
+from .arguments import MAX_LISTED, add_id_argument, job_or_run, seconds_between, whole_number
 from .main import global_options
 
 
@@ -35,21 +38,23 @@ def register(subparsers: Any) -> None:
         parser.set_defaults(handler=run_command if name == "run" else submit_command)
 
     status = subparsers.add_parser("status", parents=[global_options()], help="state of jobs")
-    status.add_argument("id", nargs="?", help="esap job id (or a unique prefix, or the scheduler's id), or a run id")
+    add_id_argument(status, "esap job id (or the scheduler's id), or a run id", optional=True)
     status.add_argument("--json", action="store_true")
-    status.add_argument("--limit", type=int, default=20, help="how many recent jobs without an ID")
+    status.add_argument("--limit", type=whole_number(1, MAX_LISTED), default=20,
+                        help="how many recent jobs without an ID")
     status.add_argument("--watch", action="store_true",
                         help="a live view of the run (default: the latest) until it is final")
-    status.add_argument("--interval", type=float, default=2.0, help="--watch: seconds between refreshes")
+    status.add_argument("--interval", type=seconds_between(0.1, 86400), default=2.0,
+                        help="--watch: seconds between refreshes")
     status.set_defaults(handler=status_command)
 
     cancel = subparsers.add_parser("cancel", parents=[global_options()],
                                    help="cancel a job, or every job of a run")
-    cancel.add_argument("id", help="esap job id (or a unique prefix, or the scheduler's id), or a run id")
+    add_id_argument(cancel, "esap job id (or the scheduler's id), or a run id")
     cancel.set_defaults(handler=cancel_command)
 
     logs = subparsers.add_parser("logs", parents=[global_options()], help="print a job's stdout and stderr")
-    logs.add_argument("id")
+    add_id_argument(logs, "esap job id (or the scheduler's id)")
     logs.set_defaults(handler=logs_command)
 
 
@@ -106,15 +111,47 @@ def _is_jdl(args: argparse.Namespace) -> bool:
     return bool(command) and command[0].endswith(".jdl")
 
 
+# options naming something: an empty value names nothing (it would silently mean "the default")
+_NAME_OPTIONS = ("site", "name", "account", "partition", "qos", "container", "run_key", "output_dir")
+
+
+def check_named_options(args: argparse.Namespace) -> None:
+    for option in _NAME_OPTIONS:
+        value = getattr(args, option, None)
+        flag = "--" + ("run-id" if option == "run_key" else option.replace("_", "-"))
+        if value is not None and not value.strip():
+            raise BadInput("is empty: give a name or leave the option out", field=flag)
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise BadInput(f"{shown(value)} contains control characters", field=flag)
+
+
+def _check_command(command: list[str]) -> None:
+    program = command[0]
+    if not program:
+        raise BadInput("the command is an empty string", field="command")
+    if "/" in program:
+        path = Path(program)
+        if path.is_dir():
+            raise BadInput(f"{shown(program)} is a directory, not a program", field="command")
+        if path.exists() and not os.access(path, os.X_OK):
+            raise BadInput(f"{shown(program)} is not executable (chmod +x, or run it with its interpreter)",
+                           field="command")
+
+
 def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
     if args.inputs_from_basket:
         raise BadInput("applies to JDL jobs (esap run job.jdl); for CWL see esap-cwltool --inputs-from-basket",
                        field="--inputs-from-basket")
+    check_named_options(args)
+    _check_command(command)
+    for option in ("requirements", "rank"):
+        if getattr(args, option) is not None:
+            parse_classad_expression(getattr(args, option), field=f"--{option}")
     env = {}
     for item in args.env:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise BadInput(f"{item!r} is not NAME=VALUE", field="--env")
+            raise BadInput(f"{shown(item)} is not NAME=VALUE", field="--env")
         env[name] = value
     spec = make_spec(
         command,
@@ -143,6 +180,7 @@ def _open_run(args: argparse.Namespace) -> Run:
 
 
 def submit_command(args: argparse.Namespace) -> int:
+    check_named_options(args)
     if _is_jdl(args):
         from ..jdl.cli import run_jdl
 
@@ -161,6 +199,7 @@ def submit_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    check_named_options(args)
     notifier = _notifier(args)
     if _is_jdl(args):
         from ..jdl.cli import run_jdl
@@ -244,8 +283,7 @@ def status_command(args: argparse.Namespace) -> int:
     if args.watch:
         return watch_command(store, catalogue, args)
     if args.id:
-        run_jobs = store.jobs_of_run(args.id)  # a run id lists the run's jobs
-        records = run_jobs or [store.job(args.id)]
+        records = job_or_run(store, args.id, prefix=args.prefix)  # a run id lists the run's jobs
     else:
         records = store.latest_jobs(args.limit)
     single = bool(args.id) and len(records) == 1 and records[0].run_id != args.id
@@ -261,7 +299,7 @@ def status_command(args: argparse.Namespace) -> int:
         exit_text = "" if r.exit_code is None else str(r.exit_code)
         missing = f" missing outputs: {', '.join(r.missing_outputs)}" if r.missing_outputs else ""
         print(f"{r.job_id:<22} {r.site:<18} {r.native_id or '-':<14} {r.state.value:<10} {exit_text:<5} "
-              f"{r.name[:20]:<20} {r.reason or ''}{missing}")
+              f"{escaped(r.name)[:20]:<20} {escaped(r.reason or '')}{escaped(missing)}")
     return 0
 
 
@@ -289,7 +327,7 @@ def cancel_command(args: argparse.Namespace) -> int:
     """Cancel a job, or every live job of a run (one scheduler call per site)."""
     store = open_store()
     catalogue = Catalogue.load(args.sites)
-    records = store.jobs_of_run(args.id) or [store.job(args.id)]
+    records = job_or_run(store, args.id, prefix=args.prefix)
     live = [r for r in records if not r.state.is_final]
     if not live:
         for record in records:
@@ -313,7 +351,7 @@ def cancel_command(args: argparse.Namespace) -> int:
 
 def logs_command(args: argparse.Namespace) -> int:
     store = open_store()
-    record = store.job(args.id)
+    record = store.job(args.id, prefix=args.prefix)
     for label, path, stream in (("stdout", record.stdout, sys.stdout), ("stderr", record.stderr, sys.stderr)):
         if not Path(path).exists():
             print(f"esap: no {label} yet at {path}", file=sys.stderr)

@@ -5,10 +5,42 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from ..errors import EsapError
+from ..auth.redact import redact
+from ..errors import BadInput, EsapError
+from ..formats.printable import escaped, is_utf8, shortened
+
+MESSAGE_LIMIT = 600  # characters of one error line: a 100 kB value is not echoed whole
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as one line (no usage block): `esap: error: argument --limit: ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {user_text(message)} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def user_text(message: str) -> str:
+    """An error message as printed: secrets masked, control characters escaped, one line, bounded."""
+    return shortened(escaped(redact(message)), MESSAGE_LIMIT)
+
+
+def check_invocation(argv: Sequence[str]) -> None:
+    """What every command needs before its options are read: text arguments and a working directory."""
+    for position, argument in enumerate(argv, 1):
+        if not is_utf8(argument):
+            raise BadInput(f"argument {position} ({escaped(shortened(argument))}) is not valid UTF-8 text",
+                           field="command line")
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise BadInput("the current working directory was deleted; cd to an existing directory",
+                       field="working directory") from None
 
 COMMAND_MODULES = [
     "esap_executors.cli.site_commands",
@@ -36,7 +68,7 @@ def global_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="esap",
         description="Run batch jobs unattended on ESCAPE computing sites (local, SLURM, HTCondor).",
         parents=[global_options()],
@@ -65,7 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(exc, file=sys.stderr)
         return 1
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        check_invocation(arguments)
+    except BadInput as exc:
+        print(f"esap: error: {user_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    args = parser.parse_args(arguments)
     args.sites = getattr(args, "sites", None)
     args.debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
@@ -80,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EsapError as exc:
         if args.debug:
             raise
-        print(f"esap: error: {exc}", file=sys.stderr)
+        print(f"esap: error: {user_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("esap: interrupted", file=sys.stderr)
@@ -91,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"esap: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+        print(f"esap: internal error: {type(exc).__name__}: {user_text(str(exc))} "
+              "(run with --debug for the traceback)",
               file=sys.stderr)
         return 1
 

@@ -8,9 +8,11 @@ import sys
 from typing import Any
 
 from ..errors import BadInput
+from ..formats.printable import escaped, shown
 from ..report import RunReport, collect_report, write_html
 from ..sites import Catalogue
 from ..stores import open_store
+from .arguments import exact_id
 from .main import global_options
 
 
@@ -19,7 +21,7 @@ def register(subparsers: Any) -> None:
         "report", parents=[global_options()],
         help="a run's jobs: times, sites, outcome and usage against requests (text, JSON, HTML, RO-Crate)",
     )
-    report.add_argument("run", metavar="RUN", help="a run id (see `esap runs`)")
+    report.add_argument("run", metavar="RUN", type=exact_id, help="a run id (see `esap runs`), matched exactly")
     report.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with a timeline")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.add_argument("--ro-crate", metavar="DIR",
@@ -33,7 +35,7 @@ def register(subparsers: Any) -> None:
 def report_command(args: argparse.Namespace) -> int:
     store = open_store()
     if store.run(args.run) is None:
-        raise BadInput(f"no run {args.run!r} in the state store {store.describe()} (see `esap runs`)", field="RUN")
+        raise BadInput(f"no run {shown(args.run)} in the state store {store.describe()} (see `esap runs`)", field="RUN")
     catalogue = None if args.no_accounting else Catalogue.load(args.sites)
     report = collect_report(store, args.run, catalogue)
     if args.html:
@@ -71,9 +73,9 @@ def print_text(report: RunReport) -> None:
     for j in report.jobs:
         waited = None if j.started is None else j.started - j.queued
         eff = "-" if j.cpu_efficiency is None else f"{j.cpu_efficiency:.0%}"
-        print(f"{j.job_id:<22} {j.name[:20]:<20} {j.site[:14]:<14} {(j.native_id or '-')[:10]:<10} "
+        print(f"{j.job_id:<22} {escaped(j.name)[:20]:<20} {j.site[:14]:<14} {(j.native_id or '-')[:10]:<10} "
               f"{j.state:<9} {'' if j.exit_code is None else j.exit_code:>4} {_seconds(waited):>8} "
-              f"{_seconds(j.run_s):>8} {eff:>7}  {j.reason or ''}")
+              f"{_seconds(j.run_s):>8} {eff:>7}  {escaped(j.reason or '')}")
 
 
 def _seconds(value: float | None) -> str:

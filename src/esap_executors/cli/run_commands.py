@@ -12,6 +12,7 @@ from ..sites import Catalogue
 from ..store import Store
 from ..stores import open_store
 from ..tracker import tracker_for
+from .arguments import MAX_LISTED, whole_number
 from .main import global_options
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 def register(subparsers: Any) -> None:
     runs = subparsers.add_parser("runs", parents=[global_options()],
                                  help="recent runs (esap, esap-cwltool, Snakemake, JDL) and their jobs' states")
-    runs.add_argument("--limit", type=int, default=20, help="how many runs, newest first")
+    runs.add_argument("--limit", type=whole_number(1, MAX_LISTED), default=20, help="how many runs, newest first")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=runs_command)
 

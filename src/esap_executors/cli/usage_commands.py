@@ -6,11 +6,13 @@ import argparse
 import json
 from typing import Any
 
+from ..formats.printable import escaped
 from ..sites import Catalogue
 from ..stores import open_store
 from ..tracker import tracker_for
 from ..usage import LOW_SHARE as LOW
 from ..usage import JobUsage, usage_of
+from .arguments import add_id_argument, job_or_run
 from .main import global_options
 
 SETTLE_S = 10.0  # jobs that just ended: how long to wait for the site's accounting of them
@@ -21,7 +23,7 @@ def register(subparsers: Any) -> None:
         "usage", parents=[global_options()],
         help="CPU and memory finished jobs used, against their requests",
     )
-    usage.add_argument("id", help="a run id, or a job id (or a unique prefix, or the scheduler's id)")
+    add_id_argument(usage, "a run id, or a job id (or the scheduler's id)")
     usage.add_argument("--json", action="store_true")
     usage.set_defaults(handler=usage_command)
 
@@ -29,7 +31,7 @@ def register(subparsers: Any) -> None:
 def usage_command(args: argparse.Namespace) -> int:
     store = open_store()
     catalogue = Catalogue.load(args.sites)
-    records = store.jobs_of_run(args.id) or [store.job(args.id)]
+    records = job_or_run(store, args.id, prefix=args.prefix)
     with tracker_for(store, catalogue) as tracker:  # jobs that ended since the last look count too
         records = tracker.refresh(records)
     rows = usage_of(store, catalogue, records, settle_s=SETTLE_S)
@@ -40,7 +42,7 @@ def usage_command(args: argparse.Namespace) -> int:
           f"{'MEM-PEAK':>9} {'MEM-REQ':>8} {'MEM-EFF':>7}")
     for row in rows:
         r, u = row.record, row.usage
-        print(f"{r.job_id:<22} {r.site:<16} {r.name[:20]:<20} {r.spec.cores:>5} "
+        print(f"{r.job_id:<22} {r.site:<16} {escaped(r.name)[:20]:<20} {r.spec.cores:>5} "
               f"{_seconds(u.wall_s if u else None):>8} {_seconds(u.cpu_s if u else None):>8} "
               f"{_share(row.cpu_efficiency):>7} {_mib(u.max_memory_mib if u else None):>9} "
               f"{_mib(r.spec.memory_mib):>8} {_share(row.memory_efficiency):>7}")

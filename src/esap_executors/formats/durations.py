@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 from ..errors import BadInput
+from .bounds import MAX_WALLTIME_S, checked_number
+from .printable import shortened
 from .slurm_numbers import rest_number
 
 SLURM_FORMS = "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"
@@ -85,22 +87,24 @@ def rest_duration_seconds(value: Any) -> float:
 def parse_walltime_seconds(value: str | int | float, *, field: str = "walltime") -> int:
     """A requested walltime in seconds: SLURM's forms, or 30s, 10m, 2h, 1d.
 
-    A bare number is minutes, as in SLURM; a fraction of a second rounds up.
+    A bare number is minutes, as in SLURM; a fraction of a second rounds up. At most
+    MAX_WALLTIME_S: what the state store and the schedulers can hold.
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise BadInput(f"{value!r} is not a walltime", field=field)
     if isinstance(value, int | float):
-        if value < 0:
-            raise BadInput(f"{value!r} is negative", field=field)
-        return int(value * 60)
+        minutes = checked_number(value, field=field, maximum=MAX_WALLTIME_S / 60, unit="minutes")
+        return math.ceil(minutes * 60)
     short = _SHORT.match(value)
     if short:
-        return int(float(short.group(1)) * _SHORT_UNITS[short.group(2).lower()])
-    try:
-        return math.ceil(parse_slurm_duration(value, field=field))
-    except BadInput:
-        raise BadInput(f"{value!r} is not a walltime (use {SLURM_FORMS}, or 30s/10m/2h/1d)",
-                       field=field) from None
+        number = float(short.group(1)) * _SHORT_UNITS[short.group(2).lower()]
+    else:
+        try:
+            number = parse_slurm_duration(value, field=field)
+        except BadInput:
+            raise BadInput(f"{shortened(value, 60)!r} is not a walltime (use {SLURM_FORMS}, or 30s/10m/2h/1d)",
+                           field=field) from None
+    return math.ceil(checked_number(number, field=field, maximum=MAX_WALLTIME_S, unit="seconds", text=value))
 
 
 def format_duration(seconds: int) -> str:

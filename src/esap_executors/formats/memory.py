@@ -6,6 +6,8 @@ import math
 import re
 
 from ..errors import BadInput
+from .bounds import MAX_MEMORY_MIB, checked_number
+from .printable import shortened
 
 _MIB_PER_UNIT = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
 _REQUEST = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])?(?:i?B)?\s*$", re.IGNORECASE)
@@ -13,21 +15,21 @@ _ACCOUNTED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])?\s*$", re.IGNORECASE)
 
 
 def parse_memory_mib(value: str | int | float, *, field: str = "memory") -> int:
-    """Memory as MiB, rounded up. A bare number is MiB, like SLURM's --mem; K, M, G, T are binary."""
-    if isinstance(value, bool):
+    """Memory as MiB, rounded up. A bare number is MiB, like SLURM's --mem; K, M, G, T are binary.
+    At most MAX_MEMORY_MIB."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise BadInput(f"{value!r} is not a memory size", field=field)
     if isinstance(value, int | float):
-        if value < 0:
-            raise BadInput(f"{value!r} is negative", field=field)
-        return math.ceil(value)
+        return math.ceil(checked_number(value, field=field, maximum=MAX_MEMORY_MIB, unit="MiB"))
     match = _REQUEST.match(value)
     if not match:
         raise BadInput(
-            f"{value!r} is not a memory size (use e.g. 512M, 2G, 1T; a bare number is MiB)",
+            f"{shortened(value, 60)!r} is not a memory size (use e.g. 512M, 2G, 1T; a bare number is MiB)",
             field=field,
         )
     number = float(match.group(1))
-    mib = number * _MIB_PER_UNIT[(match.group(2) or "M").upper()]
+    mib = checked_number(number * _MIB_PER_UNIT[(match.group(2) or "M").upper()], field=field,
+                         maximum=MAX_MEMORY_MIB, unit="MiB", text=value)
     return max(1, math.ceil(mib)) if number > 0 else 0
 
 

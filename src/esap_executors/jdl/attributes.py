@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..formats.printable import shortened
 from .document import JdlDocument
 
 IMPLEMENTED = (
@@ -39,6 +40,8 @@ INTERACTIVE_MESSAGE = (
     "support (connect to a running job from the science platform); run it as a batch job for now"
 )
 
+MAX_UNKNOWN_WARNINGS = 10  # then one line with how many more
+
 _CANONICAL = {name.lower(): name for name in (*IMPLEMENTED, *REJECTED)}
 
 
@@ -49,11 +52,16 @@ def canonical(name: str) -> str | None:
 def check_attributes(doc: JdlDocument) -> list[str]:
     """Raise on a refused attribute; return warnings for unknown ones (JDL is extensible)."""
     warnings = []
+    unknown = 0
     for name in doc.names():
         known = canonical(name)
         if known is None:
-            line = doc.line_of(name)
-            warnings.append(f"{doc.source}:{line}: unknown attribute {name} ignored")
+            unknown += 1
+            if unknown <= MAX_UNKNOWN_WARNINGS:
+                line = doc.line_of(name)
+                warnings.append(f"{doc.source}:{line}: unknown attribute {shortened(name, 60)} ignored")
         elif known in REJECTED:
             raise doc.bad(name, f"not supported: {known} ({REJECTED[known]})")
+    if unknown > MAX_UNKNOWN_WARNINGS:
+        warnings.append(f"{doc.source}: {unknown - MAX_UNKNOWN_WARNINGS} more unknown attributes ignored")
     return warnings

@@ -15,6 +15,7 @@ from typing import Any
 from ..cli.progress import RunProgress
 from ..errors import BadInput, EsapError
 from ..esap.basket_cli import basket_inputs
+from ..formats.printable import escaped
 from ..paths import state_dir
 from ..runs import JobRequest, Run
 from ..sites import Catalogue
@@ -196,7 +197,7 @@ def _output_dirs(args: argparse.Namespace, job_ids: dict[str, str]) -> dict[str,
 
 
 def _progress(record: JobRecord, status: JobStatus) -> None:
-    print(f"esap: {record.job_id} {record.name} ({record.site}:{record.native_id}) {status.describe()}",
+    print(f"esap: {record.job_id} {escaped(record.name)} ({record.site}:{record.native_id}) {status.describe()}",
           file=sys.stderr, flush=True)
 
 
@@ -250,7 +251,7 @@ def _report(results: Sequence[tuple[JobRecord, Retrieval, Path]], quiet: bool) -
         print(json.dumps([_as_dict(record, outcome, folder) for record, outcome, folder in results]))
         return
     for record, outcome, folder in results:
-        print(f"{record.job_id} {record.name}: {record.status().describe()} on {record.site}")
+        print(f"{record.job_id} {escaped(record.name)}: {record.status().describe()} on {record.site}")
         if outcome.retrieved:
             print(f"  output sandbox in {folder}: " + ", ".join(_shown(p, folder) for p in outcome.retrieved))
         for name in outcome.missing:
@@ -278,7 +279,7 @@ def _as_dict(record: JobRecord, outcome: Retrieval, folder: Path) -> dict[str, A
 def output_command(args: argparse.Namespace) -> int:
     register_transfers()
     store = open_store()
-    record = store.job(args.id)
+    record = store.job(args.id, prefix=args.prefix)
     meta = records.find(store, record.run_id, record.key)
     if meta is None:
         raise BadInput(f"{record.job_id} is not a JDL job: it has no output sandbox (see `esap logs`)", field="ID")
@@ -293,7 +294,7 @@ def output_command(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         copied = copy_present(Path(record.workdir), [o.name for o in meta.outputs], folder)
-        print(f"{record.job_id} {record.name}: {record.state.value}; perusal copy in {folder}: "
+        print(f"{record.job_id} {escaped(record.name)}: {record.state.value}; perusal copy in {folder}: "
               + (", ".join(copied) or "no file yet"))
         return 0
     outcome = retrieve(Path(record.workdir), meta.outputs, folder)

@@ -10,6 +10,8 @@ from typing import Any
 import classad2
 
 from ..errors import BadInput
+from ..formats.expressions import check_expression_size
+from ..textfiles import read_user_text
 from .lexer import Statement, blank_comments, split_statements
 
 
@@ -63,6 +65,7 @@ def parse_text(text: str, source: str, directory: Path) -> JdlDocument:
         if earlier is not None:
             raise BadInput(f"{statement.name} is set twice (first on line {earlier.line})",
                            source=source, line=statement.line)
+        check_expression_size(statement.expression, field=statement.name, source=source, line=statement.line)
         try:
             classad2.ExprTree(statement.expression)
         except Exception:
@@ -86,10 +89,5 @@ def parse_text(text: str, source: str, directory: Path) -> JdlDocument:
 
 def parse_file(path: str | Path) -> JdlDocument:
     file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise BadInput(f"cannot read the JDL file: {exc.strerror or exc}", source=str(path)) from None
-    except UnicodeDecodeError:
-        raise BadInput("the JDL file is not text (UTF-8)", source=str(path)) from None
+    text = read_user_text(file)
     return parse_text(text, str(path), file.resolve().parent)

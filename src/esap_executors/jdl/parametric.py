@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .document import JdlDocument
 
 PLACEHOLDER = "_PARAM_"
 MAX_JOBS = 10000
+MAX_PARAMETER = 2.0**53  # integers a float holds exactly
 
 
 def is_wms_parametric(doc: JdlDocument) -> bool:
@@ -81,13 +83,29 @@ def _numeric(doc: JdlDocument, given: float, wms: bool) -> list[str]:
             value += step
     else:
         factor = _number(doc, "ParameterFactor", 1)
+        for name, number in (("ParameterStart", start), ("ParameterStep", step), ("ParameterFactor", factor)):
+            if not math.isfinite(number) or abs(number) > MAX_PARAMETER:
+                raise doc.bad(name, f"{number!r} is out of range (at most {MAX_PARAMETER:.0e})")
         if not float(given).is_integer() or given < 1:
             raise doc.bad("Parameters", "the number of jobs must be a whole number >= 1")
         value = start
         for _ in range(min(int(given), MAX_JOBS + 1)):
             values.append(value)
             value = value * factor + step
+            if abs(value) > MAX_PARAMETER:  # stop before the numbers grow without bound
+                values.append(value)
+                break
+    _check_values(doc, values)
     return [_text(v) for v in values]
+
+
+def _check_values(doc: JdlDocument, values: list[float]) -> None:
+    """Values that grow past what a float holds exactly (Parameters = 10000; ParameterFactor = 10)."""
+    for value in values:
+        if not math.isfinite(value) or abs(value) > MAX_PARAMETER:
+            raise doc.bad("ParameterFactor" if "ParameterFactor" in doc else "ParameterStep",
+                          f"the parameter values grow beyond {MAX_PARAMETER:.0e}; use fewer jobs or a "
+                          "smaller factor")
 
 
 def _text(value: Any) -> str:

@@ -34,11 +34,17 @@ class OutputFile:
 
 def check_relative_name(name: str) -> str | None:
     """Why an output name is refused, or None."""
-    if not name or name.startswith("/"):
+    if not name.strip():
+        return "is empty; name a file of the job's working directory"
+    if name.startswith("/"):
         return "is an absolute path; names are relative to the job's working directory"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "contains control characters"
     parts = name.replace("\\", "/").split("/")
     if ".." in parts:
         return "contains '..'; names must stay inside the job's working directory"
+    if all(part in ("", ".") for part in parts):
+        return "names the job's working directory itself; name the files to bring back"
     return None
 
 

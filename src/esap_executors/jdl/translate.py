@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..job import JobSpec, StageIn
+from ..formats.bounds import MAX_COUNT, MAX_RETRIES, MAX_WALLTIME_S
+from ..formats.printable import shortened, shown
+from ..job import ENV_NAME, JobSpec, StageIn
 from . import arguments as args_rules
 from .attributes import (
     INTERACTIVE_MESSAGE,
@@ -25,6 +27,7 @@ from .parametric import parameter_values, substitute
 from .sandbox import OutputFile, check_output_uri, check_relative_name, input_entry
 
 DEFAULT_PERUSAL_INTERVAL = 5
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @dataclass(frozen=True)
@@ -79,14 +82,17 @@ class _Values:
             raise self.doc.bad(name, 'expected a list of strings, e.g. {"a", "b"}')
         return value
 
-    def integer(self, name: str, minimum: int) -> int | None:
+    def integer(self, name: str, minimum: int, maximum: int = MAX_COUNT) -> int | None:
         value = self.raw(name)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not float(value).is_integer():
             raise self.doc.bad(name, f"expected a whole number, found {self.doc.expression(name)}")
         if value < minimum:
             raise self.doc.bad(name, f"{int(value)}: at least {minimum} is needed")
+        if value > maximum:
+            raise self.doc.bad(name, f"{shortened(self.doc.expression(name), 40)}: at most {maximum}")
         return int(value)
 
     def boolean(self, name: str) -> bool:
@@ -133,11 +139,12 @@ def translate(doc: JdlDocument) -> JdlDescription:
             jobs.append(JdlJob(key="job", name=name, spec=spec, outputs=outputs))
     attrs = _Values(doc, None)
     perusal = attrs.boolean("PerusalFileEnable")
-    interval = attrs.integer("PerusalTimeInterval", 1)
+    interval = attrs.integer("PerusalTimeInterval", 1, 86400)
     expiry = attrs.raw("ExpiryTime")
     if expiry is not None:
-        if isinstance(expiry, bool) or not isinstance(expiry, int | float):
-            raise doc.bad("ExpiryTime", "expected seconds since the epoch (a number)")
+        if isinstance(expiry, bool) or not isinstance(expiry, int | float) or not math.isfinite(expiry) \
+                or expiry > MAX_EPOCH:
+            raise doc.bad("ExpiryTime", "expected seconds since the epoch (a number before the year 9999)")
         if expiry <= time.time():
             raise doc.bad("ExpiryTime", f"{int(expiry)} has passed: the job could never start")
     return JdlDescription(
@@ -216,8 +223,11 @@ def _job_spec(attrs: _Values) -> tuple[JobSpec, tuple[OutputFile, ...]]:
     env = _environment(attrs)
     streams = {name: _stream(attrs, name) for name in ("StdInput", "StdOutput", "StdError")}
     cores = _cores(attrs)
-    retries = (attrs.integer("RetryCount", 0) or 0) + (attrs.integer("ShallowRetryCount", 0) or 0)
-    cpu_time = attrs.integer("CPUTime", 1)
+    retries = (attrs.integer("RetryCount", 0, MAX_RETRIES) or 0) + \
+        (attrs.integer("ShallowRetryCount", 0, MAX_RETRIES) or 0)
+    if retries > MAX_RETRIES:
+        raise doc.bad("ShallowRetryCount", f"RetryCount + ShallowRetryCount = {retries}: at most {MAX_RETRIES}")
+    cpu_time = attrs.integer("CPUTime", 1, MAX_WALLTIME_S)
     labels = {"front": "jdl"}
     vo = attrs.string("VirtualOrganisation")
     if vo:
@@ -305,8 +315,8 @@ def _environment(attrs: _Values) -> dict[str, str]:
     env = {}
     for item in attrs.strings("Environment"):
         name, sep, value = item.partition("=")
-        if not sep or not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
-            raise attrs.doc.bad("Environment", f'{item!r} is not "NAME=value"')
+        if not sep or not ENV_NAME.fullmatch(name):
+            raise attrs.doc.bad("Environment", f'{shown(item, 60)} is not "NAME=value" (NAME: letters, digits, _)')
         env[name] = value
     return env
 

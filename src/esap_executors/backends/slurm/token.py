@@ -7,10 +7,10 @@ import os
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 from ...auth.settings import SiteCredentials
 from ...errors import AuthError
+from ...textfiles import TOKEN_MAX_BYTES, read_user_text
 
 
 class TokenSource:
@@ -31,10 +31,7 @@ class TokenSource:
 
     def token(self) -> str:
         if self.file:
-            try:
-                value = Path(self.file).read_text().strip()
-            except OSError as exc:
-                raise AuthError(f"cannot read the SLURM token file {self.file}: {exc.strerror}") from None
+            value = read_user_text(self.file, max_bytes=TOKEN_MAX_BYTES, field="slurm_jwt.file").strip()
             return value.removeprefix("SLURM_JWT=")
         if self.scontrol:
             with self._lock:
