@@ -66,6 +66,7 @@ def load_cases() -> list[Case]:
         defaults = data.get("defaults", {})
         for raw in data["cases"]:
             values = {**defaults, **raw}
+            values["env"] = {**defaults.get("env", {}), **raw.get("env", {})}
             if isinstance(values.get("words"), str):
                 values["words"] = [values["words"]]
             cases.append(Case(family=data["family"], **values))

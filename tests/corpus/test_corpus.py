@@ -118,7 +118,7 @@ def judge(case: Case, root: Path, code: int, out: str, err: str, before: dict[st
     if CANARY in both:
         problems.append("the content of a file outside the job's directory was printed")
     lines = [line for line in err.splitlines() if line.strip() and ": warning: " not in line]
-    if case.exit == 2:
+    if case.exit in (2, 3):
         if len(lines) != 1:
             problems.append(f"{len(lines)} lines on stderr, expected one")
         message = lines[-1] if lines else ""

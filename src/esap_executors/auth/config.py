@@ -29,6 +29,7 @@ import requests
 from ..errors import AuthError, BadInput
 from ..paths import config_dir
 from ..yamlsource import LocatedDict, load_yaml
+from .redact import redact
 
 ESCAPE_IAM = "https://iam-escape.cloud.cnaf.infn.it/"
 DEFAULT_SCOPE = "openid profile email offline_access wlcg.groups"
@@ -91,9 +92,10 @@ def config_file_path() -> Path:
 def load_config(**overrides: str | None) -> AuthConfig:
     """Defaults < auth.yaml < environment < non-None overrides (command-line options)."""
     values: dict[str, str] = {}
+    origins: dict[str, tuple[str | None, int | None, str]] = {}  # key -> (file, line, field) for messages
     sources = ["built-in defaults"]
     path = config_file_path()
-    if path.is_file():
+    if path.exists() or os.environ.get("ESAP_AUTH_CONFIG"):
         data = load_yaml(path)
         if data is not None:
             if not isinstance(data, LocatedDict):
@@ -104,26 +106,46 @@ def load_config(**overrides: str | None) -> AuthConfig:
                 if key not in CONFIG_KEYS:
                     raise BadInput(f"unknown key (known: {', '.join(sorted(CONFIG_KEYS | SECTIONS))})",
                                    source=str(path), line=data.line_of(key), field=key)
+                if isinstance(value, dict | list) or isinstance(value, str) and not value.strip():
+                    raise BadInput("expected a text value (leave the key out for the default)",
+                                   source=str(path), line=data.line_of(key), field=key)
                 if value is not None:
                     values[key] = str(value)
+                    origins[key] = (str(path), data.line_of(key), key)
             sources.append(str(path))
     for key, env_name in ENV_NAMES.items():
         if os.environ.get(env_name):
             values[key] = os.environ[env_name]
+            origins[key] = (None, None, env_name)
             sources.append(env_name)
     for key, value in overrides.items():
         if key not in CONFIG_KEYS:
             raise TypeError(f"unknown auth setting {key}")
         if value is not None:
+            if not value.strip():
+                raise BadInput("is empty", field="--" + key.replace("_", "-"))
             values[key] = value
+            origins[key] = (None, None, "--" + key.replace("_", "-"))
     config = replace(AuthConfig(), **values, source=", ".join(sources))
-    check_issuer_url(config.issuer)
+    try:
+        check_issuer_url(config.issuer)
+        if config.ca_bundle is not None and not os.path.exists(os.path.expanduser(config.ca_bundle)):
+            raise BadInput(f"{config.ca_bundle}: no such CA bundle file", field="ca_bundle")
+    except BadInput as exc:
+        source, line, field = origins.get(exc.field or "", (None, None, exc.field))
+        raise BadInput(exc.detail, source=source, line=line, field=field) from None
     return config
 
 
 def check_issuer_url(issuer: str) -> None:
     """https only, except plain http on loopback (a local test provider)."""
-    parts = urlsplit(issuer)
+    try:
+        parts = urlsplit(issuer)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise BadInput(f"{issuer}: not a URL ({exc})", field="issuer") from None
+    if parts.username is not None or parts.password is not None:
+        raise BadInput(f"{redact(issuer)}: an issuer URL carries no user name or password", field="issuer")
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):

@@ -61,14 +61,15 @@ def verify_token(
     leeway: float = 0,
 ) -> Claims:
     """Signature against the issuer's JWKS, then `exp`, `iss` (exact) and `aud` when expected."""
-    discovery = discover(issuer, session)
-    try:
+    try:  # the token's own form first: a malformed token needs no request to the issuer
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         raise AuthError("the platform token is not a JWT") from None
     algorithm = header.get("alg")
     if algorithm not in ALGORITHMS:
-        raise AuthError(f"the platform token is signed with {algorithm!r}; accepted: {', '.join(ALGORITHMS)}")
+        shown = repr(algorithm)[:40]
+        raise AuthError(f"the platform token is signed with {shown}; accepted: {', '.join(ALGORITHMS)}")
+    discovery = discover(issuer, session)
     key = _signing_key(discovery, header.get("kid"), session)
     options: Options = {"require": ["exp", "iss", "sub"], "verify_aud": audience is not None}
     try:
