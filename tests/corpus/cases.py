@@ -34,6 +34,7 @@ import yaml
 
 CORPUS_DIR = Path(__file__).resolve().parent
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjb3JwdXMtc2VjcmV0LXRva2VuIn0.c29tZXNpZ25hdHVyZXZhbHVl"
+PASSWORD = "Hunter2Password"  # the password in the corpus's URLs: never printed
 CANARY = "CANARY-5c1e7-must-never-be-copied"
 NON_UTF8 = b"\xff\xfe".decode("utf-8", "surrogateescape")
 CASE_TIMEOUT_S = 60

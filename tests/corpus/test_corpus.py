@@ -21,6 +21,7 @@ import pytest
 from .cases import (
     CANARY,
     CASE_TIMEOUT_S,
+    PASSWORD,
     TOKEN,
     Case,
     call_program,
@@ -89,7 +90,8 @@ def test_bad_input_is_refused_cleanly(case: Case, tmp_path: Path, monkeypatch: p
     if case.cwd_deleted:
         workdir.rmdir()
     before = snapshot(root, WRITABLE)
-    argv = [substitute(arg, root) for arg in case.argv]
+    argv = [(root / arg[6:]).read_text() if arg.startswith("@file:") else substitute(arg, root)
+            for arg in case.argv]
     started = time.monotonic()
     try:
         with time_limit(CASE_TIMEOUT_S):
@@ -115,6 +117,8 @@ def judge(case: Case, root: Path, code: int, out: str, err: str, before: dict[st
         problems.append(f"exit code {code}, expected {case.exit}")
     if TOKEN in both or TOKEN.split(".")[1] in both:
         problems.append("the token was printed")
+    if PASSWORD in both:
+        problems.append("a password was printed")
     if CANARY in both:
         problems.append("the content of a file outside the job's directory was printed")
     lines = [line for line in err.splitlines() if line.strip() and ": warning: " not in line]

@@ -94,7 +94,7 @@ def add_end_options(parser: argparse.ArgumentParser) -> None:
 
 def _notifier(args: argparse.Namespace) -> Notifier | None:
     url = getattr(args, "notify", None)
-    return Notifier.for_url(url, with_token=args.notify_token) if url else None
+    return Notifier.for_url(url, with_token=args.notify_token) if url is not None else None
 
 
 def _command(args: argparse.Namespace) -> list[str]:

@@ -127,7 +127,12 @@ def _doc(description: JdlDescription, spec: JobSpec) -> str:
 def jdl2cwl_command(args: argparse.Namespace) -> int:
     description = load(args.jdl)
     folder = Path(args.output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"{folder} exists and is not a directory", field="--output-dir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create {folder}: {exc.strerror}", field="--output-dir") from None
     tool, order = convert(description)
     stem = Path(args.jdl).stem
     tool_path = folder / f"{stem}.cwl"
