@@ -53,7 +53,7 @@ class Case:
     submits: bool = False
     cwd: str = "."
     cwd_deleted: bool = False
-    stdin: str = ""
+    setup: list[list[str]] = field(default_factory=list)  # esap commands run first (e.g. a live job)
 
     @property
     def name(self) -> str:
@@ -144,15 +144,18 @@ def files_holding(root: Path, text: str, skip: tuple[str, ...]) -> list[str]:
     return holding
 
 
-def recorded_jobs(state: Path) -> int:
+def recorded_jobs(state: Path) -> dict[str, str]:
+    """job id -> state of every job in the case's store."""
     database = state / "state.db"
     if not database.exists():
-        return 0
-    with sqlite3.connect(database) as db:
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
-        except sqlite3.OperationalError:  # no schema: nothing was ever recorded
-            return 0
+        return {}
+    db = sqlite3.connect(database)
+    try:
+        return {str(job): str(status) for job, status in db.execute("SELECT job_id, state FROM jobs")}
+    except sqlite3.OperationalError:  # no schema: nothing was ever recorded
+        return {}
+    finally:
+        db.close()
 
 
 # --- running one case -------------------------------------------------------------------------------

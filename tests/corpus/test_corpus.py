@@ -89,9 +89,13 @@ def test_bad_input_is_refused_cleanly(case: Case, tmp_path: Path, monkeypatch: p
     monkeypatch.chdir(workdir)
     if case.cwd_deleted:
         workdir.rmdir()
+    for command in case.setup:
+        assert call_program("esap", command) == 0, f"setup {command} failed"
+    jobs_before = recorded_jobs(state)
+    first_job = min(jobs_before, default="")
     before = snapshot(root, WRITABLE)
-    argv = [(root / arg[6:]).read_text() if arg.startswith("@file:") else substitute(arg, root)
-            for arg in case.argv]
+    argv = [(root / arg[6:]).read_text() if arg.startswith("@file:")
+            else substitute(arg, root).replace("{first_job_prefix}", first_job[:6]) for arg in case.argv]
     started = time.monotonic()
     try:
         with time_limit(CASE_TIMEOUT_S):
@@ -101,6 +105,17 @@ def test_bad_input_is_refused_cleanly(case: Case, tmp_path: Path, monkeypatch: p
     out, err = capfd.readouterr()
     seconds = time.monotonic() - started
     problems = judge(case, root, code, out, err, before)
+    jobs_after = recorded_jobs(state)
+    if not case.submits:
+        if set(jobs_after) - set(jobs_before):
+            problems.append(f"{len(set(jobs_after) - set(jobs_before))} job(s) recorded")
+        touched = [job for job, status in jobs_before.items() if jobs_after.get(job) != status]
+        if touched:
+            problems.append(f"jobs the case never named changed state: {touched}")
+    for job, status in jobs_after.items():  # the setup's live jobs end with the case
+        if status not in ("completed", "failed", "cancelled"):
+            call_program("esap", ["cancel", job])
+    capfd.readouterr()
     RESULTS[case.name] = {"family": case.family, "exit": code, "expected": case.exit, "held": not problems,
                           "problems": problems, "seconds": round(seconds, 3)}
     assert not problems, f"{case.name}: {problems}\nstdout: {out[-2000:]}\nstderr: {err[-2000:]}"
@@ -133,9 +148,6 @@ def judge(case: Case, root: Path, code: int, out: str, err: str, before: dict[st
         missing = [word for word in case.words if substitute(word, root) not in both]
         if missing:
             problems.append(f"the output lacks {missing}")
-    jobs = recorded_jobs(root / "state")
-    if jobs and not case.submits:
-        problems.append(f"{jobs} job(s) recorded")
     after = snapshot(root, WRITABLE)
     created = sorted(set(after) - set(before))
     if created:
