@@ -93,6 +93,9 @@ def make_files(root: Path, files: dict[str, Any]) -> None:
             path.mkdir(exist_ok=True)
         elif "repeat" in spec:
             path.write_text(spec.get("head", "") + spec["repeat"] * spec["times"] + spec.get("tail", ""))
+        elif "numbered" in spec:  # `numbered` with {i} = 1, 2, ... `times` lines
+            body = "".join(spec["numbered"].replace("{i}", str(i)) for i in range(1, spec["times"] + 1))
+            path.write_text(spec.get("head", "") + body + spec.get("tail", ""))
         elif "nested" in spec:  # a YAML mapping nested `nested` levels deep
             depth = spec["nested"]
             path.write_text(spec.get("head", "") + "{a: " * depth + "1" + "}" * depth + "\n")

@@ -39,6 +39,7 @@ RESULTS: dict[str, dict[str, Any]] = {}
 # where a case may write: its state store (which holds the local site's job directories) and,
 # for cases whose job runs, the output sandbox folder esap makes for it
 WRITABLE = ("state", "esap-output", "out")
+MAX_STDERR_LINES = 40
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -136,6 +137,8 @@ def judge(case: Case, root: Path, code: int, out: str, err: str, before: dict[st
         problems.append("a password was printed")
     if CANARY in both:
         problems.append("the content of a file outside the job's directory was printed")
+    if len(err.splitlines()) > MAX_STDERR_LINES:
+        problems.append(f"{len(err.splitlines())} lines on stderr: warnings must be bounded")
     lines = [line for line in err.splitlines() if line.strip() and ": warning: " not in line]
     if case.exit in (2, 3):
         if len(lines) != 1:
