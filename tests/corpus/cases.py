@@ -82,7 +82,7 @@ def make_files(root: Path, files: dict[str, Any]) -> None:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(spec, str):
-            path.write_text(spec.replace("{case}", str(root)))
+            path.write_text(substitute(spec, root))
         elif "hex" in spec:
             path.write_bytes(bytes.fromhex(spec["hex"].replace(" ", "")))
         elif "fifo" in spec:

@@ -7,18 +7,19 @@ retries, atomic writes; inputs through the site's download cache).
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import shlex
-import shutil
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..confined import OutsideJobDirectory, copy_out
 from ..errors import EsapError
 from ..formats.urls import scheme_of
 from ..job import JobSpec, StageIn
-from ..staging import URL_FETCHERS, URL_UPLOADERS, copy_path
+from ..staging import URL_FETCHERS, URL_UPLOADERS, copy_path, upload_confined
 
 INPUT_SCHEMES = ("file", "http", "https", "davs", "dav")
 OUTPUT_SCHEMES = ("file", "http", "https", "davs", "dav")
@@ -180,21 +181,26 @@ def retrieve(workdir: Path, outputs: Sequence[OutputFile], output_dir: Path) -> 
     """Bring the output sandbox back; a missing file is reported, the others still come back."""
     result = Retrieval([], [], [])
     for out in outputs:
-        source = workdir / COLLECT_DIR / out.name
-        if not source.exists():
-            source = workdir / out.name
-        if not source.exists():
+        # what a site without a shared filesystem brought back, else the job's own file; both are
+        # read inside the job's directory only (confined.copy_out: no link out of it is followed)
+        name = f"{COLLECT_DIR}/{out.name}"
+        if not os.path.lexists(workdir / name):
+            name = out.name
+        if not os.path.lexists(workdir / name):
             result.missing.append(out.name)
             continue
         try:
             if out.dest is None:
                 target = output_dir / out.name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                copy_path(source, target)
+                copy_out(workdir, name, target)
                 result.retrieved.append(str(target))
             else:
-                upload_file(source, out.dest)
+                upload_confined(workdir, name, out.dest, upload_file)
                 result.retrieved.append(out.dest)
+        except OutsideJobDirectory as exc:
+            inner = "" if exc.name in (out.name, name) else f"{exc.name.removeprefix(COLLECT_DIR + '/')} "
+            result.failed.append(f"{out.name} ({inner}{exc.why}; not copied)")
         except (OSError, EsapError) as exc:
             result.failed.append(f"{out.name} ({exc})")
     return result
@@ -207,12 +213,10 @@ def copy_present(workdir: Path, names: Sequence[str], output_dir: Path) -> list[
         source = workdir / name
         if source.is_file():
             target = output_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".part")
             try:
-                shutil.copyfile(source, partial)
-                partial.replace(target)  # a reader never sees half a copy
+                target.parent.mkdir(parents=True, exist_ok=True)
+                copy_out(workdir, name, target)  # through a .part file: a reader never sees half a copy
                 copied.append(name)
-            except OSError:
+            except (OSError, OutsideJobDirectory):
                 continue
     return copied

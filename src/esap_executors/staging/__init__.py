@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..confined import OutsideJobDirectory, copy_out
 from ..errors import BadInput
 from ..formats.urls import scheme_of
 from ..job import JobSpec
@@ -114,25 +116,37 @@ def stage_in(spec: JobSpec, workdir: str | Path) -> None:
 
 
 def stage_out(spec: JobSpec, workdir: str | Path) -> list[str]:
-    """Copy declared outputs to their destinations; returns the names that were missing."""
+    """Copy declared outputs to their destinations; returns the names that were missing, and
+    those refused because they lead out of the job's directory (with why)."""
     missing: list[str] = []
     root = Path(workdir)
     for out in spec.stage_out:
         source = root / out.source
-        if not source.exists():
+        if not os.path.lexists(source):
             if not out.optional:
                 missing.append(out.source)
             continue
         scheme = scheme_of(out.dest)
-        if scheme is None:
-            target = Path(out.dest)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            copy_path(source, target)
-        elif scheme in URL_UPLOADERS:
-            URL_UPLOADERS[scheme](source, out.dest)
-        else:
-            raise BadInput(f"{out.dest!r}: protocol {scheme}:// not supported", field="stage_out")
+        try:
+            if scheme is None:
+                target = Path(out.dest)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                copy_out(root, out.source, target)
+            elif scheme in URL_UPLOADERS:
+                upload_confined(root, out.source, out.dest, URL_UPLOADERS[scheme])
+            else:
+                raise BadInput(f"{out.dest!r}: protocol {scheme}:// not supported", field="stage_out")
+        except OutsideJobDirectory as exc:
+            missing.append(f"{out.source} ({exc.why})")
     return missing
+
+
+def upload_confined(root: Path, name: str, dest: str, uploader: Callable[[Path, str], None]) -> None:
+    """Upload `name` of the job's directory through a private copy made by copy_out (no link out)."""
+    with tempfile.TemporaryDirectory(prefix="esap-upload-") as private:
+        copy = Path(private) / Path(name).name
+        copy_out(root, name, copy)
+        uploader(copy, dest)
 
 
 def copy_path(source: Path, target: Path) -> None:
