@@ -56,7 +56,7 @@ def load_yaml(path: str | Path, *, field: str | None = None) -> Any:
 
 
 def load_yaml_text(text: str, source: str) -> Any:
-    _check_depth(text, source)
+    check_yaml_depth(text, source)
     loader = _LineLoader(text)
     loader.name = source
     try:
@@ -67,7 +67,7 @@ def load_yaml_text(text: str, source: str) -> Any:
         loader.dispose()
 
 
-def _check_depth(text: str, source: str) -> None:
+def check_yaml_depth(text: str, source: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH before the (recursive) composer sees it."""
     depth = 0
     try:

@@ -236,6 +236,11 @@ class EsapCommandLineJob(CommandLineJob):
             stage_in = (StageIn(script_path, SCRIPT_NAME),
                         *(StageIn(os.path.join(self._sandbox(), name), name) for name in SANDBOX_DIRS))
             stage_out = (StageOut("out", self.outdir),)
+        for name, value in (("coresMin", resources.get("cores", 1)), ("ramMin", resources.get("ram", 256))):
+            if not math.isfinite(value) or value < 0:
+                raise BadInput(f"{value!r} is not a usable amount", field=f"{self.name}: ResourceRequirement.{name}")
+        if self.timelimit is not None and self.timelimit < 0:
+            raise BadInput(f"{self.timelimit} is negative", field=f"{self.name}: ToolTimeLimit.timelimit")
         spec = JobSpec(
             argv=argv,
             stage_in=stage_in,

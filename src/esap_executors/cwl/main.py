@@ -7,6 +7,7 @@ command (never installed as `cwltool`). `--executor local` is stock cwltool, unc
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,8 @@ from cwltool.context import LoadingContext, RuntimeContext
 from cwltool.main import _signal_handler, _terminate_processes
 from cwltool.main import main as cwltool_main
 
-from ..errors import EsapError
+from ..cli.main import user_text
+from ..errors import BadInput, EsapError
 from ..esap.basket_cli import add_source_options, basket_inputs
 from ..notify import Notifier
 from ..report.at_end import end_of_run
@@ -26,6 +28,7 @@ from ..stores import open_store
 from . import remote_io
 from .basket import private_scratch, with_basket_inputs
 from .executor import EsapJobExecutor, select_resources
+from .input_errors import HeldErrors, check_documents, located
 from .run_metadata import cwl_run_metadata
 from .session import EsapSettings
 from .tool import esap_make_tool
@@ -126,6 +129,15 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
         return exc.exit_code
     args = parse_cwltool_arguments(rest)
     job_order = list(getattr(args, "job_order", None) or [])
+    try:
+        for flag, value in (("--site", own.site), ("--esap-sites", own.esap_sites), ("--esap-run-id", own.esap_run_id),
+                            ("--esap-workdir", own.esap_workdir)):
+            if value is not None and not value.strip():
+                raise BadInput("is empty: give a value or leave the option out", field=flag)
+        check_documents(str(getattr(args, "workflow", "") or ""), job_order)
+    except BadInput as exc:
+        print(f"esap-cwltool: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     settings = EsapSettings(
         sites_file=own.esap_sites,
         default_site=own.site,
@@ -142,9 +154,22 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     loading_context.construct_tool_object = esap_make_tool
     executor = EsapJobExecutor(settings, store)
     workflow = str(getattr(args, "workflow", "") or "")  # cwltool's main consumes it
-    code = int(cwltool_main(args=args, executor=executor, loadingContext=loading_context,
-                            runtimeContext=runtime_context))
+    held = HeldErrors()
+    try:
+        code = int(cwltool_main(args=args, executor=executor, loadingContext=loading_context,
+                                runtimeContext=runtime_context, logger_handler=held))
+    except Exception as exc:  # cwltool raises some input errors (a document it cannot find) instead of logging
+        held.errors.append(f"{type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        logging.getLogger("cwltool").removeHandler(held)
     session = executor.session
+    problem = held.input_problem() if code != 0 and executor.esap_error is None else None
+    if problem is not None and (session is None or not session.run.store.jobs_of_run(session.run.run_id)):
+        print(f"esap-cwltool: error: {located(problem, workflow, args)}", file=sys.stderr)
+        return 2
+    if executor.esap_error is None or code == 0:
+        held.print_held()  # esap's own error is printed below, as one line
     if session is not None:
         run = session.run
         outputs = executor.final_output[0] if executor.final_output else None
@@ -154,7 +179,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
             print(f"esap-cwltool: warning: the run's files not recorded for its RO-Crate ({exc})", file=sys.stderr)
         end_of_run(run.store, run.catalogue, run.run_id, html=own.esap_report, notifier=notifier)
     if executor.esap_error is not None and code != 0:
-        print(f"esap-cwltool: {executor.esap_error}", file=sys.stderr)
+        print(f"esap-cwltool: {user_text(str(executor.esap_error))}", file=sys.stderr)
         return executor.esap_error.exit_code
     if code == 0 and own.esap_outputs_to and executor.final_output:
         try:
