@@ -17,6 +17,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,3 +209,22 @@ def _copy_file(source_fd: int, target: Path, mode: int) -> None:
         os.close(descriptor)
     os.chmod(partial, stat.S_IMODE(mode))
     os.replace(partial, target)
+
+
+def links_leaving(root: str | Path, allowed: Sequence[str] = ()) -> list[str]:
+    """Symbolic links under `root` (none followed) whose target lies outside it and outside every
+    `allowed` path (e.g. a CWL job's staged inputs): the names, relative to root."""
+    real_root = os.path.realpath(root)
+    keep = [os.path.realpath(path) for path in allowed if path]
+    leaving = []
+    for folder, directories, names in os.walk(real_root):
+        for name in directories + names:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.realpath(path)
+            if any(target == place or target.startswith(place.rstrip(os.sep) + os.sep)
+                   for place in (real_root, *keep)):
+                continue
+            leaving.append(os.path.relpath(path, real_root))
+    return sorted(leaving)

@@ -24,6 +24,7 @@ from cwltool.process import stage_files
 from cwltool.utils import bytes2str_in_dicts
 
 from ..backends import capabilities_of
+from ..confined import links_leaving
 from ..errors import BadInput
 from ..job import Container, JobSpec, StageIn, StageOut
 from ..runs import JobRequest
@@ -297,6 +298,17 @@ class EsapCommandLineJob(CommandLineJob):
             os.symlink(interpreter, link)
         return directory
 
+    def _refuse_links_out(self) -> None:
+        """A link the job made to a file outside its directory (out.txt -> /etc/passwd) is never
+        collected as an output; links to the job's own inputs (as cwltool stages them) are."""
+        inputs = [entry.resolved for mapper in (self.pathmapper, self.generatemapper) if mapper is not None
+                  for _, entry in mapper.items() if not entry.resolved.startswith("_:")]
+        leaving = links_leaving(self.outdir, [*inputs, self.builder.outdir, self.stagedir or "", self.tmpdir or ""])
+        if leaving:
+            names = ", ".join(leaving[:5]) + (f" and {len(leaving) - 5} more" if len(leaving) > 5 else "")
+            raise WorkflowException(f"{names}: symbolic link(s) pointing outside the job's directory; "
+                                    "no output collected")
+
     def _modules(self, site: Site) -> list[str]:
         software, _ = self.builder.get_requirement("SoftwareRequirement")
         if not software or not site.modules:
@@ -347,6 +359,7 @@ class EsapCommandLineJob(CommandLineJob):
             else:
                 _, stdout_path, stderr_path = self._stream_paths()
                 runtimeContext.log_dir_handler(self.outdir, self.base_path_logs, stdout_path, stderr_path)
+            self._refuse_links_out()
             outputs = bytes2str_in_dicts(self.collect_outputs(self.outdir, rcode))
         except WorkflowException as err:
             log.error("[job %s] Job error:\n%s", self.name, err)
