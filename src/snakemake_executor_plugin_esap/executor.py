@@ -52,6 +52,7 @@ class Executor(RemoteExecutor):
             settings if isinstance(settings, ExecutorSettings) else ExecutorSettings()
         )
         try:
+            check_settings(self.esap_settings)
             self.catalogue: Catalogue = _tuned_catalogue(
                 Catalogue.load(self.esap_settings.sites), self.esap_settings
             )
@@ -355,6 +356,26 @@ class Executor(RemoteExecutor):
 
 
 USAGE_SETTLE_S = 30.0  # how long the report waits for the accounting of the last jobs
+
+
+def check_settings(settings: ExecutorSettings) -> None:
+    """The plugin's settings (command line or profile) as the esap CLI checks its options."""
+    import math
+
+    from esap_executors.errors import BadInput
+    from esap_executors.formats.expressions import parse_classad_expression
+
+    for name in ("site", "sites", "account", "partition", "qos", "requirements"):
+        value = getattr(settings, name, None)
+        if isinstance(value, str) and not value.strip():
+            raise BadInput("is empty: give a value or leave the setting out", field=f"--esap-{name}")
+    for name in ("poll_interval", "max_poll_interval"):
+        value = getattr(settings, name, None)
+        if value is not None and (not math.isfinite(value) or not 0 < value <= 86400):
+            raise BadInput(f"{value} is not a number of seconds between 0 and 86400",
+                           field=f"--esap-{name.replace('_', '-')}")
+    if settings.requirements:
+        parse_classad_expression(settings.requirements, field="--esap-requirements")
 
 
 def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalogue:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ def job_resources(resources: Mapping[str, Any], threads: int | None,
     members are read too: a value stated by one member of the group applies to the group.
     """
     member_list = list(members)
+    check_numbers(resources)
     cores = _first_int(resources, ("cpus_per_task", "_cores")) or threads or 1
     tasks = max(1, _first_int(resources, ("tasks",)) or 1)  # MPI ranks, as the slurm plugin reads it
     memory = _first_int(resources, ("mem_mib",))
@@ -76,6 +78,41 @@ def job_resources(resources: Mapping[str, Any], threads: int | None,
         gpus=max(0, gpus),
         text=text,
     )
+
+
+# resources read as numbers, and the least each may be (Snakemake's own, e.g. _nodes, are not ours)
+NUMERIC_RESOURCES = {
+    "cpus_per_task": 1, "_cores": 1, "tasks": 1, "mem_mib": 0, "mem_mb": 0, "runtime": 0, "walltime": 0,
+    "disk_mib": 0, "disk_mb": 0, "gpus": 0, "gpu": 0,
+}
+
+
+def check_numbers(resources: Mapping[str, Any]) -> None:
+    """A numeric resource that is not a finite whole number within range is refused by name
+    (it used to be ignored: `mem_mb="lots"` meant no memory request at all)."""
+    from esap_executors.errors import BadInput
+
+    for name, least in NUMERIC_RESOURCES.items():
+        value = resources.get(name)
+        if value is None or type(value).__name__ == "TBDString":
+            continue
+        number: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            number = int(value.strip())
+        if number is None or not math.isfinite(number) or number < least:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise BadInput(f"{shown} is not a whole number of at least {least}", field=f"resources.{name}")
+    for key, names in TEXT_RESOURCES.items():
+        for name in names:
+            value = resources.get(name)
+            if key != "tmpdir" and isinstance(value, str) and not value.strip():
+                raise BadInput("is empty: give a value or leave the resource out", field=f"resources.{name}")
+            if key in ("requirements", "rank") and isinstance(value, str) and value.strip():
+                from esap_executors.formats.expressions import parse_classad_expression
+
+                parse_classad_expression(value, field=f"resources.{name}")
 
 
 def _first_int(resources: Mapping[str, Any], names: tuple[str, ...]) -> int | None:

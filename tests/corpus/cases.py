@@ -191,6 +191,11 @@ def call_program(program: str, argv: list[str]) -> int:
             from esap_executors.cwl.main import main as cwl_main
 
             return cwl_main(argv)
+        if program == "snakemake":
+            from snakemake.cli import main as snakemake_main
+
+            snakemake_main(argv)
+            return 0
         raise ValueError(f"unknown program {program}")
     except SystemExit as exc:
         code = exc.code
