@@ -13,7 +13,8 @@ CONFIG_MAX_BYTES = 256 << 10  # sites.yaml, auth.yaml, a JDL file: far above any
 TOKEN_MAX_BYTES = 64 << 10  # a JWT of a few kB; 64 KiB leaves room for large group claims
 
 
-def read_user_text(path: str | Path, *, max_bytes: int = CONFIG_MAX_BYTES, field: str | None = None) -> str:
+def read_user_text(path: str | Path, *, max_bytes: int = CONFIG_MAX_BYTES, field: str | None = None,
+                   what: str = "") -> str:
     """The file's text; BadInput naming the file for anything but a regular UTF-8 text file."""
     source = str(path)
 
@@ -24,7 +25,7 @@ def read_user_text(path: str | Path, *, max_bytes: int = CONFIG_MAX_BYTES, field
         # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat below refuses it
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise refuse(f"cannot read: {exc.strerror}") from None
+        raise refuse(f"cannot read{' the ' + what if what else ''}: {exc.strerror}") from None
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):

@@ -83,3 +83,22 @@ def test_cancel_a_run_cancels_all_its_jobs_and_runs_lists_it(state_dir: Path) ->
     assert (listed["run"], listed["front"], listed["jobs"]) == (run_id, "cwl", {"cancelled": 2})
     table = esap("runs").stdout
     assert run_id in table and "2 cancelled" in table
+
+
+def test_ids_are_matched_exactly_and_a_prefix_only_when_asked(state_dir: Path) -> None:
+    submitted = esap("submit", "--json", "--", "sleep", "120")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["id"]
+    try:
+        for pattern in ("%", "_", "", job_id[:4] + "%"):
+            refused = esap("cancel", pattern)
+            assert refused.returncode == 2, (pattern, refused.stderr)
+            assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+        prefix = job_id[:5]
+        assert esap("status", prefix).returncode == 2  # a prefix is not an id ...
+        asked = esap("status", "--prefix", prefix, "--json")  # ... unless the user says it is one
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout)["id"] == job_id
+        assert json.loads(esap("status", job_id, "--json").stdout)["state"] in ("queued", "running")
+    finally:
+        esap("cancel", job_id)

@@ -19,7 +19,7 @@ from cwltool.context import LoadingContext, RuntimeContext
 from cwltool.main import _signal_handler, _terminate_processes
 from cwltool.main import main as cwltool_main
 
-from ..cli.main import user_text
+from ..cli.main import check_invocation, user_text
 from ..errors import BadInput, EsapError
 from ..esap.basket_cli import add_source_options, basket_inputs
 from ..notify import Notifier
@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "-h" in arguments or "--help" in arguments:
         full_parser().print_help()
         return 0
+    try:
+        check_invocation(arguments)  # text arguments, a working directory that still exists
+    except BadInput as exc:
+        print(f"esap-cwltool: error: {user_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     own, rest = split_arguments(arguments)
     signal.signal(signal.SIGTERM, _signal_handler)
     with ExitStack() as cleanup:
@@ -125,7 +130,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
         if own.esap_outputs_to:
             remote_io.check_destination(own.esap_outputs_to)
     except EsapError as exc:
-        print(f"esap-cwltool: {exc}", file=sys.stderr)
+        print(f"esap-cwltool: {user_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     args = parse_cwltool_arguments(rest)
     job_order = list(getattr(args, "job_order", None) or [])
@@ -136,7 +141,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
                 raise BadInput("is empty: give a value or leave the option out", field=flag)
         check_documents(str(getattr(args, "workflow", "") or ""), job_order)
     except BadInput as exc:
-        print(f"esap-cwltool: error: {exc}", file=sys.stderr)
+        print(f"esap-cwltool: error: {user_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     settings = EsapSettings(
         sites_file=own.esap_sites,
@@ -166,7 +171,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     session = executor.session
     problem = held.input_problem() if code != 0 and executor.esap_error is None else None
     if problem is not None and (session is None or not session.run.store.jobs_of_run(session.run.run_id)):
-        print(f"esap-cwltool: error: {located(problem, workflow, args)}", file=sys.stderr)
+        print(f"esap-cwltool: error: {user_text(located(problem, workflow, args))}", file=sys.stderr)
         return 2
     if executor.esap_error is None or code == 0:
         held.print_held()  # esap's own error is printed below, as one line

@@ -4,11 +4,16 @@ instead of a stack overflow or minutes of work."""
 
 from __future__ import annotations
 
+import re
+
 from ..errors import BadInput
 from .printable import shown
 
 MAX_EXPRESSION_CHARS = 16 << 10  # a Requirements of a few hundred terms fits
 MAX_NESTING = 64
+MAX_CLASSAD_INTEGER = 2**63 - 1
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+_INTEGER = re.compile(r"(?<![\w.])\d+(?![\w.])")
 
 
 def check_expression_size(text: str, *, field: str, source: str | None = None, line: int | None = None) -> None:
@@ -36,6 +41,10 @@ def check_expression_size(text: str, *, field: str, source: str | None = None, l
     if deepest > MAX_NESTING:
         raise BadInput(f"the expression nests {deepest} levels of brackets (at most {MAX_NESTING})",
                        field=field, source=source, line=line)
+    for literal in _INTEGER.finditer(_STRING.sub('""', text)):
+        if int(literal.group()) > MAX_CLASSAD_INTEGER:  # classad2 would silently wrap it (to 0)
+            raise BadInput(f"{shown(literal.group(), 30)} is larger than a ClassAd integer holds "
+                           f"({MAX_CLASSAD_INTEGER})", field=field, source=source, line=line)
 
 
 def parse_classad_expression(text: str, *, field: str) -> object:

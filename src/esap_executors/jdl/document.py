@@ -89,5 +89,5 @@ def parse_text(text: str, source: str, directory: Path) -> JdlDocument:
 
 def parse_file(path: str | Path) -> JdlDocument:
     file = Path(path)
-    text = read_user_text(file)
+    text = read_user_text(file, what="JDL file")
     return parse_text(text, str(path), file.resolve().parent)
