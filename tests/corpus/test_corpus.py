@@ -144,8 +144,9 @@ def judge(case: Case, root: Path, code: int, out: str, err: str, before: dict[st
         problems.append("the content of a file outside the job's directory was printed")
     if case.program != "snakemake" and len(err.splitlines()) > MAX_STDERR_LINES:  # Snakemake's log is its own
         problems.append(f"{len(err.splitlines())} lines on stderr: warnings must be bounded")
+    # indented lines explain the line above them (e.g. why each site does not match)
     lines = [line for line in err.splitlines() if line.strip() and ": warning: " not in line
-             and not CWLTOOL_LOG.match(line)]
+             and not CWLTOOL_LOG.match(line) and not line.startswith("  ")]
     if case.exit in (2, 3):
         if len(lines) != 1:
             problems.append(f"{len(lines)} lines on stderr, expected one")

@@ -15,6 +15,7 @@ from ..errors import BadInput, EsapError
 from ..formats.printable import escaped, is_utf8, shortened
 
 MESSAGE_LIMIT = 600  # characters of one error line: a 100 kB value is not echoed whole
+MAX_EXPLANATION_LINES = 20
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -26,8 +27,16 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def user_text(message: str) -> str:
-    """An error message as printed: secrets masked, control characters escaped, one line, bounded."""
-    return shortened(escaped(redact(message)), MESSAGE_LIMIT)
+    """An error message as printed: secrets masked, control characters escaped, bounded; one line,
+    but for the indented explanation lines esap writes under some (`  site: fails ...`)."""
+    lines = redact(message).split("\n")
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if line.startswith("  ") and len(kept) < MAX_EXPLANATION_LINES:
+            kept.append(line)
+        else:
+            kept[-1] += "\n" + line  # escaped below: an embedded newline cannot start a line
+    return "\n".join(shortened(escaped(line), MESSAGE_LIMIT) for line in kept)
 
 
 def check_invocation(argv: Sequence[str]) -> None:
