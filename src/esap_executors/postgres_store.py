@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import state_schema
 from .errors import BadInput, EsapError
+from .formats.printable import shown
+from .ids import checked_id
 from .states import JobState, JobStatus
 from .store import (
     JOB_COLUMNS,
@@ -313,19 +315,23 @@ class PostgresStore(Store):
         ).fetchall()
         return [record_of_row(r) for r in rows]
 
-    def job(self, ident: str) -> JobRecord:
-        """A job by its esap id, a unique prefix of it, or its scheduler id."""
+    def job(self, ident: str, *, prefix: bool = False) -> JobRecord:
+        """A job by its esap id or its scheduler id, exactly; with `prefix`, by a unique prefix of its id."""
+        checked_id(ident)
         db = self.connect()
         rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id=%s", (ident,)).fetchall()
-        if not rows:
-            prefix = ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if not rows and prefix:  # starts_with: no pattern characters, whatever the collation
             rows = db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id LIKE %s OR native_id=%s LIMIT 2", (prefix, ident)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE starts_with(job_id, %s) LIMIT 2", (ident,)
             ).fetchall()
         if not rows:
-            raise BadInput(f"no job {ident!r} in the state store {self.describe()}", field="ID")
+            rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE native_id=%s LIMIT 2", (ident,)).fetchall()
+        if not rows:
+            raise BadInput(f"no job {shown(ident)} in the state store {self.describe()}", field="ID")
         if len(rows) > 1:
-            raise BadInput(f"{ident!r} matches more than one job; give more of the id", field="ID")
+            what = "starts more than one job id; give more of it" if prefix else "is the scheduler id of more " \
+                "than one job (on different sites); give the esap id"
+            raise BadInput(f"{shown(ident)} {what}", field="ID")
         return record_of_row(rows[0])
 
     def latest_jobs(self, limit: int = 50) -> list[JobRecord]:

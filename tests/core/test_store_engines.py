@@ -36,7 +36,7 @@ def test_runs_are_recorded_once_and_read_back(store_location: str | Path) -> Non
     assert store.run_metadata("r2") == {}
 
 
-def test_jobs_are_found_by_id_prefix_and_scheduler_id(store_location: str | Path) -> None:
+def test_jobs_are_found_by_exact_id_a_prefix_when_asked_and_scheduler_id(store_location: str | Path) -> None:
     store = open_store(store_location)
     store.ensure_run("r1", "key", "cli")
     store.add_jobs([_record("r1.1", created=1.0), _record("r1.2", created=2.0), _record("r1.10", created=3.0)])
@@ -45,12 +45,21 @@ def test_jobs_are_found_by_id_prefix_and_scheduler_id(store_location: str | Path
     assert store.job("r1.2").spec.argv == ("echo", "a b")
     assert store.job("502").job_id == "r1.2"
     assert store.job("r1.10").state is JobState.QUEUED  # recorded, not sent: shown as queued
-    with pytest.raises(BadInput, match="give more of the id"):
-        store.job("r1.")
+    with pytest.raises(BadInput, match="no job 'r1.'"):
+        store.job("r1.")  # a prefix is not an id ...
+    assert store.job("r1.1", prefix=True).job_id == "r1.1"  # ... unless asked for: the exact id still wins
+    with pytest.raises(BadInput, match="starts more than one job id"):
+        store.job("r1.", prefix=True)
+    assert store.job("r1.2", prefix=True).job_id == "r1.2"
     with pytest.raises(BadInput, match="no job 'r9'"):
         store.job("r9")
     with pytest.raises(BadInput, match="no job"):
         store.job("r1_1")  # a wildcard of SQL is no wildcard here
+    with pytest.raises(BadInput, match="no job"):
+        store.job("r1_", prefix=True)
+    for pattern in ("%", "r1%", "", "r1 .1"):
+        with pytest.raises(BadInput):
+            store.job(pattern, prefix=True)
     assert [r.job_id for r in store.unsent("r1")] == ["r1.10"]
     assert [r.job_id for r in store.live_jobs(["r1"])] == ["r1.1", "r1.2"]
     assert sorted(r.job_id for r in store.jobs_by_ids(["r1.2", "r1.10", "nope"])) == ["r1.10", "r1.2"]
