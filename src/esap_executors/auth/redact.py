@@ -17,6 +17,6 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret and len(secret) >= 8:
             text = text.replace(secret, "[redacted]")
     text = _JWT.sub("[redacted]", text)
-    text = _URL_PASSWORD.sub(r"\1:[redacted]@", text)
+    text = _URL_PASSWORD.sub(r"\1:***@", text)  # as the store engines mask theirs
     text = _SECRET_QUERY.sub(r"\1[redacted]", text)
     return _BEARER.sub(r"\1[redacted]", text)
