@@ -106,3 +106,27 @@ def test_as_root_outputs_are_copied_with_the_job_owner_rights(job: Path, tmp_pat
     with pytest.raises(OutsideJobDirectory, match="not readable by the job's owner"):
         copy_out(job, "private.txt", tmp_path / "private.txt")
     assert not (tmp_path / "private.txt").exists()
+
+
+def test_a_site_without_a_shared_filesystem_never_collects_a_link_out(job: Path, tmp_path: Path) -> None:
+    """The collecting script runs on the worker (here: sh in the job's directory, as HTCondor
+    starts it): a link out is left behind and reported, not turned into a copy of its target."""
+    import subprocess
+
+    from esap_executors.jdl.sandbox import COLLECT_DIR, OutputFile, collecting_script, retrieve
+    from esap_executors.job import JobSpec
+
+    secret = tmp_path / "outside" / "secret.txt"
+    work = (f"ln -s {secret} out.txt; mkdir d e; echo fine > d/ok.txt; ln -s {secret} d/x; "
+            "echo mine > e/real.txt; ln -s real.txt e/inside; echo plain > 'a b.txt'")
+    names = ["out.txt", "d", "e", "a b.txt"]
+    script = collecting_script(JobSpec(argv=("/bin/sh", "-c", work)), names)
+    assert subprocess.run(["/bin/sh", "-c", script], cwd=job, check=False).returncode == 0
+    for name in ("out.txt", "d"):
+        assert not os.path.lexists(job / COLLECT_DIR / name)
+    outcome = retrieve(job, [OutputFile(n) for n in names], tmp_path / "back")
+    assert sorted(f.split(" (")[0] for f in outcome.failed) == ["d", "out.txt"]
+    assert all("points outside the job's directory" in f for f in outcome.failed)
+    assert (tmp_path / "back" / "e" / "inside").read_text() == "mine\n"
+    assert (tmp_path / "back" / "a b.txt").read_text() == "plain\n"
+    assert not (tmp_path / "back" / "out.txt").exists() and not (tmp_path / "back" / "d").exists()

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..confined import OutsideJobDirectory, copy_out
-from ..errors import EsapError
+from ..errors import BadInput, EsapError
 from ..formats.urls import scheme_of
 from ..job import JobSpec, StageIn
 from ..staging import URL_FETCHERS, URL_UPLOADERS, copy_path, upload_confined
+from ..textfiles import read_user_text
 
 INPUT_SCHEMES = ("file", "http", "https", "davs", "dav")
 OUTPUT_SCHEMES = ("file", "http", "https", "davs", "dav")
 # where a job without a shared filesystem gathers its output sandbox for the file transfer back
 COLLECT_DIR = ".esap-output-sandbox"
+REFUSED_LIST = ".esap-refused"  # in COLLECT_DIR: outputs not collected, one name a line
 
 
 @dataclass(frozen=True)
@@ -157,16 +159,37 @@ def prefetch(stage_in: Sequence[StageIn], cache: Path, *, snapshot_local: bool =
 
 
 def collecting_script(spec: JobSpec, names: Sequence[str]) -> str:
-    """The job, then a copy of the declared outputs that exist into COLLECT_DIR."""
+    """The job, then a copy of the declared outputs that exist into COLLECT_DIR.
+
+    An output that is, or holds, a symbolic link leading out of the job's directory is not
+    copied (the file transfer back would carry what it points to): its name goes to
+    COLLECT_DIR/REFUSED_LIST, and retrieval reports it.
+    """
     body = spec.script if spec.script else shlex.join(spec.argv)
     quoted = " ".join(shlex.quote(n) for n in names)
     return (
         "#!/bin/sh\n(\n" + body.rstrip("\n") + "\n)\nstatus=$?\n"
         f"mkdir -p {COLLECT_DIR}\n"
+        'top=$(pwd -P)\n'
+        'inside() { p=$(readlink -f -- "$1") || return 1; case "$p" in "$top"/*) return 0;; esac; return 1; }\n'
         f"for f in {quoted}; do\n"
-        f'  if [ -e "$f" ]; then mkdir -p "{COLLECT_DIR}/$(dirname -- "$f")" && cp -pR -- "$f" "{COLLECT_DIR}/$f"; fi\n'
+        '  [ -e "$f" ] || [ -L "$f" ] || continue\n'
+        '  if ! inside "$f" || { [ -d "$f" ] && find "$f" -type l | while IFS= read -r l; do inside "$l" || echo out; '
+        'done | grep -q out; }; then\n'
+        f'    printf "%s\\n" "$f" >> {COLLECT_DIR}/{REFUSED_LIST}; continue\n'
+        "  fi\n"
+        f'  mkdir -p "{COLLECT_DIR}/$(dirname -- "$f")" && cp -pR -- "$f" "{COLLECT_DIR}/$f"\n'
         "done\nexit $status\n"
     )
+
+
+def refused_on_the_worker(workdir: Path) -> set[str]:
+    """The outputs the collecting script refused (links out of the job's directory)."""
+    try:
+        text = read_user_text(workdir / COLLECT_DIR / REFUSED_LIST)
+    except BadInput:
+        return set()
+    return {line for line in text.splitlines() if line}
 
 
 # --- output retrieval ------------------------------------------------------------------------
@@ -180,7 +203,12 @@ class Retrieval:
 def retrieve(workdir: Path, outputs: Sequence[OutputFile], output_dir: Path) -> Retrieval:
     """Bring the output sandbox back; a missing file is reported, the others still come back."""
     result = Retrieval([], [], [])
+    refused = refused_on_the_worker(workdir)
     for out in outputs:
+        if out.name in refused:
+            result.failed.append(f"{out.name} (is or holds a symbolic link that points outside the job's directory; "
+                                 "not copied)")
+            continue
         # what a site without a shared filesystem brought back, else the job's own file; both are
         # read inside the job's directory only (confined.copy_out: no link out of it is followed)
         name = f"{COLLECT_DIR}/{out.name}"
