@@ -150,6 +150,24 @@ OutputSandbox = {"o.txt", "e.txt", "data/result.txt", "missing.png"};
     assert job["missing"] == ["missing.png"]
 
 
+def test_a_link_out_of_the_job_directory_never_comes_back_through_file_transfer(tmp_path: Path,
+                                                                               state_dir: Path) -> None:
+    require_service("htcondor")
+    path = write_jdl(tmp_path, """
+Executable = "/bin/sh";
+Arguments = "-c 'ln -s /etc/passwd out.txt; echo fine > ok.txt'";
+OutputSandbox = {"out.txt", "ok.txt"};
+""")
+    result = run("run", str(path), "--site", "htcondor-transfer", "--json", cwd=tmp_path, timeout=600)
+    assert result.returncode == 1, result.stderr  # the job completed; its output sandbox did not all come back
+    [job] = json.loads(result.stdout)
+    folder = Path(job["output_dir"])
+    assert job["state"] == "completed" and (folder / "ok.txt").read_text() == "fine\n"
+    assert [f.split(" (")[0] for f in job["failed"]] == ["out.txt"]
+    assert "points outside the job's directory" in job["failed"][0]
+    assert not (folder / "out.txt").exists()
+
+
 def test_submitted_job_with_perusal_gives_a_snapshot_through_esap_output(tmp_path: Path, state_dir: Path) -> None:
     release = tmp_path / "release"
     path = write_jdl(tmp_path, f"""
