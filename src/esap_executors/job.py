@@ -15,6 +15,7 @@ from .formats.bounds import MAX_COUNT, MAX_MEMORY_MIB, MAX_RETRIES, MAX_WALLTIME
 from .formats.durations import parse_walltime_seconds
 from .formats.memory import parse_memory_mib
 from .formats.printable import shown
+from .retry_policy import RetryPolicy
 
 # POSIX: names of upper- and lower-case letters, digits and _, not starting with a digit
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -69,7 +70,9 @@ class JobSpec:
     accounting_group: str | None = None
     constraints: str | None = None
     network: bool = True
-    retries: int = 0
+    retries: int = 0  # retries of any failure, as they are (JDL RetryCount, ...)
+    retry_policy: RetryPolicy | None = None  # retries by cause, with changes (retry_policy.py)
+    avoid_nodes: tuple[str, ...] = ()  # nodes (SLURM host lists) a retry keeps away from
     success_exit_codes: tuple[int, ...] = (0,)
     requirements: str | None = None  # ClassAd expression; `other.` is the site
     rank: str | None = None
@@ -145,6 +148,9 @@ class JobSpec:
         values["stage_in"] = tuple(StageIn(**s) for s in values.get("stage_in") or ())
         values["stage_out"] = tuple(StageOut(**s) for s in values.get("stage_out") or ())
         values["success_exit_codes"] = tuple(values.get("success_exit_codes") or (0,))
+        values["avoid_nodes"] = tuple(values.get("avoid_nodes") or ())
+        policy = values.get("retry_policy")
+        values["retry_policy"] = RetryPolicy.from_dict(policy) if policy else None
         container = values.get("container")
         values["container"] = Container(**container) if container else None
         values["env"] = dict(values.get("env") or {})

@@ -17,6 +17,7 @@ from .formats.expressions import parse_classad_expression
 from .formats.printable import escaped, shortened, shown
 from .limits import SiteLimits, parse_limits
 from .paths import config_dir, default_work_root
+from .retry_policy import RetryPolicy, parse_block
 from .yamlsource import LocatedDict, load_yaml, no_unknown_keys
 
 __all__ = ["Catalogue", "ContainerSettings", "PollSettings", "Site", "SiteLimits", "parse_limits", "parse_site"]
@@ -24,6 +25,7 @@ __all__ = ["Catalogue", "ContainerSettings", "PollSettings", "Site", "SiteLimits
 SITE_KEYS = {
     "backend", "description", "shared_filesystem", "work_root", "options", "container",
     "defaults", "poll", "attributes", "limits", "execute", "modules", "policy", "credentials",
+    "retry",
 }
 DEFAULT_KEYS = {"account", "partition", "qos", "accounting_group"}
 POLL_KEYS = {"start", "floor", "ceiling"}
@@ -67,6 +69,7 @@ class Site:
     modules: Mapping[str, str] = field(default_factory=dict)  # software name -> module
     policy: SitePolicy | None = None
     credentials: SiteCredentials | None = None
+    retry: RetryPolicy | None = None  # the retry policy of jobs that bring none (retry_policy.py)
     source: str = "<built-in>"
     line: int = 0
 
@@ -216,6 +219,10 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     no_unknown_keys(execute, EXECUTE_KEYS, source, f"{name}.execute")
     modules = _block(settings, "modules", source, name)
     limits = parse_limits(_block(settings, "limits", source, name), source, f"{name}.limits")
+    retry = None
+    if "retry" in settings:
+        retry_block = _block(settings, "retry", source, name)
+        retry = parse_block(retry_block, source=source, prefix=f"{name}.retry", line_of=retry_block.line_of)
     policy = credentials = None
     if "policy" in settings:
         policy = parse_policy(settings["policy"], source, settings.line_of("policy"), f"{name}.policy")
@@ -239,6 +246,7 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
         modules={str(k): str(v) for k, v in modules.items()},
         policy=policy,
         credentials=credentials,
+        retry=retry,
         source=source,
         line=line,
     )

@@ -101,12 +101,12 @@ class SQLiteStore(Store):
         records = list(records)
         with self.transaction() as db:  # generators: one row at a time, however many jobs
             db.executemany(
-                f"INSERT INTO jobs({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO jobs({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     (
                         rec.job_id, rec.run_id, rec.key, rec.name, rec.site, None, SUBMITTING,
                         rec.spec.to_json(), rec.workdir, rec.stdout, rec.stderr, None, None, None,
-                        rec.attempt, "[]", rec.created, rec.updated,
+                        rec.attempt, "[]", rec.created, rec.updated, None, None, rec.retry_note,
                     )
                     for rec in records
                 ),
@@ -148,9 +148,11 @@ class SQLiteStore(Store):
                 if old.is_final:
                     continue
                 db.execute(
-                    "UPDATE jobs SET state=?, exit_code=COALESCE(?, exit_code), "
-                    "signal=COALESCE(?, signal), reason=COALESCE(?, reason), updated=? WHERE job_id=?",
-                    (status.state.value, status.exit_code, status.signal, status.reason, status.time, job_id),
+                    "UPDATE jobs SET state=?, exit_code=COALESCE(?, exit_code), signal=COALESCE(?, signal), "
+                    "reason=COALESCE(?, reason), cause=COALESCE(?, cause), node=COALESCE(?, node), updated=? "
+                    "WHERE job_id=?",
+                    (status.state.value, status.exit_code, status.signal, status.reason, status.cause,
+                     status.node, status.time, job_id),
                 )
                 db.execute(
                     "INSERT INTO transitions(job_id, old_state, new_state, time, reason) VALUES (?,?,?,?,?)",
@@ -163,17 +165,21 @@ class SQLiteStore(Store):
         with self.transaction() as db:
             db.execute(
                 "UPDATE jobs SET exit_code=COALESCE(?, exit_code), signal=COALESCE(?, signal), "
-                "reason=COALESCE(?, reason) WHERE job_id=?",
-                (status.exit_code, status.signal, status.reason, job_id),
+                "reason=COALESCE(?, reason), cause=COALESCE(?, cause), node=COALESCE(?, node) WHERE job_id=?",
+                (status.exit_code, status.signal, status.reason, status.cause, status.node, job_id),
             )
 
     def fill_details(self, changes: Iterable[tuple[str, JobStatus]]) -> None:
         with self.transaction() as db:
             db.executemany(
                 "UPDATE jobs SET exit_code=COALESCE(exit_code, ?), signal=COALESCE(signal, ?), "
-                "reason=COALESCE(reason, ?) WHERE job_id=?",
-                [(s.exit_code, s.signal, s.reason, job_id) for job_id, s in changes],
+                "reason=COALESCE(reason, ?), cause=COALESCE(cause, ?), node=COALESCE(node, ?) WHERE job_id=?",
+                [(s.exit_code, s.signal, s.reason, s.cause, s.node, job_id) for job_id, s in changes],
             )
+
+    def set_retry_note(self, job_id: str, note: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET retry_note=? WHERE job_id=?", (note, job_id))
 
     def set_missing_outputs(self, job_id: str, missing: Sequence[str]) -> None:
         with self.transaction() as db:

@@ -166,9 +166,18 @@ def _to_version_4(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS run_metadata (run_id TEXT PRIMARY KEY, data TEXT NOT NULL)")
 
 
+def _to_version_5(db: sqlite3.Connection) -> None:
+    """Runs that heal themselves: each job's failure cause (causes.Cause) and the node it ran on,
+    read by the retry policy, and on a retry attempt what changed in its request (or, on a failed
+    attempt, why no retry was made)."""
+    db.execute("ALTER TABLE jobs ADD COLUMN cause TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN node TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN retry_note TEXT")
+
+
 # In order: MIGRATIONS[i] takes a database from version i to version i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _to_version_1, _to_version_2, _to_version_3, _to_version_4,
+    _to_version_1, _to_version_2, _to_version_3, _to_version_4, _to_version_5,
 )
 VERSION = len(MIGRATIONS)
 

@@ -40,6 +40,8 @@ class JobStatus:
     exit_code: int | None = None
     signal: int | None = None
     reason: str | None = None  # the scheduler's words: TIMEOUT, HoldReason, ...
+    cause: str | None = None  # causes.Cause of a failure, where the backend knows it for sure
+    node: str | None = None  # where the job ran (host or node list), where the backend tells
     stdout_path: str | None = None
     stderr_path: str | None = None
     time: float = field(default_factory=time.time)
@@ -50,6 +52,8 @@ class JobStatus:
     def describe(self) -> str:
         text = self.state.value
         details = []
+        if self.cause and self.cause not in (self.reason or ""):
+            details.append(self.cause)
         if self.exit_code is not None:
             details.append(f"exit code {self.exit_code}")
         if self.signal:

@@ -56,6 +56,9 @@ class JobRecord:
     missing_outputs: tuple[str, ...] = ()
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+    cause: str | None = None  # causes.Cause of a failure
+    node: str | None = None  # where it ran, where the backend tells
+    retry_note: str | None = None  # a retry: what changed in its request; a failure: why no retry
 
     @property
     def short_id(self) -> str:
@@ -67,6 +70,8 @@ class JobRecord:
             exit_code=self.exit_code,
             signal=self.signal,
             reason=self.reason,
+            cause=self.cause,
+            node=self.node,
             stdout_path=self.stdout,
             stderr_path=self.stderr,
             time=self.updated,
@@ -101,7 +106,7 @@ class JobBrief(NamedTuple):
 # The columns of table jobs in the order of record_of_row.
 JOB_COLUMNS = (
     "job_id, run_id, key, name, site, native_id, state, spec, workdir, stdout, stderr, "
-    "exit_code, signal, reason, attempt, missing_outputs, created, updated"
+    "exit_code, signal, reason, attempt, missing_outputs, created, updated, cause, node, retry_note"
 )
 
 
@@ -127,6 +132,9 @@ def record_of_row(row: Sequence[object]) -> JobRecord:
         missing_outputs=tuple(json.loads(str(row[15]))),
         created=float(str(row[16])),
         updated=float(str(row[17])),
+        cause=None if row[18] is None else str(row[18]),
+        node=None if row[19] is None else str(row[19]),
+        retry_note=None if row[20] is None else str(row[20]),
     )
 
 
@@ -196,6 +204,10 @@ class Store(ABC):
     @abstractmethod
     def fill_details(self, changes: Iterable[tuple[str, JobStatus]]) -> None:
         """Exit code, signal and reason where the row has none yet (its state is left alone)."""
+
+    @abstractmethod
+    def set_retry_note(self, job_id: str, note: str) -> None:
+        """Why a failed job was not retried (its retry would exceed a limit)."""
 
     @abstractmethod
     def set_missing_outputs(self, job_id: str, missing: Sequence[str]) -> None: ...

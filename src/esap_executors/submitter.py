@@ -19,6 +19,7 @@ from .backends import Submission
 from .containers import check_container
 from .errors import BadInput
 from .job import JobSpec
+from .retry_plan import RetryRefused, next_spec
 from .site_backends import SiteBackends
 from .sites import Catalogue, Site
 from .staging import check_stage_in, stage_in
@@ -35,6 +36,7 @@ class JobRequest:
     spec: JobSpec
     site: str | None = None  # None: matchmaking on the spec's requirements, else the default
     name: str = ""
+    retry_note: str | None = None  # a retry: what changed in its request, and why
 
 
 def run_id_for(key: str) -> str:
@@ -134,6 +136,7 @@ class Submitter:
                     stdout=_stream_path(workdir, spec.stdout, private, "esap.out"),
                     stderr=_stream_path(workdir, spec.stderr, private, "esap.err"),
                     attempt=attempt,
+                    retry_note=request.retry_note,
                 )
             )
         for site_name, indexes in by_site.items():
@@ -154,8 +157,23 @@ class Submitter:
         return [by_key[request.key] for request in requests]
 
     def resubmit(self, failed: Sequence[JobRecord]) -> None:
-        """The next attempt of failed jobs (the Tracker decides which)."""
-        self.submit([JobRequest(key=r.key, spec=r.spec, site=r.site, name=r.name) for r in failed])
+        """The next attempt of failed jobs (the Tracker decides which), each a new scheduler job
+        whose request the retry policy changed for its cause; one that would exceed a limit of
+        the policy or the site is refused, with the reason kept on the failed job."""
+        requests = []
+        for record in failed:
+            try:
+                spec, note = next_spec(record, self.catalogue.get(record.site).limits)
+            except RetryRefused as exc:
+                note = f"not retried: {exc}"
+                log.warning("%s %s", record.job_id, note)
+                self.tracker.note_retry(record.job_id, note)
+                continue
+            log.info("%s: retrying %s", record.job_id, note)
+            requests.append(JobRequest(key=record.key, spec=spec, site=record.site, name=record.name,
+                                       retry_note=note))
+        if requests:
+            self.submit(requests)
 
     def _send(self, records: Sequence[JobRecord]) -> None:
         by_site: dict[str, list[JobRecord]] = defaultdict(list)
@@ -229,4 +247,6 @@ def _with_site_defaults(spec: JobSpec, site: Site) -> JobSpec:
     labels = dict(spec.labels)
     labels.setdefault("site", site.name)
     changes["labels"] = labels
+    if site.retry is not None:
+        changes["retry_policy"] = site.retry if spec.retry_policy is None else spec.retry_policy.under(site.retry)
     return spec.with_changes(**changes)

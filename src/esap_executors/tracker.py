@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from .backends import Backend
+from .causes import cause_of
 from .job import JobSpec
 from .poller import PollInterval, StatusPoller
+from .retry_plan import wants_retry
 from .site_backends import SiteBackends
 from .sites import Catalogue
 from .staging import stage_out
@@ -91,6 +93,13 @@ class Tracker:
             for job_id, native in pairs:
                 record = self._records[job_id] = replace(self._records[job_id], native_id=native)
                 self._index_live(record)
+
+    def note_retry(self, job_id: str, note: str) -> None:
+        """Why a failed job gets no next attempt (store first, then readers)."""
+        self.store.set_retry_note(job_id, note)
+        with self._lock:
+            if job_id in self._records:
+                self._records[job_id] = replace(self._records[job_id], retry_note=note)
 
     def get(self, job_id: str) -> JobRecord:
         with self._lock:
@@ -248,8 +257,7 @@ class Tracker:
         return retry
 
     def _should_retry(self, record: JobRecord) -> bool:
-        return (self._retry_hook is not None and record.state is JobState.FAILED
-                and record.attempt < record.spec.retries
+        return (self._retry_hook is not None and wants_retry(record)
                 and self._latest.get((record.run_id, record.key)) == record.job_id
                 and record.job_id not in self._retrying)
 
@@ -326,9 +334,14 @@ def _explained(backend: Backend, observed: list[_Observed]) -> list[_Observed]:
                 exit_code=status.exit_code if status.exit_code is not None else detail.exit_code,
                 signal=status.signal or detail.signal,
                 reason=status.reason or detail.reason,
+                cause=status.cause or detail.cause,
+                node=status.node or detail.node,
             )
         if status.state is JobState.COMPLETED and not exit_ok(o.record.spec, status):
             status = status.with_details(state=JobState.FAILED, reason=status.reason or "exit code")
+        cause = cause_of(status) if status.state.is_final else None  # a hold may yet be released
+        if cause is not None and status.cause != cause:
+            status = status.with_details(cause=cause.value)
         result.append(_Observed(o.record, status))
     return result
 
@@ -341,6 +354,8 @@ def _applied(record: JobRecord, status: JobStatus, missing: tuple[str, ...] | No
         exit_code=status.exit_code if status.exit_code is not None else record.exit_code,
         signal=status.signal or record.signal,
         reason=status.reason or record.reason,
+        cause=status.cause or record.cause,
+        node=status.node or record.node,
         missing_outputs=missing if missing is not None else record.missing_outputs,
         updated=status.time,
     )

@@ -18,6 +18,7 @@ from ..formats.printable import escaped, shown
 from ..job import Container, make_spec
 from ..notify import Notifier
 from ..report.at_end import end_of_run
+from ..retry_policy import parse_cli
 from ..runs import JobRequest, Run, run_id_for
 from ..sites import Catalogue
 from ..states import JobState, JobStatus
@@ -74,6 +75,12 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partition")
     parser.add_argument("--qos")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--retry", action="append", default=[], metavar="CAUSE[:CHANGE,...]",
+                        help="retry a failure of this cause (OUT_OF_MEMORY, TIMEOUT, NODE_FAIL, PREEMPTED, HELD, "
+                             "EXIT_CODE) with changes, e.g. OUT_OF_MEMORY:memory=x2,up_to=64G, "
+                             "TIMEOUT:walltime=x1.5, NODE_FAIL:avoid_node (repeatable)")
+    parser.add_argument("--max-retries", type=int, default=None, metavar="N",
+                        help="at most N retries (alone: any failure is retried unchanged up to N times)")
     parser.add_argument("--name", help="a name for the job")
     parser.add_argument("--run-id", dest="run_key", help="run key: the same key reattaches instead of resubmitting")
     parser.add_argument("--output-dir", help="JDL: where the output sandbox goes")
@@ -170,6 +177,8 @@ def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
         partition=args.partition,
         qos=args.qos,
         labels={"front": "cli"},
+        retry_policy=parse_cli(args.retry, args.max_retries),
+        retries=args.max_retries if args.max_retries is not None and not args.retry else 0,
     )
     return JobRequest(key="job", spec=spec, site=args.site, name=args.name or Path(command[0]).name)
 
@@ -218,7 +227,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     def progress(record: JobRecord, status: JobStatus) -> None:
         if not quiet:
-            print(f"esap: {record.job_id} ({record.site}:{record.native_id}) {status.describe()}",
+            note = f" [attempt {record.attempt + 1}, {record.retry_note}]" if record.retry_note else ""
+            print(f"esap: {record.job_id} ({record.site}:{record.native_id}) {status.describe()}{note}",
                   file=sys.stderr, flush=True)
 
     run.add_listener(progress)
@@ -244,7 +254,21 @@ def run_command(args: argparse.Namespace) -> int:
         _print_file(record.stdout, sys.stdout)
         _print_file(record.stderr, sys.stderr)
         print(f"esap: {record.job_id} {record.status().describe()}", file=sys.stderr)
+        if record.retry_note:
+            print(f"esap: {record.job_id} (attempt {record.attempt + 1}) {record.retry_note}", file=sys.stderr)
     return 0 if record.state is JobState.COMPLETED else 1
+
+
+def explanation(record: JobRecord) -> str:
+    """The REASON column: cause, the scheduler's reason, and what the retry policy did."""
+    words = []
+    if record.cause and record.cause not in (record.reason or ""):
+        words.append(record.cause + ":")
+    if record.reason:
+        words.append(record.reason)
+    if record.retry_note:
+        words.append(f"[{record.retry_note}]")
+    return " ".join(words)
 
 
 def _print_file(path: str, stream: Any) -> None:
@@ -267,7 +291,10 @@ def _as_dict(record: JobRecord) -> dict[str, Any]:
         "exit_code": record.exit_code,
         "signal": record.signal,
         "reason": record.reason,
+        "cause": record.cause,
+        "node": record.node,
         "attempt": record.attempt,
+        "retry_note": record.retry_note,
         "workdir": record.workdir,
         "stdout": record.stdout,
         "stderr": record.stderr,
@@ -299,7 +326,7 @@ def status_command(args: argparse.Namespace) -> int:
         exit_text = "" if r.exit_code is None else str(r.exit_code)
         missing = f" missing outputs: {', '.join(r.missing_outputs)}" if r.missing_outputs else ""
         print(f"{r.job_id:<22} {r.site:<18} {r.native_id or '-':<14} {r.state.value:<10} {exit_text:<5} "
-              f"{escaped(r.name)[:20]:<20} {escaped(r.reason or '')}{escaped(missing)}")
+              f"{escaped(r.name)[:20]:<20} {escaped(explanation(r))}{escaped(missing)}")
     return 0
 
 

@@ -91,6 +91,8 @@ def job_description(job: Submission, site: Site, settings: SubmitSettings) -> di
         keys["request_gpus"] = str(spec.gpus)
     if spec.walltime_s is not None:
         keys["allowed_execute_duration"] = str(spec.walltime_s)
+    if spec.avoid_nodes:  # a retry after a node failure keeps away from the machines that failed
+        keys["requirements"] = " && ".join(f"(Machine != {quoting.ad_string(n)})" for n in spec.avoid_nodes)
     if spec.accounting_group:
         keys["accounting_group"] = quoting.literal(spec.accounting_group)
     if settings.owner:

@@ -265,7 +265,9 @@ def _explained(record: SlurmRecord) -> JobStatus:
     words = []
     if record.reason and record.reason not in ("None", record.state):
         words.append(record.reason)
+    node = None
     if record.node_list and record.node_list not in ("None assigned", "(null)"):
+        node = record.node_list
         words.append(f"on {record.node_list}")
     if record.elapsed:
         words.append(f"after {record.elapsed}")
@@ -274,4 +276,4 @@ def _explained(record: SlurmRecord) -> JobStatus:
     reason = status.reason or record.state
     if words:
         reason = f"{reason}: {' '.join(words)}"
-    return status.with_details(reason=reason)
+    return status.with_details(reason=reason, node=node)

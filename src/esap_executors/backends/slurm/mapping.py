@@ -41,6 +41,8 @@ class Resources:
     partition: str | None = None
     qos: str | None = None
     constraints: str | None = None
+    exclude: str | None = None  # nodes a retry avoids
+    requeue: bool = True  # False: esap's retry policy, not SLURM, decides about a failed node
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ def resources_of(spec: JobSpec) -> Resources:
         partition=spec.partition,
         qos=spec.qos,
         constraints=spec.constraints,
+        exclude=",".join(spec.avoid_nodes) or None,
+        requeue=spec.retry_policy is None,
     )
 
 
@@ -243,6 +247,10 @@ def sbatch_argv(batch: BatchJob) -> list[str]:
         argv.append(f"--qos={r.qos}")
     if r.constraints:
         argv.append(f"--constraint={r.constraints}")
+    if r.exclude:
+        argv.append(f"--exclude={r.exclude}")
+    if not r.requeue:
+        argv.append("--no-requeue")
     return argv
 
 
@@ -289,4 +297,8 @@ def rest_fields(batch: BatchJob, base_env: Mapping[str, str]) -> dict[str, objec
         value = getattr(r, name)
         if value:
             fields[name] = value
+    if r.exclude:
+        fields["excluded_nodes"] = r.exclude
+    if not r.requeue:
+        fields["requeue"] = False
     return fields

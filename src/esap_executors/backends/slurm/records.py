@@ -16,6 +16,11 @@ FAILED_STATES = {
     "SPECIAL_EXIT",
 }
 CANCELLED_STATES = {"CANCELLED", "REVOKED"}
+# SLURM's failure states that name their cause (causes.Cause values)
+STATE_CAUSES = {
+    "TIMEOUT": "TIMEOUT", "DEADLINE": "TIMEOUT", "OUT_OF_MEMORY": "OUT_OF_MEMORY",
+    "NODE_FAIL": "NODE_FAIL", "BOOT_FAIL": "NODE_FAIL", "PREEMPTED": "PREEMPTED",
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ def to_status(record: SlurmRecord) -> JobStatus:
         exit_code=record.exit_code if state.is_final else None,
         signal=record.signal or None,
         reason=reason,
+        cause=STATE_CAUSES.get(normal_state(record.state)) if state is JobState.FAILED else None,
         stdout_path=record.stdout,
         stderr_path=record.stderr,
     )
