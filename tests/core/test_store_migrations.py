@@ -100,3 +100,15 @@ def test_migrations_run_once_and_an_empty_file_gets_the_whole_schema(tmp_path: P
     assert {"runs", "jobs", "transitions", "policy_audit", "cwl_generations", "jdl_jobs",
             "local_slots", "local_batches", "local_jobs"} <= tables
     assert db.execute("PRAGMA user_version").fetchone()[0] == state_schema.VERSION
+
+
+def test_migration_5_old_jobs_have_no_cause_and_a_failure_gets_one(old_state: Path) -> None:
+    """Migration 5 (cause, node, retry_note): old rows read back without them; the failed job of
+    the old database is explained as before, and new failures record their cause."""
+    store = open_store(old_state)
+    old = store.job("ra91b3eafa2b.5e8c9902")
+    assert (old.state, old.exit_code, old.cause, old.node, old.retry_note) == (JobState.FAILED, 3, None, None, None)
+    failed = esap("run", "--json", "--run-id", "after-migration-5", "--", "sh", "-c", "exit 4")
+    assert failed.returncode == 1
+    shown = json.loads(failed.stdout)
+    assert (shown["state"], shown["exit_code"], shown["cause"]) == ("failed", 4, "EXIT_CODE")
