@@ -110,6 +110,7 @@ class Run:
         self.tracker.cancel(targets, follow=True)
 
     def close(self) -> None:
+        self.submitter.close()
         self.tracker.close()
         self.backends.close()
 

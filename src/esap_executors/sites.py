@@ -218,7 +218,7 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     execute = _block(settings, "execute", source, name)
     no_unknown_keys(execute, EXECUTE_KEYS, source, f"{name}.execute")
     modules = _block(settings, "modules", source, name)
-    limits = parse_limits(_block(settings, "limits", source, name), source, f"{name}.limits")
+    limits = parse_limits(_block(settings, "limits", source, name), source, f"{name}.limits", submission=True)
     retry = None
     if "retry" in settings:
         retry_block = _block(settings, "retry", source, name)

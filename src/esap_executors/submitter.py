@@ -25,6 +25,7 @@ from .sites import Catalogue, Site
 from .staging import check_stage_in, stage_in
 from .states import JobState
 from .store import JobRecord, Store
+from .throttle import Dispatcher, SubmitLimits
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class Submitter:
         self.tracker = tracker
         self.since = since
         self.default_site = default_site
+        self._limits: dict[str, SubmitLimits] = {}
+        self._waiting: Dispatcher | None = None  # jobs held back by their site's submission limits
 
     def choose_site(self, request: JobRequest) -> Site:
         if request.site:
@@ -176,20 +179,60 @@ class Submitter:
             self.submit(requests)
 
     def _send(self, records: Sequence[JobRecord]) -> None:
+        """One backend submission per site; a site with submission limits gets what they allow
+        now, the rest as they allow (the dispatcher's thread)."""
         by_site: dict[str, list[JobRecord]] = defaultdict(list)
         for record in records:
             by_site[record.site].append(record)
         for site_name, group in by_site.items():
-            backend = self.backends.get(site_name)
-            for record in group:
-                Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
-                Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
-                if not backend.site_capabilities.transfers_files:
-                    Path(record.workdir).mkdir(parents=True, exist_ok=True)
-                    stage_in(record.spec, record.workdir)
-            native_ids = backend.submit([submission(r) for r in group])
-            self.tracker.set_native_ids([(r.job_id, n) for r, n in zip(group, native_ids, strict=True)])
-            self.tracker.follow(site_name)
+            limits = self._submit_limits(site_name)
+            if limits.any:
+                self._dispatcher().send(site_name, limits, group)
+            else:
+                self._send_now(site_name, group)
+
+    def _send_now(self, site_name: str, group: Sequence[JobRecord]) -> None:
+        backend = self.backends.get(site_name)
+        for record in group:
+            Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
+            Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
+            if not backend.site_capabilities.transfers_files:
+                Path(record.workdir).mkdir(parents=True, exist_ok=True)
+                stage_in(record.spec, record.workdir)
+        native_ids = backend.submit([submission(r) for r in group])
+        self.tracker.set_native_ids([(r.job_id, n) for r, n in zip(group, native_ids, strict=True)])
+        self.tracker.follow(site_name)
+
+    def _send_waiting(self, site_name: str, group: Sequence[JobRecord]) -> None:
+        """Jobs that waited for the site's limits: a failure ends them (nobody else would see it)."""
+        try:
+            self._send_now(site_name, group)
+        except Exception as exc:
+            log.error("site %s: %d job(s) that waited for its limits could not be sent: %s",
+                      site_name, len(group), exc)
+            self.tracker.fail_unsent(group, f"not submitted: {exc}")
+
+    def _submit_limits(self, site_name: str) -> SubmitLimits:
+        limits = self._limits.get(site_name)
+        if limits is None:
+            site = self.catalogue.get(site_name).limits
+            limits = SubmitLimits(site.max_submit_per_minute, site.max_queued).tighter(
+                SubmitLimits(max_queued=self.backends.get(site_name).scheduler_max_queued()))
+            self._limits[site_name] = limits
+        return limits
+
+    def _dispatcher(self) -> Dispatcher:
+        if self._waiting is None:
+            self._waiting = Dispatcher(self._send_waiting, self.tracker.live_count)
+        return self._waiting
+
+    def waiting(self) -> int:
+        """Jobs recorded and waiting for their site's limits."""
+        return 0 if self._waiting is None else self._waiting.waiting()
+
+    def close(self) -> None:
+        if self._waiting is not None:
+            self._waiting.close()
 
     def recover(self) -> None:
         """After a crash: find jobs recorded but not confirmed, resend those never sent."""

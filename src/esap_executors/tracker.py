@@ -101,6 +101,19 @@ class Tracker:
             if job_id in self._records:
                 self._records[job_id] = replace(self._records[job_id], retry_note=note)
 
+    def live_count(self, site_name: str) -> int:
+        """This process's jobs sent to the site and not seen ending yet."""
+        with self._lock:
+            return sum(len(natives) for natives in self._live.get(site_name, {}).values())
+
+    def fail_unsent(self, records: Sequence[JobRecord], reason: str) -> None:
+        """Jobs that could not be sent end failed, with the reason."""
+        status = JobStatus(JobState.FAILED, reason=reason)
+        self.store.update_states((r.job_id, status) for r in records)
+        retry = self._publish([_applied(self._records.get(r.job_id, r), status, None) for r in records])
+        if retry:
+            self._retry(retry)
+
     def get(self, job_id: str) -> JobRecord:
         with self._lock:
             return self._records[job_id]

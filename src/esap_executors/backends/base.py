@@ -161,6 +161,10 @@ class Backend(ABC):
         """Failure details (exit code, signal, reason, std stream paths), batched."""
         return {}
 
+    def scheduler_max_queued(self) -> int | None:
+        """How many jobs the scheduler lets this user have queued or running, where it tells."""
+        return None
+
     def usage(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, Usage]:
         """Resources the finished jobs used, in one scheduler interaction; {} if not accounted."""
         return {}

@@ -114,6 +114,18 @@ class SlurmBackend(Backend):
             self.cluster_reads += 1
         return self._cluster
 
+    def max_array_size(self) -> int:
+        """Tasks per array: the site's max_array_size, never above the cluster's MaxArraySize."""
+        largest = max(1, self.cluster().max_array_size - 1)
+        return min(largest, self.site.limits.max_array_size or largest)
+
+    def scheduler_max_queued(self) -> int | None:
+        try:
+            return self.cluster().max_submit_jobs
+        except EsapError as exc:
+            log.info("site %s: MaxSubmitJobs unknown: %s", self.site.name, exc)
+            return None
+
     # --- contract -------------------------------------------------------------------
     def validate(self, jobs: Sequence[Submission]) -> None:
         shapes = {resources_of(job.spec) for job in jobs} - self._validated
@@ -133,7 +145,7 @@ class SlurmBackend(Backend):
         batches = plan(
             self.site, jobs,
             array_min=int(self.options.get("array_min", 2)),
-            max_array=max(1, self.cluster().max_array_size - 1),
+            max_array=self.max_array_size(),
         )
         workers = max(1, min(int(self.options.get("submit_workers", 4)), len(batches)))
         submitted: dict[int, str] = {}

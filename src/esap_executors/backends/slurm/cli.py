@@ -54,6 +54,7 @@ class CliAccess:
         self.timeout = timeout
         self.user = user or getpass.getuser()
         self.commands = commands  # the directory of this cluster's client commands; None: PATH
+        self.max_submit_jobs: int | None = None  # read with the associations
 
     # --- plumbing -------------------------------------------------------------------
     def _run(self, argv: list[str], *, stdin: str | None = None, what: str) -> str:
@@ -195,6 +196,7 @@ class CliAccess:
             max_array_size=int(config.get("MaxArraySize", "1001") or 1001),
             enforce_associations="associations" in enforce or "limits" in enforce or "qos" in enforce,
             user=self.user,
+            max_submit_jobs=self.max_submit_jobs,
         )
 
     def _associations(self) -> tuple[frozenset[tuple[str, str]] | None, frozenset[str] | None]:
@@ -209,14 +211,16 @@ class CliAccess:
         try:
             out = self._run(
                 ["sacctmgr", "--noheader", "--parsable2", "show", "associations",
-                 f"user={self.user}", "format=Account,Partition,QOS"],
+                 f"user={self.user}", "format=Account,Partition,QOS,MaxSubmit"],
                 what="sacctmgr",
             )
             for line in out.splitlines():
-                account, partition, qos_list = (line.split("|") + ["", "", ""])[:3]
+                account, partition, qos_list, max_submit = (line.split("|") + ["", "", "", ""])[:4]
                 if account:
                     pairs.add((account, partition))
                     allowed.update(q for q in qos_list.split(",") if q)
+                if max_submit.strip().isdigit():  # the tightest of the user's associations
+                    self.max_submit_jobs = min(int(max_submit), self.max_submit_jobs or int(max_submit))
         except (Unreachable, BadInput) as exc:  # BadInput: its message names an account
             log.info("sacctmgr: %s", exc)
         if pairs:

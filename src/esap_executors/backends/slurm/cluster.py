@@ -40,6 +40,7 @@ class ClusterInfo:
     associations: frozenset[tuple[str, str]] | None = None
     qos: frozenset[str] | None = None  # QoS the user's associations allow; None: unknown
     max_array_size: int = 1001
+    max_submit_jobs: int | None = None  # MaxSubmitJobs of the user's associations (sacctmgr), if any
     enforce_associations: bool = True
     user: str = ""
     extra: dict[str, str] = field(default_factory=dict)

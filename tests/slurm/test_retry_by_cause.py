@@ -1,0 +1,101 @@
+"""Retries by cause on real SLURM: a time limit gets more time; a failed node is avoided.
+
+SLURM kills no job for its memory on these clusters: they schedule with
+SelectTypeParameters=CR_CPU and no JobAcctGatherParams=OverMemoryKill (scripts/services/slurm.sh,
+"No cgroups needed" in ../shared/reference/services.md), so a job above its --mem completes there.
+The out-of-memory retry is tested on the local site (tests/core/test_retry_by_cause.py); here
+SLURM's OUT_OF_MEMORY state is checked to become that cause.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from esap_executors.backends.slurm.records import SlurmRecord, to_status
+from esap_executors.causes import Cause, cause_of
+from esap_executors.retry_policy import parse_cli
+from esap_executors.runs import JobRequest, Run
+from esap_executors.states import JobState
+
+from .conftest import Cluster, shell
+
+
+def test_slurm_failure_states_name_their_cause() -> None:
+    for state, cause in (("OUT_OF_MEMORY", Cause.OUT_OF_MEMORY), ("TIMEOUT", Cause.TIMEOUT),
+                         ("NODE_FAIL", Cause.NODE_FAIL), ("PREEMPTED", Cause.PREEMPTED),
+                         ("FAILED", Cause.EXIT_CODE), ("CANCELLED", Cause.CANCELLED)):
+        status = to_status(SlurmRecord(native_id="1", state=state, exit_code=1))
+        assert cause_of(status) is cause, state
+
+
+def test_a_job_over_its_time_limit_is_retried_with_more_time(
+        cluster: Cluster, new_run: Callable[..., Run], tmp_path: Path) -> None:
+    """`--time=1` (SLURM's least) kills a 75 s job; the retry gets 2 minutes and completes."""
+    site = cluster.sites[0]
+    run = new_run()
+    spec = shell(f"sleep 75; echo finished > {tmp_path}/out", walltime="1m").with_changes(
+        retry_policy=parse_cli(["TIMEOUT:walltime=x2,up_to=3m"], None))
+    run.submit([JobRequest(key="slow", spec=spec, site=site)])
+    final = next(iter(run.wait(timeout=420).values()))
+    attempts = sorted(run.store.jobs_of_run(run.run_id), key=lambda r: r.attempt)
+    assert [(r.state, r.cause, r.spec.walltime_s) for r in attempts] == [
+        (JobState.FAILED, "TIMEOUT", 60), (JobState.COMPLETED, None, 120)]
+    assert final.retry_note == "after TIMEOUT: walltime 00:01:00 -> 00:02:00"
+    assert attempts[0].native_id != attempts[1].native_id  # a new scheduler job of the same step
+    assert (tmp_path / "out").read_text() == "finished\n"
+
+
+def test_a_node_set_down_under_a_job_is_avoided_by_its_retry(
+        cluster: Cluster, new_run: Callable[..., Run], tmp_path: Path) -> None:
+    site = cluster.sites[0]
+    run = new_run()
+    spec = shell(f"hostname; sleep 20; echo finished > {tmp_path}/out").with_changes(
+        retry_policy=parse_cli(["NODE_FAIL:avoid_node"], None))
+    (first,) = run.submit([JobRequest(key="victim", spec=spec, site=site)])
+    node = _node_when_running(cluster, str(first.native_id))
+    try:
+        _scontrol(cluster, "update", f"nodename={node}", "state=down", "reason=esap retry test")
+        final = next(iter(run.wait(timeout=240).values()))
+    finally:
+        _resume(cluster, node)
+    attempts = sorted(run.store.jobs_of_run(run.run_id), key=lambda r: r.attempt)
+    assert [(r.state, r.cause) for r in attempts] == [(JobState.FAILED, "NODE_FAIL"), (JobState.COMPLETED, None)]
+    assert attempts[0].node == node
+    assert attempts[1].spec.avoid_nodes == (node,)
+    assert final.retry_note == f"after NODE_FAIL: avoiding {node}"
+    ran_on = _node_of(cluster, str(attempts[1].native_id))
+    assert ran_on and ran_on != node
+    assert (tmp_path / "out").read_text() == "finished\n"
+
+
+def _scontrol(cluster: Cluster, *args: str) -> None:
+    subprocess.run([cluster.command("scontrol"), *args], check=True, capture_output=True, text=True, timeout=30)
+
+
+def _resume(cluster: Cluster, node: str) -> None:
+    """Back to service (ReturnToService=2 may have done it already when its slurmd answered)."""
+    subprocess.run([cluster.command("scontrol"), "update", f"nodename={node}", "state=resume"],
+                   capture_output=True, text=True, timeout=30, check=False)
+    state = subprocess.run([cluster.command("sinfo"), "-h", "-n", node, "-o", "%T"],
+                           capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "down" not in state, f"node {node} is still {state.strip()}"
+
+
+def _node_of(cluster: Cluster, native_id: str) -> str:
+    out = subprocess.run([cluster.command("sacct"), "-n", "-X", "-P", "-j", native_id, "-o", "NodeList"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return out.strip().splitlines()[0] if out.strip() else ""
+
+
+def _node_when_running(cluster: Cluster, native_id: str) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        out = subprocess.run([cluster.command("squeue"), "-h", "-j", native_id, "-o", "%T %N"],
+                             capture_output=True, text=True, timeout=30, check=False).stdout.split()
+        if len(out) == 2 and out[0] == "RUNNING":
+            return out[1]
+        time.sleep(0.5)
+    raise AssertionError(f"job {native_id} did not start within 60 s")
