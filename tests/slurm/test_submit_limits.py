@@ -1,0 +1,82 @@
+"""A site's submission limits on real SLURM: jobs beyond them wait in the store and go as allowed.
+
+The issue's example (max_submit_per_minute: 30, 100 jobs) takes more than three minutes; the same
+rule is checked with 20 a minute and 30 jobs (about one minute).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from esap_executors.limits import SiteLimits
+from esap_executors.runs import JobRequest, Run
+from esap_executors.sites import Catalogue
+from esap_executors.sqlite_store import open_store
+from esap_executors.states import JobState
+from tests.support import EXAMPLE_SITES
+
+from .conftest import Cluster, shell
+
+
+def _catalogue(site: str, **limits: int) -> Catalogue:
+    chosen = Catalogue.load(EXAMPLE_SITES).get(site)
+    return Catalogue({site: replace(chosen, limits=SiteLimits(**limits))})
+
+
+def _submit_times(cluster: Cluster, run_id: str) -> list[int]:
+    """The epoch second each scheduler job (array tasks one each) of the run was submitted."""
+    out = subprocess.run(
+        [cluster.command("sacct"), "-n", "-X", "-P", "-a", f"--name=esap-{run_id}", "-S", "now-1hour",
+         "-o", "JobID,Submit"], capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "SLURM_TIME_FORMAT": "%s"}).stdout
+    return sorted(int(line.split("|")[1]) for line in out.splitlines() if line.strip())
+
+
+def test_max_submit_per_minute_spreads_the_jobs_and_all_complete(cluster: Cluster, state_dir: Path) -> None:
+    site = cluster.sites[0]
+    with Run(f"rate-{uuid.uuid4().hex}", catalogue=_catalogue(site, max_submit_per_minute=20),
+             store=open_store()) as run:
+        records = run.submit([JobRequest(key=f"j{i}", spec=shell("true"), site=site) for i in range(30)])
+        assert sum(r.native_id is None for r in records) == 10  # waiting, recorded in the store
+        assert {r.state for r in open_store().jobs_of_run(run.run_id)} == {JobState.QUEUED}
+        final = run.wait(timeout=300)
+    assert [r.state for r in final.values()] == [JobState.COMPLETED] * 30
+    deadline = time.monotonic() + 30  # the accounting database may lag behind the controller
+    while len(times := _submit_times(cluster, run.run_id)) < 30 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(times) == 30
+    for start in times:  # in any 60 s, at most 20 submitted
+        assert sum(start <= t < start + 60 for t in times) <= 20
+    assert times[-1] - times[0] >= 59  # the last ten waited for the minute to pass
+
+
+def test_max_queued_keeps_at_most_that_many_in_the_queue(cluster: Cluster, state_dir: Path) -> None:
+    site = cluster.sites[0]
+    run = Run(f"queued-{uuid.uuid4().hex}", catalogue=_catalogue(site, max_queued=10), store=open_store())
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch_queue() -> None:
+        while not done.is_set():
+            out = subprocess.run([cluster.command("squeue"), "-h", "-r", f"--name=esap-{run.run_id}", "-o", "%i"],
+                                 capture_output=True, text=True, timeout=30, check=False).stdout
+            seen.append(len(out.split()))
+            done.wait(0.2)
+
+    watcher = threading.Thread(target=watch_queue)
+    watcher.start()
+    try:
+        run.submit([JobRequest(key=f"j{i}", spec=shell("sleep 2"), site=site) for i in range(25)])
+        final = run.wait(timeout=300)
+    finally:
+        done.set()
+        watcher.join()
+        run.close()
+    assert [r.state for r in final.values()] == [JobState.COMPLETED] * 25
+    assert max(seen) == 10, seen  # full, never above
