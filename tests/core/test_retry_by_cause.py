@@ -41,6 +41,9 @@ def test_out_of_memory_is_retried_with_doubled_memory_and_succeeds(state_dir: Pa
     assert [(j["state"], j["cause"]) for j in shown] == [("failed", "OUT_OF_MEMORY"), ("completed", None)]
     table = esap("status", _run_id("oom"), sites=None).stdout
     assert "OUT_OF_MEMORY" in table and "[after OUT_OF_MEMORY: memory 100 MiB -> 200 MiB]" in table
+    report = json.loads(esap("report", _run_id("oom"), "--json", sites=None).stdout)
+    assert [(j["attempt"], j["cause"], j["memory_mib"], j["retry_note"]) for j in report["jobs"]] == [
+        (0, "OUT_OF_MEMORY", 100, None), (1, None, 200, "after OUT_OF_MEMORY: memory 100 MiB -> 200 MiB")]
 
 
 def test_a_retry_beyond_the_policy_limit_is_refused_with_the_reason(state_dir: Path, tmp_path: Path) -> None:

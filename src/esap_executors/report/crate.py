@@ -182,10 +182,13 @@ def _add_job(crate: ROCrate, job: JobReport, tools: dict[str, Any]) -> Any:
     if not ok and job.ended is not None:
         exit_text = f"exit code {job.exit_code}" if job.exit_code is not None else job.state
         properties["error"] = job.reason or exit_text
+        if job.cause and job.cause != "EXIT_CODE" and job.cause not in properties["error"]:
+            properties["error"] = f"{job.cause}: {properties['error']}"
     action = crate.add_action(tool, identifier=f"#job-{job.job_id}", properties=properties)
     facts = [("esap job id", job.job_id, None), ("site", job.site, None),
              ("scheduler job id", job.native_id, None), ("exit code", job.exit_code, None),
-             ("attempt", job.attempt, None), ("queued", _iso(job.queued), None),
+             ("attempt", job.attempt, None), ("failure cause", job.cause, None),
+             ("retry", job.retry_note, None), ("queued", _iso(job.queued), None),
              ("requested cores", job.cores, None), ("requested memory", job.memory_mib, "MiB"),
              ("requested walltime", job.walltime_s, "s")]
     action["additionalProperty"] = [_value(crate, action, i, name, value, unit)

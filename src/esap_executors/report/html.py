@@ -207,6 +207,10 @@ def _row(job: JobReport) -> list[object]:
     """The raw values of one table row, in the order of COLUMNS (the page formats them)."""
     waited = None if job.started is None else job.started - job.queued
     reason = job.reason or ""
+    if job.cause and job.cause not in reason:
+        reason = f"{job.cause}: {reason}"
+    if job.retry_note:
+        reason += f" [{job.retry_note}]"
     if job.missing_outputs:
         reason += f" missing outputs: {', '.join(job.missing_outputs)}"
     return [job.job_id, job.name, job.site, job.native_id or "-", job.state, job.exit_code, reason.strip(),

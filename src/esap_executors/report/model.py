@@ -46,6 +46,8 @@ class JobReport:
     cpu_s: float | None
     max_memory_mib: int | None
     missing_outputs: tuple[str, ...]
+    cause: str | None = None  # causes.Cause of a failure
+    retry_note: str | None = None  # a retry: what changed in its request; a failure: why no retry
 
     @property
     def run_s(self) -> float | None:
@@ -161,6 +163,7 @@ def job_report(record: JobRecord, transitions: Sequence[Transition], usage: Usag
         wall_s=wall_s, cpu_s=usage.cpu_s if usage else None,
         max_memory_mib=usage.max_memory_mib if usage else None,
         missing_outputs=record.missing_outputs,
+        cause=record.cause, retry_note=record.retry_note,
     )
 
 
