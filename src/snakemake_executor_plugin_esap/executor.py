@@ -27,7 +27,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_storage_plugin_esap import LOCAL_COPIES_ONLY
 
 from . import bundles, transfer
-from .resources import JobResources, job_resources
+from .resources import JobResources, job_resources, snakemake_retry_policy
 from .settings import ExecutorSettings
 
 if TYPE_CHECKING:
@@ -195,6 +195,7 @@ class Executor(RemoteExecutor):
             requirements=wanted.get("requirements"),
             rank=wanted.get("rank"),
             labels={"snakemake_rule": _job_name(job), "snakemake_jobid": str(job.jobid)},
+            retry_policy=snakemake_retry_policy(wanted.get("retry"), _job_name(job)),
             **self._placement(site, wanted),
         )
         # (a job whose files travel with it is never bundled: a bundle shares one directory)
@@ -262,7 +263,9 @@ class Executor(RemoteExecutor):
                     continue
                 yield job_info
                 continue
-            if record is None or not record.state.is_final:
+            if record is not None and run is not None:
+                record = run.latest(record.key) or record  # esap's retries are the same Snakemake job
+            if record is None or run is None or not run.settled(record):
                 yield job_info
                 continue
             if record.state.value == "completed":
@@ -439,12 +442,16 @@ def _without_submit_side_paths(command: str) -> str:
 def _failure_message(record: JobRecord) -> str:
     where = f"{record.site} job {record.native_id}" if record.native_id else record.site
     details = []
+    if record.cause and record.cause not in (record.reason or ""):
+        details.append(record.cause)
     if record.reason and record.reason != "exit code":
         details.append(record.reason)
     if record.exit_code is not None:
         details.append(f"exit code {record.exit_code}")
     if record.signal:
         details.append(f"signal {record.signal}")
+    if record.retry_note:
+        details.append(f"attempt {record.attempt + 1}, {record.retry_note}")
     why = ", ".join(details) or record.state.value
     return (f"esap job {record.job_id} ({where}) {record.state.value}: {why}. "
             f"Log: {record.stderr} (stdout {record.stdout}). ")

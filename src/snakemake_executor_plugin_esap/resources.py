@@ -7,6 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from esap_executors.errors import BadInput
+from esap_executors.retry_policy import RetryPolicy, parse_cli
+
 # Resources read as text; the first name found wins. `slurm_*` names keep workflows written
 # for the slurm plugin working unchanged.
 TEXT_RESOURCES: dict[str, tuple[str, ...]] = {
@@ -19,6 +22,8 @@ TEXT_RESOURCES: dict[str, tuple[str, ...]] = {
     "constraints": ("esap_constraint", "constraint"),
     "accounting_group": ("esap_accounting_group", "accounting_group"),
     "tmpdir": ("tmpdir",),
+    # retries by cause: "OUT_OF_MEMORY:memory=x2,up_to=8G;TIMEOUT:walltime=x1.5;max=3"
+    "retry": ("esap_retry",),
 }
 
 
@@ -134,3 +139,28 @@ def _first_text(resources: Mapping[str, Any], names: tuple[str, ...]) -> str | N
         if isinstance(value, str) and value and type(value).__name__ != "TBDString":
             return value
     return None
+
+
+def snakemake_retry_policy(text: str | None, rule: str) -> RetryPolicy | None:
+    """The `esap_retry` resource: rules like esap run's --retry, joined by ';', and `max=N`.
+
+    Snakemake's own `retries` (a new job, its attempt-dependent resources evaluated again) keep
+    working; this adds the cause-dependent changes within one Snakemake attempt.
+    """
+    if not text:
+        return None
+    rules: list[str] = []
+    max_retries = None
+    field = f"rule {rule}: resources.esap_retry"
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        if part.startswith("max="):
+            value = part.removeprefix("max=").strip()
+            if not value.isdigit():
+                raise BadInput(f"{value!r}: expected a whole number", field=f"{field}.max")
+            max_retries = int(value)
+        else:
+            rules.append(part)
+    try:
+        return parse_cli(rules, max_retries)
+    except BadInput as exc:
+        raise BadInput(exc.detail, field=f"{field}" + (exc.field or "").removeprefix("--retry")) from None

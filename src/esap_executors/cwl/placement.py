@@ -9,12 +9,14 @@ from typing import Any
 
 from ..errors import BadInput
 from ..matchmaking import match
+from ..retry_policy import RetryPolicy, parse_block
 from ..sites import Catalogue
 
 log = logging.getLogger("cwltool")
 
 ESAP_NAMESPACE = "https://w3id.org/esap/cwl#"
 SITE_HINT = ESAP_NAMESPACE + "Site"
+RETRY_HINT = ESAP_NAMESPACE + "Retry"
 CUDA_REQUIREMENT = "http://commonwl.org/cwltool#CUDARequirement"
 
 
@@ -45,6 +47,22 @@ def named_site(holder: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     raise BadInput("the esap:Site hint needs `name: <site>`", field="esap:Site")
+
+
+def retry_hint(job: Any) -> RetryPolicy | None:
+    """The step's `esap:Retry` hint: `max` and one entry per cause, as a site's `retry:` block."""
+    hint, _ = job.builder.get_requirement(RETRY_HINT)
+    if not hint:
+        return None
+    block = _plain({k: v for k, v in hint.items() if k != "class"})
+    return parse_block(block, prefix="esap:Retry")
+
+
+def _plain(value: Any) -> Any:
+    """Keys without the esap namespace that cwltool may have put before them."""
+    if isinstance(value, dict):
+        return {str(k).removeprefix(ESAP_NAMESPACE): _plain(v) for k, v in value.items()}
+    return value
 
 
 def place(catalogue: Catalogue, job: Any, default_site: str | None, gpus: int) -> Placement:

@@ -1,0 +1,58 @@
+"""Snakemake on the local site: the `esap_retry` resource retries a job killed for its memory with
+more memory, while Snakemake's own retries and attempt-dependent resources keep working."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from esap_executors.states import JobState
+
+from .helpers import executor_args, explain, latest_run_records, snakemake, write_workflow
+
+# The job is Snakemake itself (about 100 MiB) running the rule's shell: 400 MiB more is over 300.
+HUNGRY = """
+rule all:
+    input: "fed.txt"
+
+rule hungry:
+    output: "fed.txt"
+    resources:
+        mem_mb=300,
+        esap_retry="OUT_OF_MEMORY:memory=x2,up_to=1G;max=2"
+    shell: "python3 -c \\"import time; b = bytearray(b'x') * (400 << 20); time.sleep(3)\\"; echo fed > {output}"
+"""
+
+ATTEMPTS = """
+rule all:
+    input: "second.txt"
+
+rule flaky:
+    output: "second.txt"
+    retries: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 100 * attempt,
+        esap_retry="OUT_OF_MEMORY:memory=x2"
+    shell: "if [ -e first ]; then echo {resources.mem_mb} > {output}; else touch first; exit 3; fi"
+"""
+
+
+def test_a_rule_killed_for_memory_is_retried_with_doubled_memory(tmp_path: Path, state_dir: Path) -> None:
+    workdir = write_workflow(tmp_path / "hungry", HUNGRY)
+    result = snakemake(workdir, *executor_args("local"))
+    assert result.returncode == 0, explain(result)
+    assert (workdir / "fed.txt").read_text() == "fed\n"
+    first, second = sorted(latest_run_records(), key=lambda r: r.attempt)
+    assert (first.state, first.cause, first.spec.memory_mib) == (JobState.FAILED, "OUT_OF_MEMORY", 287)
+    assert (second.state, second.spec.memory_mib) == (JobState.COMPLETED, 574)
+    assert second.retry_note == "after OUT_OF_MEMORY: memory 287 MiB -> 574 MiB"
+
+
+def test_snakemake_retries_and_attempt_resources_still_work(tmp_path: Path, state_dir: Path) -> None:
+    """Exit code 3 has no esap rule: Snakemake retries it itself, with its second attempt's resources
+    (the job's own Snakemake does, in the same scheduler job), and esap adds no retry."""
+    workdir = write_workflow(tmp_path / "attempts", ATTEMPTS)
+    result = snakemake(workdir, *executor_args("local"))
+    assert result.returncode == 0, explain(result)
+    assert (workdir / "second.txt").read_text() == "200\n"
+    [record] = latest_run_records()
+    assert (record.state, record.cause, record.attempt, record.retry_note) == (JobState.COMPLETED, None, 0, None)
