@@ -283,7 +283,12 @@ class Tracker:
         finally:
             with self._changed:
                 self._retrying.difference_update(r.job_id for r in failed)
+                # those left without a next attempt (refused) have settled: listeners hear it
+                ended = [self._records[r.job_id] for r in failed
+                         if self._latest.get((r.run_id, r.key)) == r.job_id]
                 self._changed.notify_all()
+            for record in ended:
+                self._notify(record, record.status())
 
     def _notify(self, record: JobRecord, status: JobStatus) -> None:
         for callback in list(self._listeners):

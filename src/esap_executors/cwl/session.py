@@ -142,7 +142,8 @@ class Session:
             return self.run.submit(requests)
 
     def _on_change(self, record: JobRecord, status: JobStatus) -> None:
-        if record.run_id == self.run.run_id and status.state.is_final:
+        # a failed attempt with a retry on its way is not the step's end (its next attempt is)
+        if record.run_id == self.run.run_id and status.state.is_final and self.run.settled(record):
             self._complete(record)
 
     def _complete(self, record: JobRecord) -> None:
