@@ -20,7 +20,7 @@ from .ids import checked_id, prefix_upper_bound
 from .sqlite_wal import connect_wal
 from .states import JobState, JobStatus
 from .store import JOB_COLUMNS as _COLUMNS
-from .store import SUBMITTING, JdlJobRow, JobBrief, JobRecord, Store, job_id_of
+from .store import SUBMITTING, JdlJobRow, JobBrief, JobRecord, Store, UsageRow, job_id_of
 from .store import record_of_row as _record
 
 
@@ -284,6 +284,23 @@ class SQLiteStore(Store):
             (job_id,),
         ).fetchall()
         return [(r[0], str(r[1]), float(r[2]), r[3]) for r in rows]
+
+    # usage history
+    def record_usage(self, rows: Iterable[UsageRow]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO usage_history(job_id, step, site, max_memory_mib, wall_s, recorded) "
+                "VALUES (?,?,?,?,?,?)",
+                [(r.job_id, r.step, r.site, r.max_memory_mib, r.wall_s, now) for r in rows],
+            )
+
+    def usage_history(self, step: str, site: str, limit: int = 50) -> list[UsageRow]:
+        rows = self.connect().execute(
+            "SELECT job_id, step, site, max_memory_mib, wall_s FROM usage_history WHERE step=? AND site=? "
+            "ORDER BY recorded DESC, rowid DESC LIMIT ?", (step, site, limit),
+        ).fetchall()
+        return [UsageRow(str(r[0]), str(r[1]), str(r[2]), r[3], r[4]) for r in rows]
 
     # audit
     def record_policy_decision(

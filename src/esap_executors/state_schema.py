@@ -175,9 +175,19 @@ def _to_version_5(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN retry_note TEXT")
 
 
+def _to_version_6(db: sqlite3.Connection) -> None:
+    """usage_history: what ended jobs used, per (workflow step or rule, site), for --right-size."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS usage_history (job_id TEXT PRIMARY KEY, step TEXT NOT NULL, "
+        "site TEXT NOT NULL, max_memory_mib INTEGER, wall_s REAL, recorded REAL NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS usage_history_by_step ON usage_history(step, site)")
+
+
 # In order: MIGRATIONS[i] takes a database from version i to version i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _to_version_1, _to_version_2, _to_version_3, _to_version_4, _to_version_5,
+    _to_version_6,
 )
 VERSION = len(MIGRATIONS)
 

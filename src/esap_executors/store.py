@@ -90,6 +90,14 @@ class JdlJobRow:
     perusal_interval: int | None
 
 
+class UsageRow(NamedTuple):
+    job_id: str
+    step: str  # the workflow step, Snakemake rule or job name
+    site: str
+    max_memory_mib: int | None
+    wall_s: float | None
+
+
 class JobBrief(NamedTuple):
     """A job's place and state without its description, as `esap status --watch` reads it."""
 
@@ -242,6 +250,15 @@ class Store(ABC):
     @abstractmethod
     def transitions(self, job_id: str) -> list[tuple[str | None, str, float, str | None]]:
         """(old state, new state, time, reason) of each change of the job, oldest first."""
+
+    # usage history (right-sizing)
+    @abstractmethod
+    def record_usage(self, rows: Iterable[UsageRow]) -> None:
+        """What ended jobs used, per (step, site); a job recorded twice keeps its first row."""
+
+    @abstractmethod
+    def usage_history(self, step: str, site: str, limit: int = 50) -> list[UsageRow]:
+        """The newest recorded usage of a step on a site."""
 
     # audit
     @abstractmethod

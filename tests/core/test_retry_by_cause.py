@@ -88,3 +88,21 @@ def _run_id(key: str) -> str:
     from esap_executors.submitter import run_id_for
 
     return run_id_for(key)
+
+
+def test_a_second_run_with_right_size_asks_for_less_memory_and_completes(state_dir: Path, tmp_path: Path) -> None:
+    sites = _sites(tmp_path)
+    command = ("run", "--mem", "500M", "--walltime", "1h", "--name", "grower")
+    first = esap(*command, "--run-id", "first", "--", sys.executable, "-c", MEMORY_JOB, "50", sites=sites)
+    assert first.returncode == 0, first.stderr
+    second = esap(*command, "--right-size", "--run-id", "second", "--", sys.executable, "-c", MEMORY_JOB, "50",
+                  sites=sites)
+    assert second.returncode == 0, second.stderr
+    (before,) = open_store().jobs_of_run(_run_id("first"))
+    (after,) = open_store().jobs_of_run(_run_id("second"))
+    assert before.spec.memory_mib == 500 and after.spec.memory_mib is not None
+    assert 64 <= after.spec.memory_mib < 500  # the peak of the first run (about 60 MiB) plus a margin
+    assert after.spec.walltime_s is not None and 60 <= after.spec.walltime_s < 3600
+    assert (f"right-sized from 1 earlier job(s) of grower on local: memory 500 MiB -> {after.spec.memory_mib} MiB"
+            in second.stderr)
+    assert after.state.value == "completed"

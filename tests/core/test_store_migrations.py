@@ -112,3 +112,13 @@ def test_migration_5_old_jobs_have_no_cause_and_a_failure_gets_one(old_state: Pa
     assert failed.returncode == 1
     shown = json.loads(failed.stdout)
     assert (shown["state"], shown["exit_code"], shown["cause"]) == ("failed", 4, "EXIT_CODE")
+
+
+def test_migration_6_usage_history_starts_empty_and_keeps_a_jobs_first_row(old_state: Path) -> None:
+    from esap_executors.store import UsageRow
+
+    store = open_store(old_state)
+    assert store.usage_history("hello", "local") == []
+    store.record_usage([UsageRow("ra91b3eafa2b.9e16f301", "sleeper", "local", 64, 2.0)])
+    store.record_usage([UsageRow("ra91b3eafa2b.9e16f301", "sleeper", "local", 999, 9.0)])
+    assert store.usage_history("sleeper", "local") == [UsageRow("ra91b3eafa2b.9e16f301", "sleeper", "local", 64, 2.0)]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInput
+from ..errors import BadInput, EsapError
 from ..esap.basket_cli import add_source_options
 from ..formats.expressions import parse_classad_expression
 from ..formats.printable import escaped, shown
@@ -19,6 +21,7 @@ from ..job import Container, make_spec
 from ..notify import Notifier
 from ..report.at_end import end_of_run
 from ..retry_policy import parse_cli
+from ..right_size import remember_usage, right_size, step_of
 from ..runs import JobRequest, Run, run_id_for
 from ..sites import Catalogue
 from ..states import JobState, JobStatus
@@ -27,6 +30,8 @@ from ..stores import open_store
 from ..tracker import tracker_for
 from .arguments import MAX_LISTED, add_id_argument, job_or_run, seconds_between, whole_number
 from .main import global_options
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -81,6 +86,8 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
                              "TIMEOUT:walltime=x1.5, NODE_FAIL:avoid_node (repeatable)")
     parser.add_argument("--max-retries", type=int, default=None, metavar="N",
                         help="at most N retries (alone: any failure is retried unchanged up to N times)")
+    parser.add_argument("--right-size", action="store_true",
+                        help="memory and walltime from what earlier runs of this job (its --name) used on the site")
     parser.add_argument("--name", help="a name for the job")
     parser.add_argument("--run-id", dest="run_key", help="run key: the same key reattaches instead of resubmitting")
     parser.add_argument("--output-dir", help="JDL: where the output sandbox goes")
@@ -233,6 +240,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     run.add_listener(progress)
     try:
+        if args.right_size:
+            request = _right_sized(run, request, quiet)
         record = run.submit([request])[0]
         if not quiet:
             print(f"esap: submitted {record.job_id} to {record.site} as {record.native_id}",
@@ -246,6 +255,10 @@ def run_command(args: argparse.Namespace) -> int:
         record = next(iter(final.values()))
     finally:
         run.close()
+    try:  # what it used, for the next run's --right-size
+        remember_usage(run.store, run.catalogue, [record])
+    except EsapError as exc:
+        log.info("usage of %s not recorded: %s", record.job_id, exc)
     if notifier is not None:
         end_of_run(run.store, run.catalogue, run.run_id, notifier=notifier)
     if args.json:
@@ -269,6 +282,14 @@ def explanation(record: JobRecord) -> str:
     if record.retry_note:
         words.append(f"[{record.retry_note}]")
     return " ".join(words)
+
+
+def _right_sized(run: Run, request: JobRequest, quiet: bool) -> JobRequest:
+    site = run.choose_site(request).name
+    spec, note = right_size(run.store, request.spec, step_of(request.spec, request.name), site)
+    if note and not quiet:
+        print(f"esap: {note}", file=sys.stderr, flush=True)
+    return replace(request, spec=spec, site=site)
 
 
 def _print_file(path: str, stream: Any) -> None:
