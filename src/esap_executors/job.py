@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any
 
+from .checkpoint import Checkpoint
 from .errors import BadInput
 from .formats.bounds import MAX_COUNT, MAX_MEMORY_MIB, MAX_RETRIES, MAX_WALLTIME_S
 from .formats.durations import parse_walltime_seconds
@@ -73,6 +74,7 @@ class JobSpec:
     retries: int = 0  # retries of any failure, as they are (JDL RetryCount, ...)
     retry_policy: RetryPolicy | None = None  # retries by cause, with changes (retry_policy.py)
     avoid_nodes: tuple[str, ...] = ()  # nodes (SLURM host lists) a retry keeps away from
+    checkpoint: Checkpoint | None = None  # a signal before the walltime; continued after its exit code
     success_exit_codes: tuple[int, ...] = (0,)
     requirements: str | None = None  # ClassAd expression; `other.` is the site
     rank: str | None = None
@@ -149,6 +151,8 @@ class JobSpec:
         values["stage_out"] = tuple(StageOut(**s) for s in values.get("stage_out") or ())
         values["success_exit_codes"] = tuple(values.get("success_exit_codes") or (0,))
         values["avoid_nodes"] = tuple(values.get("avoid_nodes") or ())
+        checkpoint = values.get("checkpoint")
+        values["checkpoint"] = Checkpoint(**checkpoint) if checkpoint else None
         policy = values.get("retry_policy")
         values["retry_policy"] = RetryPolicy.from_dict(policy) if policy else None
         container = values.get("container")

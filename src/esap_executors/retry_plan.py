@@ -27,15 +27,27 @@ def wants_retry(record: JobRecord) -> bool:
     reached, or the job's plain retries (any cause, unchanged) are not used up."""
     if record.state is not JobState.FAILED:
         return False
+    if checkpointed(record):
+        return record.attempt < (record.spec.checkpoint.max_continuations if record.spec.checkpoint else 0)
     policy = record.spec.retry_policy
     if policy is not None and policy.rule_for(record.cause) is not None and record.attempt < policy.limit:
         return True
     return record.attempt < record.spec.retries
 
 
+def checkpointed(record: JobRecord) -> bool:
+    """The job stopped at its checkpoint: it exited with the agreed code."""
+    checkpoint = record.spec.checkpoint
+    return checkpoint is not None and record.exit_code == checkpoint.exit_code
+
+
 def next_spec(record: JobRecord, limits: SiteLimits) -> tuple[JobSpec, str]:
     """The request of the next attempt and what changed in it, for people (`after TIMEOUT: ...`)."""
     spec = record.spec
+    if checkpointed(record):  # the same step goes on where it stopped: the same working directory
+        return spec.with_changes(cwd=record.workdir), (
+            f"continues after its checkpoint (exit {record.exit_code}): segment {record.attempt + 2} "
+            f"in {record.workdir}")
     cause = record.cause or "a failure"
     policy = spec.retry_policy
     rule = policy.rule_for(record.cause) if policy is not None else None

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..checkpoint import wrapped
 from ..errors import BadInput, EsapError, Unreachable
 from ..sites import CONTAINER_RUNTIMES
 from ..states import JobState, JobStatus
@@ -167,6 +168,7 @@ class LocalBackend(Backend):
     def _command(self, job: Submission) -> list[str]:
         spec = job.spec
         argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.script or ""]
+        argv = wrapped(argv, spec.checkpoint, spec.walltime_s)
         if spec.container is None:
             return argv
         from ..containers import container_argv

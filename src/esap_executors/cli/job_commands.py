@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import Checkpoint, parse_checkpoint
 from ..errors import BadInput, EsapError
 from ..esap.basket_cli import add_source_options
 from ..formats.expressions import parse_classad_expression
@@ -86,6 +87,9 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
                              "TIMEOUT:walltime=x1.5, NODE_FAIL:avoid_node (repeatable)")
     parser.add_argument("--max-retries", type=int, default=None, metavar="N",
                         help="at most N retries (alone: any failure is retried unchanged up to N times)")
+    parser.add_argument("--checkpoint", metavar="SIGNAL@BEFORE[:CODE]",
+                        help="send SIGNAL this long before the walltime (e.g. USR1@2m); an exit with CODE "
+                             "(default 85) continues the job in the same directory")
     parser.add_argument("--right-size", action="store_true",
                         help="memory and walltime from what earlier runs of this job (its --name) used on the site")
     parser.add_argument("--name", help="a name for the job")
@@ -185,6 +189,7 @@ def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
         qos=args.qos,
         labels={"front": "cli"},
         retry_policy=parse_cli(args.retry, args.max_retries),
+        checkpoint=_checkpoint(args),
         retries=args.max_retries if args.max_retries is not None and not args.retry else 0,
     )
     return JobRequest(key="job", spec=spec, site=args.site, name=args.name or Path(command[0]).name)
@@ -282,6 +287,14 @@ def explanation(record: JobRecord) -> str:
     if record.retry_note:
         words.append(f"[{record.retry_note}]")
     return " ".join(words)
+
+
+def _checkpoint(args: argparse.Namespace) -> Checkpoint | None:
+    if not args.checkpoint:
+        return None
+    if not args.walltime:
+        raise BadInput("a checkpoint signal comes before the walltime: give --walltime", field="--checkpoint")
+    return parse_checkpoint(args.checkpoint)
 
 
 def _right_sized(run: Run, request: JobRequest, quiet: bool) -> JobRequest:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...checkpoint import wrapped
 from ...containers import container_argv
 from ...errors import BadInput
 from ...formats.urls import scheme_of
@@ -65,6 +66,7 @@ def job_description(job: Submission, site: Site, settings: SubmitSettings) -> di
         "My.EsapName": quoting.ad_string(job.name or job.job_id),
     }
     argv = list(spec.argv) if spec.argv else ["/bin/sh", script_name(job)]
+    argv = wrapped(argv, spec.checkpoint, spec.walltime_s)  # HTCondor sends no signal before the limit
     if spec.container is not None:
         if not settings.containers:
             raise BadInput(

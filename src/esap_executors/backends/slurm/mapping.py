@@ -43,6 +43,7 @@ class Resources:
     constraints: str | None = None
     exclude: str | None = None  # nodes a retry avoids
     requeue: bool = True  # False: esap's retry policy, not SLURM, decides about a failed node
+    signal: tuple[str, int] | None = None  # a checkpoint: (signal name, seconds before the time limit)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def resources_of(spec: JobSpec) -> Resources:
         qos=spec.qos,
         constraints=spec.constraints,
         exclude=",".join(spec.avoid_nodes) or None,
-        requeue=spec.retry_policy is None,
+        requeue=spec.retry_policy is None and spec.checkpoint is None,
+        signal=(spec.checkpoint.signal, spec.checkpoint.before_s) if spec.checkpoint else None,
     )
 
 
@@ -251,6 +253,8 @@ def sbatch_argv(batch: BatchJob) -> list[str]:
         argv.append(f"--exclude={r.exclude}")
     if not r.requeue:
         argv.append("--no-requeue")
+    if r.signal:  # B: to the batch shell, which `exec`s the job's command
+        argv.append(f"--signal=B:{r.signal[0]}@{r.signal[1]}")
     return argv
 
 
@@ -301,4 +305,8 @@ def rest_fields(batch: BatchJob, base_env: Mapping[str, str]) -> dict[str, objec
         fields["excluded_nodes"] = r.exclude
     if not r.requeue:
         fields["requeue"] = False
+    if r.signal:
+        fields["kill_warning_signal"] = r.signal[0]
+        fields["kill_warning_delay"] = r.signal[1]
+        fields["kill_warning_flags"] = ["BATCH_JOB"]
     return fields
