@@ -99,3 +99,27 @@ def _node_when_running(cluster: Cluster, native_id: str) -> str:
             return out[1]
         time.sleep(0.5)
     raise AssertionError(f"job {native_id} did not start within 60 s")
+
+
+SEGMENTED = """
+if [ -e checkpointed ]; then echo resumed >> log; exit 0; fi
+trap 'echo checkpoint >> log; touch checkpointed; exit 85' USR1
+echo started >> log
+while :; do sleep 1; done
+"""
+
+
+def test_a_job_gets_its_checkpoint_signal_from_slurm_and_continues(
+        cluster: Cluster, new_run: Callable[..., Run], tmp_path: Path) -> None:
+    """SLURM sends USR1 before `--time=2` ends (its resolution is up to a minute early)."""
+    from esap_executors.checkpoint import parse_checkpoint
+
+    site = cluster.sites[0]
+    run = new_run()
+    spec = shell(SEGMENTED, walltime="2m").with_changes(cwd=str(tmp_path), checkpoint=parse_checkpoint("USR1@30"))
+    run.submit([JobRequest(key="segmented", spec=spec, site=site)])
+    final = next(iter(run.wait(timeout=400).values()))
+    first, second = sorted(run.store.jobs_of_run(run.run_id), key=lambda r: r.attempt)
+    assert (first.exit_code, final.job_id, final.state) == (85, second.job_id, JobState.COMPLETED)
+    assert first.workdir == second.workdir == str(tmp_path)
+    assert (tmp_path / "log").read_text() == "started\ncheckpoint\nresumed\n"

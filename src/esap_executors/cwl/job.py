@@ -30,7 +30,7 @@ from ..job import Container, JobSpec, StageIn, StageOut
 from ..runs import JobRequest
 from ..sites import Site
 from ..submitter import reattaches
-from .placement import Placement, place, retry_hint
+from .placement import Placement, checkpoint_hint, place, retry_hint
 from .script import SANDBOX_DIRS, Sandbox, job_script
 
 if TYPE_CHECKING:
@@ -260,6 +260,7 @@ class EsapCommandLineJob(CommandLineJob):
             requirements=placement.requirements,
             labels={"cwl_step": self.name},
             retry_policy=retry_hint(self),
+            checkpoint=checkpoint_hint(self),
         )
         return JobRequest(key=self.esap_key, spec=spec, site=site.name, name=self.name)
 

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..checkpoint import Checkpoint, parse_checkpoint
 from ..errors import BadInput
 from ..matchmaking import match
 from ..retry_policy import RetryPolicy, parse_block
@@ -17,6 +18,7 @@ log = logging.getLogger("cwltool")
 ESAP_NAMESPACE = "https://w3id.org/esap/cwl#"
 SITE_HINT = ESAP_NAMESPACE + "Site"
 RETRY_HINT = ESAP_NAMESPACE + "Retry"
+CHECKPOINT_HINT = ESAP_NAMESPACE + "Checkpoint"
 CUDA_REQUIREMENT = "http://commonwl.org/cwltool#CUDARequirement"
 
 
@@ -56,6 +58,19 @@ def retry_hint(job: Any) -> RetryPolicy | None:
         return None
     block = _plain({k: v for k, v in hint.items() if k != "class"})
     return parse_block(block, prefix="esap:Retry")
+
+
+def checkpoint_hint(job: Any) -> Checkpoint | None:
+    """The step's `esap:Checkpoint` hint: {signal: USR1, before: 2m, exit_code: 85}."""
+    hint, _ = job.builder.get_requirement(CHECKPOINT_HINT)
+    if not hint:
+        return None
+    values = _plain(hint)
+    signal, before = values.get("signal"), values.get("before")
+    if not signal or before is None:
+        raise BadInput("the esap:Checkpoint hint needs `signal` and `before`", field="esap:Checkpoint")
+    text = f"{signal}@{before}" + (f":{values['exit_code']}" if values.get("exit_code") else "")
+    return parse_checkpoint(text, field="esap:Checkpoint")
 
 
 def _plain(value: Any) -> Any:
