@@ -33,6 +33,7 @@ from .store import (
     JobBrief,
     JobRecord,
     Store,
+    UsageRow,
     job_id_of,
     record_of_row,
 )
@@ -203,7 +204,7 @@ class PostgresStore(Store):
                     copy.write_row((
                         rec.job_id, rec.run_id, rec.key, rec.name, rec.site, None, SUBMITTING,
                         rec.spec.to_json(), rec.workdir, rec.stdout, rec.stderr, None, None, None,
-                        rec.attempt, "[]", rec.created, rec.updated,
+                        rec.attempt, "[]", rec.created, rec.updated, None, None, rec.retry_note,
                     ))
             with cur.copy("COPY transitions(job_id, old_state, new_state, time, reason) FROM STDIN") as copy:
                 for rec in records:
@@ -251,22 +252,25 @@ class PostgresStore(Store):
                 if (old == status.state and old_text != SUBMITTING) or old.is_final:
                     continue
                 updates.append((status.state.value, status.exit_code, status.signal, status.reason,
-                                status.time, job_id))
+                                status.cause, status.node, status.time, job_id))
                 transitions.append((job_id, old.value, status.state.value, status.time, status.reason))
                 current[job_id] = status.state.value
                 changed.append(job_id)
             if updates and len({update[-1] for update in updates}) == len(updates):  # one statement
                 cur.execute(
                     "UPDATE jobs AS j SET state=c.state, exit_code=COALESCE(c.exit_code, j.exit_code), "
-                    "signal=COALESCE(c.signal, j.signal), reason=COALESCE(c.reason, j.reason), updated=c.updated "
-                    "FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::float8[], %s::text[]) "
-                    "AS c(state, exit_code, signal, reason, updated, job_id) WHERE j.job_id = c.job_id",
+                    "signal=COALESCE(c.signal, j.signal), reason=COALESCE(c.reason, j.reason), "
+                    "cause=COALESCE(c.cause, j.cause), node=COALESCE(c.node, j.node), updated=c.updated "
+                    "FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::text[], %s::float8[], "
+                    "%s::text[]) AS c(state, exit_code, signal, reason, cause, node, updated, job_id) "
+                    "WHERE j.job_id = c.job_id",
                     [list(column) for column in zip(*updates, strict=True)],
                 )
             elif updates:  # several changes of one job: one after the other, in order
                 cur.executemany(
                     "UPDATE jobs SET state=%s, exit_code=COALESCE(%s, exit_code), signal=COALESCE(%s, signal), "
-                    "reason=COALESCE(%s, reason), updated=%s WHERE job_id=%s",
+                    "reason=COALESCE(%s, reason), cause=COALESCE(%s, cause), node=COALESCE(%s, node), updated=%s "
+                    "WHERE job_id=%s",
                     updates,
                 )
             if transitions:
@@ -278,17 +282,37 @@ class PostgresStore(Store):
     def set_details(self, job_id: str, status: JobStatus) -> None:
         self.connect().execute(
             "UPDATE jobs SET exit_code=COALESCE(%s, exit_code), signal=COALESCE(%s, signal), "
-            "reason=COALESCE(%s, reason) WHERE job_id=%s",
-            (status.exit_code, status.signal, status.reason, job_id),
+            "reason=COALESCE(%s, reason), cause=COALESCE(%s, cause), node=COALESCE(%s, node) WHERE job_id=%s",
+            (status.exit_code, status.signal, status.reason, status.cause, status.node, job_id),
         )
 
     def fill_details(self, changes: Iterable[tuple[str, JobStatus]]) -> None:
         with self.transaction() as db, db.cursor() as cur:
             cur.executemany(
                 "UPDATE jobs SET exit_code=COALESCE(exit_code, %s), signal=COALESCE(signal, %s), "
-                "reason=COALESCE(reason, %s) WHERE job_id=%s",
-                [(s.exit_code, s.signal, s.reason, job_id) for job_id, s in changes],
+                "reason=COALESCE(reason, %s), cause=COALESCE(cause, %s), node=COALESCE(node, %s) WHERE job_id=%s",
+                [(s.exit_code, s.signal, s.reason, s.cause, s.node, job_id) for job_id, s in changes],
             )
+
+    def set_retry_note(self, job_id: str, note: str) -> None:
+        self.connect().execute("UPDATE jobs SET retry_note=%s WHERE job_id=%s", (note, job_id))
+
+    # usage history
+    def record_usage(self, rows: Iterable[UsageRow]) -> None:
+        now = time.time()
+        with self.transaction() as db, db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO usage_history(job_id, step, site, max_memory_mib, wall_s, recorded) "
+                "VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id) DO NOTHING",
+                [(r.job_id, r.step, r.site, r.max_memory_mib, r.wall_s, now) for r in rows],
+            )
+
+    def usage_history(self, step: str, site: str, limit: int = 50) -> list[UsageRow]:
+        rows = self.connect().execute(
+            "SELECT job_id, step, site, max_memory_mib, wall_s FROM usage_history WHERE step=%s AND site=%s "
+            "ORDER BY recorded DESC, id DESC LIMIT %s", (step, site, limit),
+        ).fetchall()
+        return [UsageRow(str(r[0]), str(r[1]), str(r[2]), r[3], r[4]) for r in rows]
 
     def set_missing_outputs(self, job_id: str, missing: Sequence[str]) -> None:
         self.connect().execute(

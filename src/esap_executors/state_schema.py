@@ -223,6 +223,12 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE runs ADD COLUMN next_job BIGINT NOT NULL DEFAULT 1",),
     (),  # local_jobs.changed: the local backend's queue is in the machine's SQLite file
     ("CREATE TABLE run_metadata (run_id TEXT PRIMARY KEY, data TEXT NOT NULL)",),
+    ("ALTER TABLE jobs ADD COLUMN cause TEXT", "ALTER TABLE jobs ADD COLUMN node TEXT",
+     "ALTER TABLE jobs ADD COLUMN retry_note TEXT"),
+    ("CREATE TABLE usage_history (id BIGINT GENERATED ALWAYS AS IDENTITY, job_id TEXT PRIMARY KEY, "
+     "step TEXT NOT NULL, site TEXT NOT NULL, max_memory_mib INTEGER, wall_s DOUBLE PRECISION, "
+     "recorded DOUBLE PRECISION NOT NULL)",
+     "CREATE INDEX usage_history_by_step ON usage_history(step, site)"),
 )
 assert len(POSTGRES_MIGRATIONS) == VERSION
 

@@ -145,3 +145,27 @@ def test_a_store_of_an_older_version_is_brought_up_to_date(postgres_state_url: s
     assert store.new_job_ids("rold", 2) == ["rold.1", "rold.2"]
     store.update_run_metadata("rold", {"workflow": "w"})
     assert store.run_metadata("rold") == {"workflow": "w"}
+
+
+def test_causes_retry_notes_and_usage_history_on_both_engines(store_location: str | Path) -> None:
+    """Migrations 5 and 6: a failure's cause and node, a retry's note, what a step used."""
+    from dataclasses import replace
+
+    from esap_executors.store import UsageRow
+
+    store = open_store(store_location)
+    store.ensure_run("r1", "key", "cli")
+    store.add_jobs([_record("r1.1"), replace(_record("r1.2"), attempt=1, retry_note="after OUT_OF_MEMORY: x")])
+    store.set_native_ids([("r1.1", "501"), ("r1.2", "502")])
+    store.update_states([("r1.1", JobStatus(JobState.FAILED, reason="OUT_OF_MEMORY", cause="OUT_OF_MEMORY",
+                                            node="n1"))])
+    failed, retried = store.jobs_of_run("r1")
+    assert (failed.cause, failed.node, failed.retry_note) == ("OUT_OF_MEMORY", "n1", None)
+    assert (retried.cause, retried.retry_note) == (None, "after OUT_OF_MEMORY: x")
+    store.set_retry_note("r1.2", "not retried: memory is already 64 GiB")
+    assert store.job("r1.2").retry_note == "not retried: memory is already 64 GiB"
+    store.record_usage([UsageRow("r1.1", "step", "local", 100, 2.5), UsageRow("r1.2", "step", "local", 80, 1.0)])
+    store.record_usage([UsageRow("r1.1", "step", "local", 999, 9.9)])  # a job's first row stays
+    assert store.usage_history("step", "local") == [UsageRow("r1.2", "step", "local", 80, 1.0),
+                                                    UsageRow("r1.1", "step", "local", 100, 2.5)]
+    assert store.usage_history("step", "slurm") == []
