@@ -67,6 +67,24 @@ RetryCount = 1;
     assert (Path(job["output_dir"]) / "out.txt").read_text() == "second\n"
 
 
+def test_retry_rules_by_cause_apply_to_a_jdl_job_whose_retry_count_stays_its_own(
+        tmp_path: Path, state_dir: Path) -> None:
+    marker = tmp_path / "tried-once"
+    path = write_jdl(tmp_path, f"""
+Executable = "/bin/sh";
+Arguments = "-c 'if [ -e {marker} ]; then echo second; else touch {marker}; exit 4; fi'";
+StdOutput = "out.txt";
+OutputSandbox = {{"out.txt"}};
+""")
+    [job] = run_json("run", "--retry", "EXIT_CODE", str(path), cwd=tmp_path)
+    assert job["state"] == "completed" and job["attempt"] == 1
+    assert job["retry_note"] == "after EXIT_CODE: retried unchanged"
+    refused = run("run", "--max-retries", "2", str(path), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert ("--max-retries does not apply to a JDL job: set RetryCount or ShallowRetryCount in the file"
+            in refused.stderr)
+
+
 def test_perusal_copies_chosen_files_while_the_job_runs(tmp_path: Path, state_dir: Path) -> None:
     release = tmp_path / "release"
     path = write_jdl(tmp_path, f"""

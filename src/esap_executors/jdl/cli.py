@@ -17,6 +17,7 @@ from ..errors import BadInput, EsapError
 from ..esap.basket_cli import basket_inputs
 from ..formats.printable import escaped
 from ..paths import state_dir
+from ..retry_policy import parse_cli
 from ..runs import JobRequest, Run
 from ..sites import Catalogue
 from ..states import JobState, JobStatus
@@ -33,7 +34,7 @@ from .translate import JdlDescription, JdlJob, load
 _NOT_FOR_JDL = {
     "cores": "CpuNumber", "mem": "Requirements on GlueHostMainMemoryRAMSize", "walltime": "CPUTime",
     "gpus": None, "scratch": None, "container": None, "requirements": "Requirements", "rank": "Rank",
-    "name": "JobName",
+    "name": "JobName", "max_retries": "RetryCount or ShallowRetryCount", "checkpoint": None, "right_size": None,
 }
 
 
@@ -54,6 +55,7 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
     try:
         jobs = _with_storage_checked(path, jobs, run.run_id, snapshot_local=not site.shared_filesystem)
         jobs = _with_billing(jobs, args)
+        jobs = _with_retry_rules(jobs, args)
         progress = RunProgress(len(jobs), sys.stderr, _progress) if wait and not quiet else None
         if progress is not None:
             run.add_listener(progress.on_change)
@@ -131,7 +133,8 @@ def _jdl_path(args: argparse.Namespace) -> str:
     for option, attribute in _NOT_FOR_JDL.items():
         if getattr(args, option, None):
             hint = f": set {attribute} in the file" if attribute else ""
-            raise BadInput(f"--{option} does not apply to a JDL job{hint}", field=f"--{option}")
+            flag = "--" + option.replace("_", "-")
+            raise BadInput(f"{flag} does not apply to a JDL job{hint}", field=flag)
     if getattr(args, "env", None):
         raise BadInput("--env does not apply to a JDL job: set Environment in the file", field="--env")
     return command[0]
@@ -165,6 +168,14 @@ def _with_inputs_fetched(jobs: Sequence[JdlJob], run_id: str, *, snapshot_local:
             stage_in=prefetch(job.spec.stage_in, cache, snapshot_local=snapshot_local)))
         for job in jobs
     ]
+
+
+def _with_retry_rules(jobs: Sequence[JdlJob], args: argparse.Namespace) -> list[JdlJob]:
+    """--retry rules by cause; RetryCount and ShallowRetryCount keep retrying any failure as is."""
+    policy = parse_cli(getattr(args, "retry", None) or [], None)
+    if policy is None:
+        return list(jobs)
+    return [replace(job, spec=job.spec.with_changes(retry_policy=policy)) for job in jobs]
 
 
 def _with_billing(jobs: Sequence[JdlJob], args: argparse.Namespace) -> list[JdlJob]:
@@ -269,6 +280,7 @@ def _as_dict(record: JobRecord, outcome: Retrieval, folder: Path) -> dict[str, A
     return {
         "id": record.job_id, "name": record.name, "site": record.site, "native_id": record.native_id,
         "state": record.state.value, "exit_code": record.exit_code, "reason": record.reason,
+        "cause": record.cause, "retry_note": record.retry_note,
         "attempt": record.attempt, "workdir": record.workdir, "output_dir": str(folder),
         "retrieved": outcome.retrieved, "missing": outcome.missing,
         "failed": outcome.failed,
