@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,9 +43,11 @@ class Tracked:
     releases: int = 0
     release_sent_at_hold: int = 0  # the hold count when esap last asked for a release
     removal_sent: bool = False
+    node: str | None = None  # the machine it last ran on (a retry may avoid it)
 
     def status(self) -> JobStatus:
-        return JobStatus(self.state, exit_code=self.exit_code, signal=self.signal, reason=self.reason)
+        return JobStatus(self.state, exit_code=self.exit_code, signal=self.signal, reason=self.reason,
+                         node=self.node)
 
     def fail_held(self) -> None:
         self.state = JobState.FAILED
@@ -125,6 +128,7 @@ class RunEventLog:
             return
         if kind == EventType.EXECUTE:
             job.state = JobState.RUNNING
+            job.node = machine_of(event) or job.node
         elif kind in (EventType.JOB_EVICTED, EventType.JOB_RECONNECT_FAILED, EventType.SHADOW_EXCEPTION):
             # requeued by HTCondor: it will run again, this is not a failure
             if job.state is JobState.RUNNING:
@@ -155,6 +159,16 @@ class RunEventLog:
     def apply_ad(self, native: str, ad: Mapping[str, Any]) -> None:
         """Fallback: the job's ad from the queue or history."""
         self.jobs.setdefault(native, Tracked()).update_from_ad(ad)
+
+
+def machine_of(event: Any) -> str | None:
+    """The execute machine's name (its ad's `Machine`) from an EXECUTE event."""
+    slot = str(event.get("SlotName", "") or "")
+    if "@" in slot:
+        return slot.split("@", 1)[1]
+    host = str(event.get("ExecuteHost", "") or "")  # <ip:port?addrs=...&alias=name>
+    match = re.search(r"alias=([^&>]+)", host)
+    return match.group(1) if match else None
 
 
 def status_of_ad(ad: Mapping[str, Any]) -> JobStatus:
