@@ -31,6 +31,7 @@ from .resources import JobResources, job_resources, snakemake_retry_policy
 from .settings import ExecutorSettings
 
 if TYPE_CHECKING:
+    from esap_executors.job import JobSpec
     from esap_executors.runs import JobRecord, JobRequest, Run
     from esap_executors.sites import Catalogue, Site
 
@@ -198,6 +199,8 @@ class Executor(RemoteExecutor):
             retry_policy=snakemake_retry_policy(wanted.get("retry"), _job_name(job)),
             **self._placement(site, wanted),
         )
+        if self.esap_settings.right_size == "yes":
+            spec = self._right_sized(spec, _job_name(job), site)
         # (a job whose files travel with it is never bundled: a bundle shares one directory)
         return bundles.Member(job=job, key=_job_key(job), name=_job_name(job), site=site, spec=spec,
                               snakemake_args=None if files else bundles.snakemake_args(command),
@@ -207,6 +210,15 @@ class Executor(RemoteExecutor):
         if self._sources is None:
             self._sources = transfer.workflow_sources(self.workflow)
         return self._sources
+
+    def _right_sized(self, spec: JobSpec, rule: str, site: Site | None) -> JobSpec:
+        from esap_executors.right_size import right_size
+
+        site_name = site.name if site else (self.run.default_site or "local")
+        spec, note = right_size(self.run.store, spec, rule, site_name)
+        if note:
+            self.logger.info(f"esap: {note}")
+        return spec
 
     def _choose_site(self, wanted: JobResources) -> Site | None:
         """The site the command is built for: the rule's, matchmaking's, or the default."""
@@ -317,6 +329,7 @@ class Executor(RemoteExecutor):
         run_id = self.run.run_id
         self.logger.info(f"esap run {run_id}: jobs with `esap status {run_id}`, "
                          f"what they used against their requests with `esap usage {run_id}`")
+        self._remember_usage()
         if self.esap_settings.usage_report:
             self._write_usage_report(self.esap_settings.usage_report)
         self._record_run_metadata()
@@ -338,6 +351,16 @@ class Executor(RemoteExecutor):
             "inputs": [{"path": f} for f in sorted(self._files_in - self._files_out)],
             "outputs": [{"path": f} for f in sorted(self._files_out)],
         })
+
+    def _remember_usage(self) -> None:
+        """What the rules used, for the next run's --esap-right-size (one accounting query per site)."""
+        from esap_executors.errors import EsapError
+        from esap_executors.right_size import remember_usage
+
+        try:
+            remember_usage(self.run.store, self.catalogue, self.run.store.jobs_of_run(self.run.run_id))
+        except EsapError as exc:
+            self.logger.info(f"esap: usage not recorded for right-sizing: {exc}")
 
     def _write_usage_report(self, path: str) -> None:
         from esap_executors.errors import EsapError

@@ -125,5 +125,12 @@ class ExecutorSettings(ExecutorSettingsBase):
                   "type": str, "choices": ("none", "token"), "metavar": "none|token"},
     )
 
+    right_size: str = field(
+        default="no",
+        metadata={"help": "yes: each rule's memory and runtime from what it used in earlier runs on its site "
+                          "(a high percentile of the recorded peaks with a margin, never above the rule's own).",
+                  "type": str, "choices": ("no", "yes"), "metavar": "no|yes"},
+    )
+
     def effective_account(self) -> str | None:
         return self.account or os.environ.get("SBATCH_ACCOUNT") or os.environ.get("SLURM_ACCOUNT")

@@ -56,3 +56,32 @@ def test_snakemake_retries_and_attempt_resources_still_work(tmp_path: Path, stat
     assert (workdir / "second.txt").read_text() == "200\n"
     [record] = latest_run_records()
     assert (record.state, record.cause, record.attempt, record.retry_note) == (JobState.COMPLETED, None, 0, None)
+
+
+MODEST = """
+rule all:
+    input: "modest.txt"
+
+rule modest:
+    output: "modest.txt"
+    resources: mem_mb=1000, runtime=60
+    shell: "python3 -c \\"import time; b = bytearray(b'x') * (20 << 20); time.sleep(2)\\"; echo ok > {output}"
+"""
+
+
+def test_a_second_run_with_right_size_asks_for_less_and_completes(tmp_path: Path, state_dir: Path) -> None:
+    workdir = write_workflow(tmp_path / "modest", MODEST)
+    first = snakemake(workdir, *executor_args("local"))
+    assert first.returncode == 0, explain(first)
+    (workdir / "modest.txt").unlink()
+    second = snakemake(workdir, *executor_args("local"), "--esap-right-size", "yes")
+    assert second.returncode == 0, explain(second)
+    [before] = [r for r in latest_run_records() if r.state is JobState.COMPLETED]
+    from esap_executors.sqlite_store import open_store
+
+    runs = [run_id for run_id, _key, front, _created in open_store().latest_runs() if front == "snakemake"]
+    [earlier] = open_store().jobs_of_run(runs[1])
+    assert earlier.spec.memory_mib == 954 and before.spec.memory_mib is not None
+    assert 64 <= before.spec.memory_mib < 954  # the job's peak (its Snakemake and the rule) plus a margin
+    assert before.spec.walltime_s is not None and before.spec.walltime_s < 3600
+    assert "right-sized from 1 earlier job(s) of modest on local" in second.stderr + second.stdout
