@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .backends import Submission
 from .containers import check_container
-from .errors import BadInput
+from .errors import BadInput, EsapError
 from .job import JobSpec
 from .retry_plan import RetryRefused, next_spec
 from .site_backends import SiteBackends
@@ -175,8 +175,17 @@ class Submitter:
             log.info("%s: retrying %s", record.job_id, note)
             requests.append(JobRequest(key=record.key, spec=spec, site=record.site, name=record.name,
                                        retry_note=note))
-        if requests:
+        if not requests:
+            return
+        try:
             self.submit(requests)
+        except EsapError as exc:  # e.g. the site cannot express the changed request
+            note = f"not retried: {exc}"
+            log.warning("%d failed job(s) %s", len(requests), note)
+            tried = {request.key for request in requests}
+            for record in failed:
+                if record.key in tried:
+                    self.tracker.note_retry(record.job_id, note)
 
     def _send(self, records: Sequence[JobRecord]) -> None:
         """One backend submission per site; a site with submission limits gets what they allow

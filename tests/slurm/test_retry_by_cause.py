@@ -14,8 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from esap_executors.backends.slurm.records import SlurmRecord, to_status
 from esap_executors.causes import Cause, cause_of
+from esap_executors.errors import BadInput
 from esap_executors.retry_policy import parse_cli
 from esap_executors.runs import JobRequest, Run
 from esap_executors.states import JobState
@@ -85,9 +88,15 @@ def _resume(cluster: Cluster, node: str) -> None:
 
 
 def _node_of(cluster: Cluster, native_id: str) -> str:
-    out = subprocess.run([cluster.command("sacct"), "-n", "-X", "-P", "-j", native_id, "-o", "NodeList"],
-                         capture_output=True, text=True, timeout=30, check=True).stdout
-    return out.strip().splitlines()[0] if out.strip() else ""
+    """The job's node as accounting records it (which may lag the job's end by seconds)."""
+    deadline = time.monotonic() + 30
+    while True:
+        out = subprocess.run([cluster.command("sacct"), "-n", "-X", "-P", "-j", native_id, "-o", "NodeList"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        node = out.strip().splitlines()[0] if out.strip() else ""
+        if (node and node != "None assigned") or time.monotonic() > deadline:
+            return node
+        time.sleep(1)
 
 
 def _node_when_running(cluster: Cluster, native_id: str) -> str:
@@ -123,3 +132,30 @@ def test_a_job_gets_its_checkpoint_signal_from_slurm_and_continues(
     assert (first.exit_code, final.job_id, final.state) == (85, second.job_id, JobState.COMPLETED)
     assert first.workdir == second.workdir == str(tmp_path)
     assert (tmp_path / "log").read_text() == "started\ncheckpoint\nresumed\n"
+
+
+def test_a_retry_request_reaches_slurm_through_every_access_path(
+        site: str, new_run: Callable[..., Run], tmp_path: Path) -> None:
+    """What a retry or checkpoint changes (excluded node, no requeue, warning signal) is a valid
+    request for sbatch and for every slurmrestd API version."""
+    from esap_executors.checkpoint import parse_checkpoint
+
+    from .conftest import cluster_of
+
+    run = new_run()
+    spec = shell("hostname", walltime="5m").with_changes(
+        avoid_nodes=("n2",), retry_policy=parse_cli(["NODE_FAIL:avoid_node"], None),
+        checkpoint=parse_checkpoint("USR1@60"))
+    try:
+        (record,) = run.submit([JobRequest(key="placed", spec=spec, site=site)])
+    except BadInput as exc:  # Slurm 22.05's REST API (v0.0.38) has neither, and says so before sending
+        assert str(exc) == "excluded_nodes: slurmrestd API v0.0.38 cannot request excluded nodes"
+        with pytest.raises(BadInput, match="v0.0.38 cannot send a signal to the job's script"):
+            run.submit([JobRequest(key="placed", spec=spec.with_changes(avoid_nodes=()), site=site)])
+        unsigned = spec.with_changes(avoid_nodes=(), checkpoint=None)
+        run.submit([JobRequest(key="placed", spec=unsigned, site=site)])
+        assert next(iter(run.wait(timeout=240).values())).state is JobState.COMPLETED
+        return
+    final = next(iter(run.wait(timeout=240).values()))
+    assert final.state is JobState.COMPLETED, final.reason
+    assert _node_of(cluster_of(site), str(record.native_id)) == "n1"

@@ -306,7 +306,5 @@ def rest_fields(batch: BatchJob, base_env: Mapping[str, str]) -> dict[str, objec
     if not r.requeue:
         fields["requeue"] = False
     if r.signal:
-        fields["kill_warning_signal"] = r.signal[0]
-        fields["kill_warning_delay"] = r.signal[1]
-        fields["kill_warning_flags"] = ["BATCH_JOB"]
+        fields["checkpoint_signal"] = r.signal  # spelled per API version by rest.py
     return fields

@@ -157,6 +157,9 @@ class RestAccess:
         props = self._job_props
         job: dict[str, Any] = {}
         for key, value in fields.items():
+            if key == "checkpoint_signal":
+                job.update(self._signal_fields(value))
+                continue
             name = key
             if props and key not in props:
                 name = _ALTERNATIVES.get(key, (key, None))[0]
@@ -166,6 +169,19 @@ class RestAccess:
                 value = _ALTERNATIVES[key][1](value)
             job[name] = self._shape(props.get(name) or {}, value)
         return job
+
+    def _signal_fields(self, value: Any) -> dict[str, Any]:
+        """A checkpoint's warning signal to the batch script: kill_warning_* (v0.0.40 and later)."""
+        signal, delay = value
+        props = self._job_props
+        if not props or "kill_warning_signal" in props:
+            return {"kill_warning_signal": signal,
+                    "kill_warning_delay": self._shape(props.get("kill_warning_delay") or {}, delay),
+                    "kill_warning_flags": ["BATCH_JOB"]}
+        # v0.0.38's `signal` refuses "B:" (the batch shell, which runs the job's command): without
+        # it only job steps would get the signal
+        raise BadInput(f"slurmrestd API v{self.version} cannot send a signal to the job's script before its "
+                       "time limit", field="checkpoint")
 
     def _shape(self, prop: Mapping[str, Any], value: object) -> Any:
         schema = self._resolve(prop)
