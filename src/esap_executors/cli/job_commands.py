@@ -249,8 +249,9 @@ def run_command(args: argparse.Namespace) -> int:
             request = _right_sized(run, request, quiet)
         record = run.submit([request])[0]
         if not quiet:
-            print(f"esap: submitted {record.job_id} to {record.site} as {record.native_id}",
-                  file=sys.stderr, flush=True)
+            sent = (f"as {record.native_id}" if record.native_id
+                    else "(recorded; sent when the site's submission limits allow)")
+            print(f"esap: submitted {record.job_id} to {record.site} {sent}", file=sys.stderr, flush=True)
         try:
             final = run.wait([record.job_id])
         except KeyboardInterrupt:
