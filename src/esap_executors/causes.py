@@ -27,7 +27,7 @@ class Cause(StrEnum):
 _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
     (Cause.OUT_OF_MEMORY, re.compile(
         r"OUT_OF_MEMORY|out of memory|\boom\b|memory (limit|usage) exceeded|exceeded (its |the )?memory"
-        r"|memory usage .* exceeded|MemoryExceeded", re.IGNORECASE)),
+        r"|memory usage .* exceeded|MemoryExceeded|over (its |the )?(cgroup )?memory limit", re.IGNORECASE)),
     (Cause.TIMEOUT, re.compile(
         r"\bTIMEOUT\b|\bDEADLINE\b|time ?limit|walltime exceeded|duration exceeded|JobDurationExceeded"
         r"|JobExecuteExceeded|allowed (job )?(duration|execute)", re.IGNORECASE)),

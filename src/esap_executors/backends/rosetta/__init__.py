@@ -430,12 +430,14 @@ class RosettaBackend(Backend):
                 timeout = f"{step}.timeout" in entries
                 finished[token] = JobStatus(
                     JobState.FAILED if timeout else state, exit_code=exit_code,
-                    reason="walltime exceeded (TIMEOUT)" if timeout else None)
+                    reason="walltime exceeded (TIMEOUT)" if timeout else None,
+                    cause="TIMEOUT" if timeout else None)
             elif beat is not None and now - beat.modified > 2 * self.heartbeat + HEARTBEAT_SLACK:
                 finished[token] = JobStatus(
                     JobState.FAILED,
                     reason=f"heartbeat lost: the runner stopped reporting {int(now - beat.modified)} s ago "
-                           "(killed, out of memory or time limit)")
+                           "(killed, out of memory or time limit)",
+                    cause="NODE_FAIL")  # the runner is gone: where it ran cannot say why
             elif beat is not None:
                 statuses[token] = JobStatus(JobState.RUNNING)
             else:
