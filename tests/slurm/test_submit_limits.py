@@ -80,3 +80,16 @@ def test_max_queued_keeps_at_most_that_many_in_the_queue(cluster: Cluster, state
         run.close()
     assert [r.state for r in final.values()] == [JobState.COMPLETED] * 25
     assert max(seen) == 10, seen  # full, never above
+
+
+def test_max_array_size_splits_same_shaped_jobs_into_smaller_arrays(cluster: Cluster, state_dir: Path) -> None:
+    site = cluster.sites[0]
+    with Run(f"arrays-{uuid.uuid4().hex}", catalogue=_catalogue(site, max_array_size=3), store=open_store()) as run:
+        records = run.submit([JobRequest(key=f"j{i}", spec=shell("true"), site=site) for i in range(7)])
+        final = run.wait(timeout=300)
+    assert [r.state for r in final.values()] == [JobState.COMPLETED] * 7
+    arrays: dict[str, int] = {}
+    for record in records:
+        array_id, _, _task = str(record.native_id).partition("_")
+        arrays[array_id] = arrays.get(array_id, 0) + 1
+    assert sorted(arrays.values()) == [1, 3, 3]  # never more than 3 tasks in one array
