@@ -37,3 +37,30 @@ def test_a_step_killed_for_memory_is_retried_with_doubled_memory(tmp_path: Path,
     assert (first.state, first.cause, first.spec.memory_mib) == (JobState.FAILED, "OUT_OF_MEMORY", 200)
     assert (second.state, second.spec.memory_mib) == (JobState.COMPLETED, 400)
     assert second.retry_note == "after OUT_OF_MEMORY: memory 200 MiB -> 400 MiB"
+
+
+MODEST_TOOL = """
+cwlVersion: v1.2
+class: CommandLineTool
+requirements:
+  ResourceRequirement: {ramMin: 500}
+baseCommand: [python3, -c, "import time; b = bytearray(b'x') * (20 << 20); time.sleep(2); print('ok')"]
+stdout: ok.txt
+inputs: []
+outputs:
+  ok: {type: stdout}
+"""
+
+
+def test_a_second_run_with_right_size_asks_for_less_memory(tmp_path: Path, state_dir: Path) -> None:
+    tool = tmp_path / "modest.cwl"
+    tool.write_text(MODEST_TOOL)
+    first = run_tool("esap-cwltool", "--site", "local", tool, cwd=tmp_path)
+    outputs_of(first)
+    second = run_tool("esap-cwltool", "--site", "local", "--esap-right-size", tool, cwd=tmp_path)
+    assert Path(outputs_of(second)["ok"]["path"]).read_text() == "ok\n"
+    (before,) = open_store().jobs_of_run(run_id_of(first.stderr))
+    (after,) = open_store().jobs_of_run(run_id_of(second.stderr))
+    assert before.spec.memory_mib == 500 and after.spec.memory_mib is not None
+    assert 64 <= after.spec.memory_mib < 500 and after.state is JobState.COMPLETED
+    assert "right-sized from 1 earlier job(s) of modest.cwl on local" in second.stderr

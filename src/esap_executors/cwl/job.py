@@ -262,6 +262,8 @@ class EsapCommandLineJob(CommandLineJob):
             retry_policy=retry_hint(self),
             checkpoint=checkpoint_hint(self),
         )
+        if session.settings.right_size:
+            spec = session.right_sized(spec, self.name, site.name)
         return JobRequest(key=self.esap_key, spec=spec, site=site.name, name=self.name)
 
     def _update_in_place(self, mapper: PathMapper) -> None:

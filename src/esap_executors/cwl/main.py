@@ -35,7 +35,7 @@ from .tool import esap_make_tool
 
 ESAP_DESTS = ("executor", "site", "esap_sites", "esap_run_id", "esap_workdir", "esap_report", "esap_notify",
               "esap_notify_token", "inputs_from_basket", "basket_gateway", "basket_rucio",
-              "esap_outputs_to")
+              "esap_outputs_to", "esap_right_size")
 
 
 def esap_options(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +64,9 @@ def esap_options(parser: argparse.ArgumentParser) -> None:
                        help="give the files of your ESAP shopping basket to the workflow input INPUT "
                             "(File[]: every item; File: a basket of one); every item is checked first")
     add_source_options(group, prefix="esap-")
+    group.add_argument("--esap-right-size", action="store_true",
+                       help="each step's memory and time from what it used in earlier runs on its site "
+                            "(a high percentile of the recorded peaks with a margin, never above its own request)")
     group.add_argument("--esap-outputs-to", metavar="URL", default=None,
                        help="at the end, upload the final outputs under this https:// or davs:// URL "
                             "(atomic and checksummed; the write scope is checked before the run)")
@@ -148,6 +151,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
         default_site=own.site,
         run_key=own.esap_run_id,
         work_dir=own.esap_workdir,
+        right_size=own.esap_right_size,
         job_order_file=job_order[0] if len(job_order) == 1 and not job_order[0].startswith("-") else None,
     )
     runtime_context = RuntimeContext(vars(args))

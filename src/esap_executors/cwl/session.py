@@ -16,6 +16,7 @@ from cwltool.context import RuntimeContext
 
 from ..backends import capabilities_of
 from ..errors import EsapError, Unreachable
+from ..job import JobSpec
 from ..runs import JobRequest, Run
 from ..sites import Catalogue, Site
 from ..states import JobStatus
@@ -35,6 +36,7 @@ class EsapSettings:
     run_key: str | None = None  # --esap-run-id: an explicit key instead of workflow + inputs + dirs
     work_dir: str | None = None  # where the per-job directories go (shared with the sites)
     job_order_file: str | None = None  # named in errors about the inputs
+    right_size: bool = False  # --esap-right-size: requests from the steps' recorded peaks
 
 
 class Session:
@@ -183,8 +185,23 @@ class Session:
             log.warning("cancelling %d job(s) of run %s", len(job_ids), self.run.run_id)
             self.run.cancel(job_ids)
 
+    def right_sized(self, spec: JobSpec, step: str, site: str) -> JobSpec:
+        """The step's request from what it used in earlier runs on the site (--esap-right-size)."""
+        from ..right_size import right_size
+
+        spec, note = right_size(self.run.store, spec, step, site)
+        if note:
+            log.info("[step %s] %s", step, note)
+        return spec
+
     def close(self, *, finished: bool) -> None:
         """A finished generation is never resumed (cwltool has removed its directories)."""
+        from ..right_size import remember_usage
+
+        try:  # what the steps used, for a later --esap-right-size
+            remember_usage(self.run.store, self.run.catalogue, self.run.store.jobs_of_run(self.run.run_id))
+        except EsapError as exc:
+            log.info("usage of run %s not recorded: %s", self.run.run_id, exc)
         if finished:
             end_generation(self.run.store, self.base_key, self.generation)
             if self.runtime_context.rm_tmpdir:
