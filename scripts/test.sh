@@ -86,7 +86,9 @@ else
                  tests/auth/test_policy.py::test_billed_account_reaches_slurm
                  tests/auth/test_security.py::test_token_stays_out_of_ps_logs_store_and_jobs
                  tests/auth/test_centre_credentials.py::test_slurmrestd_site_runs_a_job_with_a_jwt_file
-                 tests/auth/test_centre_credentials.py::test_slurmrestd_refuses_a_forged_jwt)
+                 tests/auth/test_centre_credentials.py::test_slurmrestd_refuses_a_forged_jwt
+                 tests/faults/test_slurmdbd_down.py)  # last: it stops 26.05's slurmdbd (deselected on 24.11)
+  rm -f .pytest_cache/esap-faults.json  # the fault ledger of this run only (RELIABILITY.md)
   pids=(); logs=()
   for v in $SLURM_NEXT; do
     log="/tmp/esap-pytest-slurm-$v.$(id -u).log"; logs+=("$v|$log")
@@ -107,6 +109,8 @@ else
     PARTS+=("pytest SLURM tests, Slurm $v|$secs|exit $rc (parallel)")
     [ "$rc" = 0 ] || code=1
   done
+  # the fault and bad-input results of this run -> RELIABILITY.md (tests/faults, tests/corpus)
+  .venv/bin/python scripts/reliability_table.py || code=1
 fi
 set -e
 say "pytest exit code $code"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from . import run_lock
 from .backends import Backend
 from .run_owner import record_owner
 from .site_backends import SiteBackends
@@ -42,6 +43,14 @@ class Run:
         self.default_site = default_site
         if default_site is not None:
             self.catalogue.get(default_site)
+        run_lock.acquire(self.run_id)
+        try:
+            self._attach(key, front, default_site)
+        except BaseException:
+            run_lock.release(self.run_id)
+            raise
+
+    def _attach(self, key: str, front: str, default_site: str | None) -> None:
         self.store.ensure_run(self.run_id, key, front)
         self.since = self.store.run_created(self.run_id) or time.time()
         self.backends = SiteBackends(self.catalogue, self.store)
@@ -63,8 +72,12 @@ class Run:
     ) -> Run:
         """The run of `key`, reattached to its jobs (and those a crash left unsent, resent)."""
         run = cls(key, catalogue=catalogue, store=store, front=front, default_site=default_site)
-        record_owner(run.store, run.run_id)  # `esap status --watch` reads the store while we poll
-        run.submitter.recover()
+        try:
+            record_owner(run.store, run.run_id)  # `esap status --watch` reads the store while we poll
+            run.submitter.recover()
+        except BaseException:
+            run.close()
+            raise
         return run
 
     def backend(self, site_name: str) -> Backend:
@@ -110,9 +123,12 @@ class Run:
         self.tracker.cancel(targets, follow=True)
 
     def close(self) -> None:
-        self.submitter.close()
-        self.tracker.close()
-        self.backends.close()
+        try:
+            self.submitter.close()
+            self.tracker.close()
+            self.backends.close()
+        finally:
+            run_lock.release(self.run_id)
 
     def __enter__(self) -> Run:
         return self

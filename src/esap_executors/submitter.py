@@ -18,6 +18,7 @@ from pathlib import Path
 from .backends import Submission
 from .containers import check_container
 from .errors import BadInput, EsapError
+from .faultpoints import reached
 from .job import JobSpec
 from .retry_plan import RetryRefused, next_spec
 from .site_backends import SiteBackends
@@ -149,8 +150,10 @@ class Submitter:
     def submit(self, requests: Sequence[JobRequest]) -> list[JobRecord]:
         """Validate all, record all, then send: one backend submission per site."""
         records, existing = self.prepare(requests)
+        reached("before-record")
         self.store.add_jobs(records)
         self.tracker.adopt(records)
+        reached("after-record")
         self._send(records)
         for record in existing:
             if not record.state.is_final:
@@ -209,6 +212,7 @@ class Submitter:
                 Path(record.workdir).mkdir(parents=True, exist_ok=True)
                 stage_in(record.spec, record.workdir)
         native_ids = backend.submit([submission(r) for r in group])
+        reached("after-send")
         self.tracker.set_native_ids([(r.job_id, n) for r, n in zip(group, native_ids, strict=True)])
         self.tracker.follow(site_name)
 

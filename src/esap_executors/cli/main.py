@@ -122,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        code: int = handler(args)
+        from ..disk_space import full_disk_reported  # imported here: the imports above change often
+
+        with full_disk_reported():
+            code: int = handler(args)
         return code
     except EsapError as exc:
         if args.debug:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ..confined import OutsideJobDirectory, copy_out
 from ..errors import BadInput
+from ..faultpoints import reached
 from ..formats.urls import scheme_of
 from ..job import JobSpec
 
@@ -120,7 +121,9 @@ def stage_out(spec: JobSpec, workdir: str | Path) -> list[str]:
     those refused because they lead out of the job's directory (with why)."""
     missing: list[str] = []
     root = Path(workdir)
-    for out in spec.stage_out:
+    for index, out in enumerate(spec.stage_out):
+        if index:
+            reached("stage-out")  # ESAP_FAULT_KILL_AT: outputs staged in part
         source = root / out.source
         if not os.path.lexists(source):
             if not out.optional:

@@ -1,0 +1,24 @@
+"""Fault points: where the fault-injection tests (tests/faults/) stop the executor.
+
+Inert unless the environment variable ESAP_FAULT_KILL_AT names a point; then the process
+SIGKILLs itself when it reaches that point, as a crash there would. The points of a
+submission, in order:
+
+- ``before-record``: the jobs are prepared and authorized, nothing is in the store yet;
+- ``after-record``: the jobs are in the store, none was sent to its scheduler;
+- ``after-send``: the scheduler accepted the jobs, their native ids are not stored yet;
+- ``stage-out``: a job ended and the first of its outputs was copied, the rest not yet.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = ("before-record", "after-record", "after-send", "stage-out")
+VARIABLE = "ESAP_FAULT_KILL_AT"
+
+
+def reached(point: str) -> None:
+    if os.environ.get(VARIABLE) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
