@@ -113,8 +113,7 @@ class Run:
 
     def wait(self, job_ids: Iterable[str] | None = None, timeout: float | None = None) -> dict[str, JobRecord]:
         """Block until the jobs (by default all of the run) are final; follows retries."""
-        records = self.snapshot()
-        keys = {records[j].key for j in job_ids} if job_ids is not None else {r.key for r in records.values()}
+        keys = None if job_ids is None else {self.tracker.get(j).key for j in job_ids}
         return self.tracker.wait(self.run_id, keys, timeout)
 
     def cancel(self, job_ids: Iterable[str] | None = None) -> None:

@@ -98,18 +98,22 @@ class SQLiteStore(Store):
     # jobs
     def add_jobs(self, records: Iterable[JobRecord]) -> None:
         """Record jobs before their submission is sent (state 'submitting')."""
-        records = list(records)
+        records = records if isinstance(records, Sequence) else list(records)
+        spec_json: dict[int, str] = {}  # records sharing a spec share its JSON text
+
+        def row(rec: JobRecord) -> tuple[object, ...]:
+            text = spec_json.get(id(rec.spec))
+            if text is None:
+                text = spec_json[id(rec.spec)] = rec.spec.to_json()
+            paths = rec.paths
+            return (rec.job_id, rec.run_id, rec.key, rec.name, rec.site, None, SUBMITTING, text,
+                    paths.workdir, paths.stdout, paths.stderr, None, None, None, rec.attempt, "[]",
+                    rec.created, rec.updated, None, None, rec.retry_note)
+
         with self.transaction() as db:  # generators: one row at a time, however many jobs
             db.executemany(
                 f"INSERT INTO jobs({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    (
-                        rec.job_id, rec.run_id, rec.key, rec.name, rec.site, None, SUBMITTING,
-                        rec.spec.to_json(), rec.workdir, rec.stdout, rec.stderr, None, None, None,
-                        rec.attempt, "[]", rec.created, rec.updated, None, None, rec.retry_note,
-                    )
-                    for rec in records
-                ),
+                (row(rec) for rec in records),
             )
             db.executemany(
                 "INSERT INTO transitions(job_id, old_state, new_state, time, reason) VALUES (?,?,?,?,?)",
@@ -123,7 +127,7 @@ class SQLiteStore(Store):
             db.executemany(
                 "UPDATE jobs SET native_id=?, state=CASE WHEN state=? THEN ? ELSE state END, updated=? "
                 "WHERE job_id=?",
-                [(native, SUBMITTING, JobState.QUEUED.value, now, job_id) for job_id, native in pairs],
+                ((native, SUBMITTING, JobState.QUEUED.value, now, job_id) for job_id, native in pairs),
             )
 
     def unsent(self, run_id: str) -> list[JobRecord]:

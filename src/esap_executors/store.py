@@ -13,10 +13,12 @@ A job is recorded before its submission is sent, so a crash never loses a submit
 from __future__ import annotations
 
 import json
+import posixpath
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import NamedTuple
 
 from .job import JobSpec
@@ -37,6 +39,47 @@ def job_id_of(run_id: str, number: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class JobPaths:
+    """Where a job runs and where its standard streams go (paths on its site)."""
+
+    workdir: str
+    stdout: str
+    stderr: str
+
+
+def derived_paths(work_root: str, job_id: str, spec: JobSpec) -> JobPaths:
+    """A job's paths from its site's work root: its own directory `<work root>/<run>/<n>` holds
+    the default std streams and is the working directory unless the job names one (like sbatch,
+    the CLI runs a job where it was submitted from). `work_root` is normalised (see work_root_of).
+    """
+    home = job_home(work_root, job_id)
+    workdir = spec.cwd or home
+    return JobPaths(
+        workdir=workdir,
+        stdout=_stream_path(workdir, spec.stdout, home, "esap.out"),
+        stderr=_stream_path(workdir, spec.stderr, home, "esap.err"),
+    )
+
+
+def work_root_of(work_root: str) -> str:
+    """A site's work root as derived_paths expects it (normalised once per site, then shared)."""
+    return str(PurePosixPath(work_root))
+
+
+def job_home(work_root: str, job_id: str) -> str:
+    run_id, _, number = job_id.partition(".")
+    if work_root == ".":  # PurePosixPath("") (a relative work root, the current directory)
+        return f"{run_id}/{number}"
+    return posixpath.join(work_root, run_id, number)
+
+
+def _stream_path(workdir: str, given: str | None, home: str, default: str) -> str:
+    if not given:
+        return posixpath.join(home, default)
+    return given if given.startswith("/") else str(PurePosixPath(workdir) / given)
+
+
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     job_id: str
     run_id: str
@@ -46,9 +89,10 @@ class JobRecord:
     native_id: str | None
     state: JobState
     spec: JobSpec
-    workdir: str
-    stdout: str
-    stderr: str
+    # Where the job's files are: the paths as recorded, or the normalised work root of its site
+    # from which they follow (derived_paths). A run of 100,000 jobs then holds no path strings
+    # per job: they are made when read.
+    location: JobPaths | str
     exit_code: int | None = None
     signal: int | None = None
     reason: str | None = None
@@ -64,7 +108,26 @@ class JobRecord:
     def short_id(self) -> str:
         return self.job_id
 
+    @property
+    def paths(self) -> JobPaths:
+        if isinstance(self.location, JobPaths):
+            return self.location
+        return derived_paths(self.location, self.job_id, self.spec)
+
+    @property
+    def workdir(self) -> str:
+        return self.paths.workdir
+
+    @property
+    def stdout(self) -> str:
+        return self.paths.stdout
+
+    @property
+    def stderr(self) -> str:
+        return self.paths.stderr
+
     def status(self) -> JobStatus:
+        paths = self.paths
         return JobStatus(
             state=self.state,
             exit_code=self.exit_code,
@@ -72,8 +135,8 @@ class JobRecord:
             reason=self.reason,
             cause=self.cause,
             node=self.node,
-            stdout_path=self.stdout,
-            stderr_path=self.stderr,
+            stdout_path=paths.stdout,
+            stderr_path=paths.stderr,
             time=self.updated,
         )
 
@@ -130,9 +193,7 @@ def record_of_row(row: Sequence[object]) -> JobRecord:
         native_id=None if row[5] is None else str(row[5]),
         state=JobState.QUEUED if state_text == SUBMITTING else JobState(state_text),
         spec=JobSpec.from_json(str(row[7])),
-        workdir=str(row[8]),
-        stdout=str(row[9]),
-        stderr=str(row[10]),
+        location=JobPaths(workdir=str(row[8]), stdout=str(row[9]), stderr=str(row[10])),
         exit_code=None if row[11] is None else int(str(row[11])),
         signal=None if row[12] is None else int(str(row[12])),
         reason=None if row[13] is None else str(row[13]),

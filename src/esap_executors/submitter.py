@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import overload
 
 from .backends import Submission
 from .containers import check_container
@@ -25,7 +27,7 @@ from .site_backends import SiteBackends
 from .sites import Catalogue, Site
 from .staging import check_stage_in, stage_in
 from .states import JobState
-from .store import JobRecord, Store
+from .store import JobRecord, Store, work_root_of
 from .throttle import Dispatcher, SubmitLimits
 from .tracker import Tracker
 
@@ -93,7 +95,12 @@ class Submitter:
 
         Returns (new records to send, existing records reattached).
         """
-        fresh: list[tuple[Site, JobRequest, JobSpec, int]] = []
+        # One entry per new job in parallel lists of shared objects: a big run's requests
+        # mostly share a site and a spec, so preparing costs a few references per job.
+        fresh: list[JobRequest] = []
+        sites: list[Site] = []
+        specs: list[JobSpec] = []
+        attempts: list[int] = []
         existing: list[JobRecord] = []
         seen: set[str] = set()
         prepared: dict[tuple[int, str], JobSpec] = {}
@@ -105,27 +112,27 @@ class Submitter:
             if previous is not None and reattaches(previous):
                 existing.append(previous)
                 continue
-            attempt = 0 if previous is None else previous.attempt + 1
             site = self.choose_site(request)
             spec = prepared.get((id(request.spec), site.name))
             if spec is None:  # requests sharing a spec share the prepared one (memory of big runs)
                 spec = prepared[(id(request.spec), site.name)] = _with_site_defaults(request.spec, site).validate()
-            check_limits(site, spec)
-            check_container(site, spec)
-            check_stage_in(spec)
-            fresh.append((site, request, spec, attempt))
-        by_site: dict[str, list[int]] = defaultdict(list)
-        for index, (site, _, _, _) in enumerate(fresh):
-            by_site[site.name].append(index)
-        authorized = self._authorize(fresh, by_site)
-        records: list[JobRecord] = []
+                check_limits(site, spec)
+                check_container(site, spec)
+                check_stage_in(spec)
+            fresh.append(request)
+            sites.append(site)
+            specs.append(spec)
+            attempts.append(0 if previous is None else previous.attempt + 1)
+        del seen, prepared
+        specs = self._authorize(sites, specs)
         job_ids = self.store.new_job_ids(self.run_id, len(fresh)) if fresh else []
-        for (site, request, _, attempt), spec, job_id in zip(fresh, authorized, job_ids, strict=True):
-            # The job's own directory under the site's work root always holds its default std
-            # streams; it is also the working directory unless the job names one (like sbatch,
-            # the CLI runs a job where it was submitted from).
-            private = str(Path(site.work_root) / self.run_id / job_id.split(".")[1])
-            workdir = spec.cwd or private
+        now = time.time()  # one float shared by the records of a submission
+        work_roots: dict[str, str] = {}
+        records: list[JobRecord] = []
+        for request, site, spec, attempt, job_id in zip(fresh, sites, specs, attempts, job_ids, strict=True):
+            work_root = work_roots.get(site.name)
+            if work_root is None:
+                work_root = work_roots[site.name] = work_root_of(site.work_root)
             records.append(
                 JobRecord(
                     job_id=job_id,
@@ -136,15 +143,15 @@ class Submitter:
                     native_id=None,
                     state=JobState.QUEUED,
                     spec=spec,
-                    workdir=workdir,
-                    stdout=_stream_path(workdir, spec.stdout, private, "esap.out"),
-                    stderr=_stream_path(workdir, spec.stderr, private, "esap.err"),
+                    location=work_root,  # paths derived from it (store.derived_paths)
                     attempt=attempt,
                     retry_note=request.retry_note,
+                    created=now,
+                    updated=now,
                 )
             )
-        for site_name, indexes in by_site.items():
-            self.backends.get(site_name).validate([submission(records[i]) for i in indexes])
+        for site_name, group in by_site(records).items():
+            self.backends.get(site_name).validate(Submissions(group))
         return records, existing
 
     def submit(self, requests: Sequence[JobRequest]) -> list[JobRecord]:
@@ -155,12 +162,12 @@ class Submitter:
         self.tracker.adopt(records)
         reached("after-record")
         self._send(records)
+        del records  # the Tracker holds them now, with their scheduler ids
         for record in existing:
             if not record.state.is_final:
                 self.tracker.follow(record.site)
-        sent = {r.key: self.tracker.get(r.job_id) for r in records}
-        by_key = {**{r.key: r for r in existing}, **sent}
-        return [by_key[request.key] for request in requests]
+        latest = (self.tracker.latest(self.run_id, request.key) for request in requests)
+        return [record for record in latest if record is not None]
 
     def resubmit(self, failed: Sequence[JobRecord]) -> None:
         """The next attempt of failed jobs (the Tracker decides which), each a new scheduler job
@@ -190,13 +197,10 @@ class Submitter:
                 if record.key in tried:
                     self.tracker.note_retry(record.job_id, note)
 
-    def _send(self, records: Sequence[JobRecord]) -> None:
+    def _send(self, records: list[JobRecord]) -> None:
         """One backend submission per site; a site with submission limits gets what they allow
         now, the rest as they allow (the dispatcher's thread)."""
-        by_site: dict[str, list[JobRecord]] = defaultdict(list)
-        for record in records:
-            by_site[record.site].append(record)
-        for site_name, group in by_site.items():
+        for site_name, group in by_site(records).items():
             limits = self._submit_limits(site_name)
             if limits.any:
                 self._dispatcher().send(site_name, limits, group)
@@ -204,16 +208,26 @@ class Submitter:
                 self._send_now(site_name, group)
 
     def _send_now(self, site_name: str, group: Sequence[JobRecord]) -> None:
+        """Then the Tracker holds the records with their scheduler ids (in a list, they replace
+        the records sent: a one-site submission never keeps two copies)."""
         backend = self.backends.get(site_name)
+        core_copies = not backend.site_capabilities.transfers_files
         for record in group:
-            Path(record.stdout).parent.mkdir(parents=True, exist_ok=True)
-            Path(record.stderr).parent.mkdir(parents=True, exist_ok=True)
-            if not backend.site_capabilities.transfers_files:
-                Path(record.workdir).mkdir(parents=True, exist_ok=True)
-                stage_in(record.spec, record.workdir)
-        native_ids = backend.submit([submission(r) for r in group])
+            paths = record.paths
+            directories = {os.path.dirname(paths.stdout), os.path.dirname(paths.stderr)}
+            if core_copies:
+                directories.add(paths.workdir)
+            for directory in directories:
+                if directory:  # "" is the current directory (a relative work root)
+                    os.makedirs(directory, exist_ok=True)
+            if core_copies and record.spec.stage_in:
+                stage_in(record.spec, paths.workdir)
+        native_ids = backend.submit(Submissions(group))
         reached("after-send")
-        self.tracker.set_native_ids([(r.job_id, n) for r, n in zip(group, native_ids, strict=True)])
+        sent = group if isinstance(group, list) else list(group)
+        for index, native in enumerate(native_ids):
+            sent[index] = replace(sent[index], native_id=native)
+        self.tracker.confirm_sent(sent)
         self.tracker.follow(site_name)
 
     def _send_waiting(self, site_name: str, group: Sequence[JobRecord]) -> None:
@@ -254,45 +268,78 @@ class Submitter:
             by_site[record.site].append(record)
         for site_name, group in by_site.items():
             found = {f.job_id: f for f in self.backends.get(site_name).find(self.run_id, since=self.since)}
-            self.tracker.set_native_ids([(r.job_id, found[r.job_id].native_id) for r in group if r.job_id in found])
+            self.tracker.confirm_sent([replace(r, native_id=found[r.job_id].native_id)
+                                       for r in group if r.job_id in found])
             lost = [r for r in group if r.job_id not in found]
             if lost:
                 log.info("resending %d job(s) recorded but never sent", len(lost))
                 self._send(lost)
         self.tracker.follow_live()
 
-    def _authorize(
-        self, fresh: list[tuple[Site, JobRequest, JobSpec, int]], by_site: dict[str, list[int]]
-    ) -> list[JobSpec]:
-        specs = [spec for _, _, spec, _ in fresh]
-        for site_name, indexes in by_site.items():
-            site = self.catalogue.get(site_name)
-            if site.policy is None:
-                continue
-            from .auth.policy import authorize
+    def _authorize(self, sites: Sequence[Site], specs: list[JobSpec]) -> list[JobSpec]:
+        """The specs as each site's policy admits them; each distinct spec is authorized once."""
+        if all(site.policy is None for site in {site.name: site for site in sites}.values()):
+            return specs
+        from .auth.policy import authorize
 
-            allowed = authorize(site, [specs[i] for i in indexes], run_id=self.run_id, store=self.store)
-            for i, spec in zip(indexes, allowed, strict=True):
-                specs[i] = spec
-        return specs
+        by_site_name: dict[str, tuple[Site, dict[int, JobSpec]]] = {}
+        for site, spec in zip(sites, specs, strict=True):
+            if site.policy is not None:
+                by_site_name.setdefault(site.name, (site, {}))[1].setdefault(id(spec), spec)
+        admitted: dict[tuple[str, int], JobSpec] = {}
+        for site_name, (site, distinct) in by_site_name.items():
+            allowed = authorize(site, list(distinct.values()), run_id=self.run_id, store=self.store)
+            for key, spec in zip(distinct, allowed, strict=True):
+                admitted[(site_name, key)] = spec
+        return [admitted.get((site.name, id(spec)), spec) for site, spec in zip(sites, specs, strict=True)]
+
+
+class Submissions(Sequence[Submission]):
+    """Records as the backends see them, each `Submission` made when it is read: a submission
+    of 100,000 jobs never holds 100,000 of them."""
+
+    def __init__(self, records: Sequence[JobRecord]) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> Submission: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Submissions: ...
+
+    def __getitem__(self, index: int | slice) -> Submission | Submissions:
+        if isinstance(index, slice):
+            return Submissions(self._records[index])
+        return submission(self._records[index])
+
+    def __iter__(self) -> Iterator[Submission]:
+        return (submission(record) for record in self._records)
+
+
+def by_site(records: list[JobRecord]) -> dict[str, list[JobRecord]]:
+    """Records grouped by site, in order; all on one site: the list itself, not a copy."""
+    if not records or all(record.site == records[0].site for record in records):
+        return {records[0].site: records} if records else {}
+    groups: dict[str, list[JobRecord]] = defaultdict(list)
+    for record in records:
+        groups[record.site].append(record)
+    return groups
 
 
 def submission(record: JobRecord) -> Submission:
+    paths = record.paths
     return Submission(
         job_id=record.job_id,
         run_id=record.run_id,
         name=record.name,
         spec=record.spec,
-        workdir=record.workdir,
-        stdout=record.stdout,
-        stderr=record.stderr,
+        workdir=paths.workdir,
+        stdout=paths.stdout,
+        stderr=paths.stderr,
     )
-
-
-def _stream_path(workdir: str, given: str | None, private: str, default: str) -> str:
-    if not given:
-        return str(Path(private) / default)
-    return given if given.startswith("/") else str(Path(workdir) / given)
 
 
 def _with_site_defaults(spec: JobSpec, site: Site) -> JobSpec:

@@ -50,7 +50,7 @@ class Tracker:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._records: dict[str, JobRecord] = {}
-        self._latest: dict[tuple[str, str], str] = {}  # (run id, key) -> job id of its latest attempt
+        self._latest: dict[str, dict[str, str]] = defaultdict(dict)  # run id -> key -> job id of its latest attempt
         self._since: dict[str, float] = {}
         self._staged: set[str] = set()  # jobs whose outputs this process has staged out
         self._retrying: set[str] = set()  # failed attempts whose next attempt is being submitted
@@ -67,10 +67,10 @@ class Tracker:
             for record in records:
                 self._records[record.job_id] = record
                 self._index_live(record)
-                slot = (record.run_id, record.key)
-                current = self._records.get(self._latest.get(slot, ""))
+                latest = self._latest[record.run_id]
+                current = self._records.get(latest.get(record.key, ""))
                 if current is None or current.attempt <= record.attempt:
-                    self._latest[slot] = record.job_id
+                    latest[record.key] = record.job_id
 
     def _index_live(self, record: JobRecord) -> None:
         """Keep the live-job index in step with a record the tracker now holds (lock held)."""
@@ -86,13 +86,11 @@ class Tracker:
             if not natives:
                 del runs[record.run_id]
 
-    def set_native_ids(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Record that the scheduler accepted these jobs (store first, then readers)."""
-        self.store.set_native_ids(pairs)
-        with self._lock:
-            for job_id, native in pairs:
-                record = self._records[job_id] = replace(self._records[job_id], native_id=native)
-                self._index_live(record)
+    def confirm_sent(self, records: Sequence[JobRecord]) -> None:
+        """The scheduler accepted these jobs: their records with their native ids (store first,
+        then readers)."""
+        self.store.set_native_ids((record.job_id, record.native_id or "") for record in records)
+        self.adopt(records)
 
     def note_retry(self, job_id: str, note: str) -> None:
         """Why a failed job gets no next attempt (store first, then readers)."""
@@ -120,7 +118,7 @@ class Tracker:
 
     def latest(self, run_id: str, key: str) -> JobRecord | None:
         with self._lock:
-            job_id = self._latest.get((run_id, key))
+            job_id = self._latest.get(run_id, {}).get(key)
             return None if job_id is None else self._records[job_id]
 
     def snapshot(self, run_id: str | None = None) -> dict[str, JobRecord]:
@@ -271,7 +269,7 @@ class Tracker:
 
     def _should_retry(self, record: JobRecord) -> bool:
         return (self._retry_hook is not None and wants_retry(record)
-                and self._latest.get((record.run_id, record.key)) == record.job_id
+                and self._latest.get(record.run_id, {}).get(record.key) == record.job_id
                 and record.job_id not in self._retrying)
 
     def _retry(self, failed: Sequence[JobRecord]) -> None:
@@ -285,7 +283,7 @@ class Tracker:
                 self._retrying.difference_update(r.job_id for r in failed)
                 # those left without a next attempt (refused) have settled: listeners hear it
                 ended = [self._records[r.job_id] for r in failed
-                         if self._latest.get((r.run_id, r.key)) == r.job_id]
+                         if self._latest.get(r.run_id, {}).get(r.key) == r.job_id]
                 self._changed.notify_all()
             for record in ended:
                 self._notify(record, record.status())
@@ -302,21 +300,24 @@ class Tracker:
         """Final, and no next attempt on its way (the Tracker retries failed jobs with retries left)."""
         with self._lock:
             current = self._records.get(record.job_id, record)
-            latest = self._latest.get((current.run_id, current.key), current.job_id)
+            latest = self._latest.get(current.run_id, {}).get(current.key, current.job_id)
             return current.state.is_final and latest == current.job_id and current.job_id not in self._retrying
 
-    def wait(self, run_id: str, keys: Iterable[str], timeout: float | None = None) -> dict[str, JobRecord]:
-        """Block until the latest attempt of each key is final and not being retried."""
-        wanted = set(keys)
+    def wait(self, run_id: str, keys: Iterable[str] | None = None, timeout: float | None = None) -> dict[str, JobRecord]:
+        """Block until the latest attempt of each key (by default: every key of the run) is final
+        and not being retried."""
+        with self._lock:
+            wanted = list(self._latest[run_id]) if keys is None else list(set(keys))
         pending = list(wanted)  # a settled job stays settled: each wake resumes where the last stopped
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while True:
-                while pending and self.settled(self._records[self._latest[(run_id, pending[-1])]]):
+                latest_of = self._latest[run_id]
+                while pending and self.settled(self._records[latest_of[pending[-1]]]):
                     pending.pop()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if not pending or (remaining is not None and remaining <= 0):
-                    latest = (self._records[self._latest[(run_id, k)]] for k in wanted)
+                    latest = (self._records[latest_of[k]] for k in wanted)
                     return {r.job_id: r for r in latest}
                 self._changed.wait(timeout=min(remaining or 1.0, 1.0))
 

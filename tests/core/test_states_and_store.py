@@ -4,14 +4,14 @@ from pathlib import Path
 
 from esap_executors.job import JobSpec
 from esap_executors.states import JobState, JobStatus
-from esap_executors.store import JobRecord
+from esap_executors.store import JobPaths, JobRecord
 from esap_executors.stores import open_store
 
 
 def _record(job_id: str) -> JobRecord:
     return JobRecord(job_id=job_id, run_id="r1", key=job_id, name=job_id, site="local", native_id=None,
-                     state=JobState.QUEUED, spec=JobSpec(argv=("true",)), workdir="/tmp", stdout="/tmp/o",
-                     stderr="/tmp/e")
+                     state=JobState.QUEUED, spec=JobSpec(argv=("true",)),
+                     location=JobPaths(workdir="/tmp", stdout="/tmp/o", stderr="/tmp/e"))
 
 
 def test_final_states_are_never_left_and_requeue_is_allowed(store_location: str | Path) -> None:

@@ -182,15 +182,17 @@ class LocalBackend(Backend):
         db = self._db()
         batch = uuid.uuid4().hex[:16]
         now = time.time()
+        job_ids = [job.job_id for job in jobs]
         with sup.immediate(db):
-            live = self._live_ids_of(db, [job.job_id for job in jobs])
-            fresh = [job for job in jobs if job.job_id not in live]
+            live = self._live_ids_of(db, job_ids)
             db.execute(
                 "INSERT INTO local_slots(site, max_cores, updated) VALUES (?,?,?) "
                 "ON CONFLICT(site) DO UPDATE SET max_cores=excluded.max_cores, updated=excluded.updated",
                 (self.site.name, self.max_cores, now),
             )
+            fresh = len(set(job_ids) - live.keys()) if live else len(job_ids)
             if fresh:
+                texts: dict[int, tuple[str, str, str]] = {}
                 db.execute(
                     "INSERT INTO local_batches(batch, site, created) VALUES (?,?,?)",
                     (batch, self.site.name, now),
@@ -199,20 +201,35 @@ class LocalBackend(Backend):
                     "INSERT INTO local_jobs(batch, site, job_id, run_id, argv, env, workdir, stdin, "
                     "stdout, stderr, cores, memory_mib, walltime_s, success_codes, state, submitted) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (self._row(batch, job, now) for job in fresh),
+                    (self._row(batch, job, now, texts) for job in jobs if job.job_id not in live),
                 )
-                for job_id, ident in db.execute("SELECT job_id, id FROM local_jobs WHERE batch=?", (batch,)):
-                    live[str(job_id)] = int(ident)
+                # Rows get increasing ids in the order they were inserted: the jobs' order.
+                inserted = db.execute("SELECT id FROM local_jobs WHERE batch=? ORDER BY id", (batch,))
+                natives = [f"L{live[job_id]}" if job_id in live else f"L{next(inserted)[0]}" for job_id in job_ids]
+                # The new jobs are queued as of now: the polls follow them by their changes, as if
+                # reported (no first read of every new row). Changes come after this transaction.
+                read_up_to = self._read_up_to if self._seen else int(db.execute(_LAST_CHANGE).fetchone()[0])
+            else:
+                natives = [f"L{live[job_id]}" for job_id in job_ids]
         if fresh:
+            self._read_up_to = read_up_to
+            self._seen.update(native for native, job_id in zip(natives, job_ids, strict=True) if job_id not in live)
             self._start_supervisor(batch)
-        return [f"L{live[job.job_id]}" for job in jobs]
+        return natives
 
-    def _row(self, batch: str, job: Submission, now: float) -> tuple[Any, ...]:
+    def _row(self, batch: str, job: Submission, now: float, texts: dict[int, tuple[str, str, str]]) -> tuple[Any, ...]:
+        spec = job.spec
+        shared = texts.get(id(spec))  # jobs sharing a spec share its JSON (a container's argv names the job's paths)
+        if shared is None:
+            shared = (json.dumps(self._command(job)), json.dumps(dict(spec.env)),
+                      json.dumps(list(spec.success_exit_codes)))
+            if spec.container is None:
+                texts[id(spec)] = shared
+        argv, env, success_codes = shared
         return (
-            batch, self.site.name, job.job_id, job.run_id, json.dumps(self._command(job)),
-            json.dumps(dict(job.spec.env)), job.workdir, job.spec.stdin, job.stdout, job.stderr,
-            job.spec.cores, job.spec.memory_mib if self.enforce_memory else None, job.spec.walltime_s,
-            json.dumps(list(job.spec.success_exit_codes)), sup.QUEUED, now,
+            batch, self.site.name, job.job_id, job.run_id, argv, env, job.workdir, spec.stdin, job.stdout,
+            job.stderr, spec.cores, spec.memory_mib if self.enforce_memory else None, spec.walltime_s,
+            success_codes, sup.QUEUED, now,
         )
 
     @staticmethod
@@ -246,7 +263,8 @@ class LocalBackend(Backend):
         db = self._db()
         seen = self._seen
         result: dict[str, JobStatus] = {}
-        unseen = list(set(native_ids) - seen)
+        unseen = [native for native in native_ids if native not in seen]  # no set of all: big runs
+        shared: dict[tuple[object, ...], JobStatus] = {}  # live jobs in the same state share a status
         db.execute("BEGIN")  # one snapshot for every read below
         try:
             last_change = int(db.execute(_LAST_CHANGE).fetchone()[0])
@@ -254,12 +272,12 @@ class LocalBackend(Backend):
                 for row in db.execute(_ROWS_CHANGED, (self._read_up_to, self.site.name)):
                     native = f"L{row[0]}"
                     if native in seen:
-                        result[native] = self._remember(native, row)
+                        result[native] = self._remember(native, row, shared)
             self._read_up_to = last_change
             if unseen:
                 for row in db.execute(_ROWS_OF, (_ids_json(unseen),)):
                     native = f"L{row[0]}"
-                    result[native] = self._remember(native, row)
+                    result[native] = self._remember(native, row, shared)
             batches = db.execute(_OPEN_BATCHES, (self.site.name,)).fetchall()
         finally:
             db.execute("COMMIT")
@@ -270,12 +288,16 @@ class LocalBackend(Backend):
                 result[native] = JobStatus(JobState.FAILED, reason=f"no record of local job {native}")
         return result
 
-    def _remember(self, native: str, row: Sequence[Any]) -> JobStatus:
+    def _remember(self, native: str, row: Sequence[Any], shared: dict[tuple[object, ...], JobStatus]) -> JobStatus:
         """A live job is followed by the next polls' change reads; an ended one is forgotten."""
         if row[3] is None:
             self._seen.add(native)
-        else:  # ended: the poller stops asking
-            self._seen.discard(native)
+            key = (row[1], row[2])  # state and time: a batch's queued jobs have the same
+            status = shared.get(key)
+            if status is None:
+                status = shared[key] = _status(row)
+            return status
+        self._seen.discard(native)  # ended: the poller stops asking
         return _status(row)
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
