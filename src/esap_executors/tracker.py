@@ -303,7 +303,9 @@ class Tracker:
             latest = self._latest.get(current.run_id, {}).get(current.key, current.job_id)
             return current.state.is_final and latest == current.job_id and current.job_id not in self._retrying
 
-    def wait(self, run_id: str, keys: Iterable[str] | None = None, timeout: float | None = None) -> dict[str, JobRecord]:
+    def wait(
+        self, run_id: str, keys: Iterable[str] | None = None, timeout: float | None = None
+    ) -> dict[str, JobRecord]:
         """Block until the latest attempt of each key (by default: every key of the run) is final
         and not being retried."""
         with self._lock:
@@ -341,7 +343,9 @@ def exit_ok(spec: JobSpec, status: JobStatus) -> bool:
 
 
 def _explained(backend: Backend, observed: list[_Observed]) -> list[_Observed]:
-    """Failure details from the backend (one call), then exit codes mapped to states."""
+    """Failure details from the backend (one call), then exit codes mapped to states: a job that
+    ended by itself (COMPLETED, from the poll or from `explain`) completed if its exit code is one
+    of its success codes and failed otherwise."""
     failed = [o.record.native_id for o in observed if o.status.state is JobState.FAILED and o.record.native_id]
     details: Mapping[str, JobStatus] = backend.explain(failed) if failed else {}
     result = []
@@ -356,6 +360,9 @@ def _explained(backend: Backend, observed: list[_Observed]) -> list[_Observed]:
                 cause=status.cause or detail.cause,
                 node=status.node or detail.node,
             )
+            if status.state is JobState.FAILED and detail.state is JobState.COMPLETED:
+                # A closer look found that the job ended by itself: its exit code decides below.
+                status = status.with_details(state=JobState.COMPLETED, reason=None)
         if status.state is JobState.COMPLETED and not exit_ok(o.record.spec, status):
             status = status.with_details(state=JobState.FAILED, reason=status.reason or "exit code")
         cause = cause_of(status) if status.state.is_final else None  # a hold may yet be released

@@ -149,8 +149,10 @@ class Backend(ABC):
 
         `since` is the run's start (epoch seconds) for a time-windowed query. A job the
         scheduler does not show yet is QUEUED, not lost. A backend may leave out a job it
-        reported to an earlier poll of the same backend object and whose state has not changed
-        since (callers keep the state they have).
+        submitted or reported to an earlier poll of the same backend object and whose state has
+        not changed since (callers keep the state they have). A job whose program ended by
+        itself is COMPLETED with its exit code, whatever the code: the Tracker maps exit codes
+        to states by the job's success codes.
         """
 
     @abstractmethod
@@ -158,7 +160,8 @@ class Backend(ABC):
         """Cancel all of them in one call where the scheduler allows."""
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
-        """Failure details (exit code, signal, reason, std stream paths), batched."""
+        """Failure details (exit code, signal, reason, std stream paths), batched. A job the
+        poll called FAILED that in fact ended by itself is COMPLETED here (see `poll`)."""
         return {}
 
     def scheduler_max_queued(self) -> int | None:

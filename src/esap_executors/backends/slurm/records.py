@@ -66,8 +66,17 @@ def job_state(slurm_state: str, reason: str | None = None) -> JobState:
     return JobState.UNKNOWN  # never taken for success
 
 
+def exited_by_itself(record: SlurmRecord) -> bool:
+    """SLURM's FAILED for a job whose program ended with a non-zero exit code (no signal)."""
+    return normal_state(record.state) == "FAILED" and record.exit_code not in (None, 0) and not record.signal
+
+
 def to_status(record: SlurmRecord) -> JobStatus:
     state = job_state(record.state, record.reason)
+    if exited_by_itself(record):
+        # SLURM calls every non-zero exit code a failure. Whether it is one is for the job's
+        # success codes (CWL successCodes) to say: the Tracker maps exit codes to states.
+        state = JobState.COMPLETED
     reason = None
     if state is JobState.FAILED:
         reason = record.state if record.state != "FAILED" else (record.reason or None)
