@@ -79,6 +79,24 @@ def test_environment_stdin_and_script(state_dir: Path, catalogue: Catalogue, tmp
     assert Path(record.stdout).read_text() == f"from stdin / hi / {tmp_path / 'fresh' / 'dir'}\n"
 
 
+def test_stream_files_are_where_the_run_and_the_store_say(state_dir: Path, catalogue: Catalogue,
+                                                           tmp_path: Path) -> None:
+    named = make_spec(["sh", "-c", "echo out; echo err >&2"], cwd=str(tmp_path / "w"), stdout="o.txt",
+                      stderr=str(tmp_path / "e.txt"))
+    default = make_spec(["sh", "-c", "echo out; echo err >&2"])
+    with Run.open("streams", catalogue=catalogue, store=open_store()) as run:
+        run.submit([JobRequest(key="named", spec=named, site="local"),
+                    JobRequest(key="default", spec=default, site="local")])
+        final = {r.key: r for r in run.wait(timeout=120).values()}
+    for record in final.values():
+        stored = open_store().job(record.job_id)
+        assert (stored.workdir, stored.stdout, stored.stderr) == (record.workdir, record.stdout, record.stderr)
+        assert (Path(record.stdout).read_text(), Path(record.stderr).read_text()) == ("out\n", "err\n")
+    assert (final["named"].stdout, final["named"].stderr) == (str(tmp_path / "w" / "o.txt"), str(tmp_path / "e.txt"))
+    default_dir = Path(final["default"].stdout).parent
+    assert final["default"].workdir == str(default_dir) and default_dir.name == final["default"].job_id.split(".")[1]
+
+
 def test_non_zero_exit_is_recorded(state_dir: Path, catalogue: Catalogue) -> None:
     record = run_one(catalogue, "fail", ["sh", "-c", "echo oops >&2; exit 3"])
     assert record.state is JobState.FAILED
