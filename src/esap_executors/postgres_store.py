@@ -200,10 +200,15 @@ class PostgresStore(Store):
         records = list(records)
         with self.transaction() as db, db.cursor() as cur:
             with cur.copy(f"COPY jobs({JOB_COLUMNS}) FROM STDIN") as copy:
+                spec_json: dict[int, str] = {}  # records sharing a spec share its JSON text
                 for rec in records:
+                    text = spec_json.get(id(rec.spec))
+                    if text is None:
+                        text = spec_json[id(rec.spec)] = rec.spec.to_json()
+                    paths = rec.paths  # made when read (see JobRecord.location)
                     copy.write_row((
                         rec.job_id, rec.run_id, rec.key, rec.name, rec.site, None, SUBMITTING,
-                        rec.spec.to_json(), rec.workdir, rec.stdout, rec.stderr, None, None, None,
+                        text, paths.workdir, paths.stdout, paths.stderr, None, None, None,
                         rec.attempt, "[]", rec.created, rec.updated, None, None, rec.retry_note,
                     ))
             with cur.copy("COPY transitions(job_id, old_state, new_state, time, reason) FROM STDIN") as copy:
