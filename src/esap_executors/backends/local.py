@@ -263,7 +263,8 @@ class LocalBackend(Backend):
         db = self._db()
         seen = self._seen
         result: dict[str, JobStatus] = {}
-        unseen = [native for native in native_ids if native not in seen]  # no set of all: big runs
+        # Usually every job asked about is followed already: one pass in C, no new set of them.
+        unseen = [] if seen.issuperset(native_ids) else [native for native in native_ids if native not in seen]
         shared: dict[tuple[object, ...], JobStatus] = {}  # live jobs in the same state share a status
         db.execute("BEGIN")  # one snapshot for every read below
         try:
