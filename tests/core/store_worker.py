@@ -17,7 +17,7 @@ from pathlib import Path
 
 from esap_executors.job import JobSpec
 from esap_executors.states import JobState, JobStatus
-from esap_executors.store import JobRecord
+from esap_executors.store import JobPaths, JobRecord
 from esap_executors.stores import open_store
 
 
@@ -33,7 +33,7 @@ def main(url: str, run_id: str, role: str, start_file: str, out_file: str) -> No
         ids = store.new_job_ids(run_id, 1 + len(handed) % 3)
         store.add_jobs([JobRecord(job_id=i, run_id=run_id, key=f"{role}-{i}", name=i, site="local",
                                   native_id=None, state=JobState.QUEUED, spec=JobSpec(argv=("true",)),
-                                  workdir="/tmp", stdout="/tmp/o", stderr="/tmp/e") for i in ids])
+                                  location=JobPaths(workdir="/tmp", stdout="/tmp/o", stderr="/tmp/e")) for i in ids])
         handed += ids
         for state in plan:
             store.update_states([(job_id, JobStatus(state, reason=role))])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from esap_executors.job import JobSpec
 from esap_executors.states import JobState
-from esap_executors.store import JobRecord
+from esap_executors.store import JobPaths, JobRecord
 from esap_executors.stores import open_store
 from tests.support import ROOT
 
@@ -20,8 +20,8 @@ def test_two_processes_allocate_ids_and_change_states_at_once(postgres_state_url
     store.ensure_run("rshared", "shared run", "uws")
     ids = store.new_job_ids("rshared", SHARED_JOBS)
     store.add_jobs([JobRecord(job_id=i, run_id="rshared", key=i, name=i, site="local", native_id=None,
-                              state=JobState.QUEUED, spec=JobSpec(argv=("true",)), workdir="/tmp",
-                              stdout="/tmp/o", stderr="/tmp/e") for i in ids])
+                              state=JobState.QUEUED, spec=JobSpec(argv=("true",)),
+                              location=JobPaths(workdir="/tmp", stdout="/tmp/o", stderr="/tmp/e")) for i in ids])
     store.set_native_ids([(i, f"n{i}") for i in ids])
     start = tmp_path / "start"
     workers = [

@@ -10,14 +10,14 @@ from esap_executors import state_schema
 from esap_executors.errors import BadInput, EsapError
 from esap_executors.job import JobSpec
 from esap_executors.states import JobState, JobStatus
-from esap_executors.store import JdlJobRow, JobRecord
+from esap_executors.store import JdlJobRow, JobPaths, JobRecord
 from esap_executors.stores import open_store
 
 
 def _record(job_id: str, run_id: str = "r1", created: float = 1.0) -> JobRecord:
     return JobRecord(job_id=job_id, run_id=run_id, key=f"key-{job_id}", name=f"name-{job_id}", site="local",
-                     native_id=None, state=JobState.QUEUED, spec=JobSpec(argv=("echo", "a b")), workdir="/w",
-                     stdout="/w/o", stderr="/w/e", created=created, updated=created)
+                     native_id=None, state=JobState.QUEUED, spec=JobSpec(argv=("echo", "a b")),
+                     location=JobPaths(workdir="/w", stdout="/w/o", stderr="/w/e"), created=created, updated=created)
 
 
 def test_runs_are_recorded_once_and_read_back(store_location: str | Path) -> None:
