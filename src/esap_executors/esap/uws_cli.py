@@ -26,6 +26,7 @@ from .uws_parameters import (
     Source,
     UwsJobRequest,
     binding,
+    catalogue_source,
     plain_name,
     to_parameters,
 )
@@ -51,7 +52,11 @@ def register(subparsers: Any) -> None:
     submit.add_argument("--run-id", help="the UWS runId (default: the workflow's file name)")
     submit.add_argument("--worker-key", metavar="PEM", default=os.environ.get(PUBLIC_KEY_ENV),
                         help=f"the worker's public key, a file or URL (default: ${PUBLIC_KEY_ENV})")
-    submit.add_argument("workflow", metavar="WORKFLOW", help="a local file, or an http(s)/file URL")
+    submit.add_argument("--catalogue-entry", metavar="ENTRY",
+                        help="run a software-catalogue entry (ossr/<record>, ida/<name>, batch/<name>) as the "
+                             "worker's catalogue describes it, instead of WORKFLOW (front cwl; INPUTS its job order)")
+    submit.add_argument("--image", help="with --catalogue-entry: the container image the software runs in")
+    submit.add_argument("workflow", metavar="WORKFLOW", nargs="?", help="a local file, or an http(s)/file URL")
     submit.add_argument("inputs", metavar="INPUTS", nargs="?", help="CWL inputs or Snakemake config")
     submit.set_defaults(handler=submit_command)
 
@@ -109,9 +114,29 @@ def _source(text: str, what: str) -> Source:
         raise BadInput("not a text file", source=text, field=what) from None
 
 
+def _workflow(args: argparse.Namespace) -> tuple[Source, Source | None]:
+    """The workflow and inputs: WORKFLOW [INPUTS], or --catalogue-entry ENTRY [INPUTS]."""
+    if args.catalogue_entry is None:
+        if args.image:
+            raise BadInput("only with --catalogue-entry ENTRY", field="--image")
+        if args.workflow is None:
+            raise BadInput("missing: give WORKFLOW or --catalogue-entry ENTRY", field="WORKFLOW")
+        return _source(args.workflow, "WORKFLOW"), _source(args.inputs, "INPUTS") if args.inputs else None
+    if args.front != "cwl":
+        raise BadInput(f"a catalogue entry is a CWL tool: give --front cwl, not {args.front}",
+                       field="--catalogue-entry")
+    if args.inputs is not None:
+        raise BadInput("with --catalogue-entry, give only INPUTS (the tool's job order)", field="INPUTS")
+    try:
+        workflow = catalogue_source(args.catalogue_entry, args.image)
+    except BadInput as exc:
+        raise BadInput(exc.detail, field="--catalogue-entry") from None
+    # with --catalogue-entry the one positional argument is the job order
+    return workflow, _source(args.workflow, "INPUTS") if args.workflow else None
+
+
 def submit_command(args: argparse.Namespace) -> int:
-    workflow = _source(args.workflow, "WORKFLOW")
-    inputs = _source(args.inputs, "INPUTS") if args.inputs else None
+    workflow, inputs = _workflow(args)
     files = tuple(_source(path, "--file") for path in args.file)
     worker_key = worker_public_key(args.worker_key)
     token = _platform_token()  # looked up once the input is known to be good

@@ -88,8 +88,13 @@ def job_directory(name: str) -> JobDirectory:
     return directory
 
 
-def materialise(source: Source, into: Path) -> Path:
-    """The file in the job directory: written from its content, or fetched from its URL."""
+def materialise(source: Source, into: Path, token: str | None = None) -> Path:
+    """The file in the job directory: written from its content, fetched from its URL, or a catalogue
+    entry's CWL tool (the user's token, if the gateway asks for one)."""
+    if source.entry is not None:
+        from .uws_catalogue import write_tool
+
+        return write_tool(source, into, token)
     path = into / source.name
     if source.content is not None:
         path.write_text(source.content)

@@ -97,7 +97,7 @@ class UwsJobRun:
         self.run_id = uws_run.run_id_of(request.front, self.store, self.run_key)
         for source in (request.workflow, request.inputs, *request.files):
             if source is not None:
-                uws_run.materialise(source, directory.inputs)
+                uws_run.materialise(source, directory.inputs, self.token)
         self._publish_status(directory)
         front = uws_run.start_front(uws_run.front_argv(request, directory, self.run_key), directory, self.token)
         log.info("UWS job %s: run %s (%s front), pid %s", self.job_id, self.run_id, request.front, front.pid)
