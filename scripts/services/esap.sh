@@ -22,6 +22,8 @@
 #   ESAP_WORKER_VENV=/opt/esap-uws-worker-venv ESAP_UWS_WORKDIR=/tmp/esap-uws (the UWS jobs'
 #   workflows and outputs, on the sites' shared filesystem) ESAP_UWS_VISIBILITY_TIMEOUT=30 (seconds
 #   before the broker hands a dead worker's job to another) ESAP_WORKER_SITES=<generated>
+#   (the worker's software catalogue, for workflows given as catalogue entries: this gateway and the
+#   OSSR at $ESAP_ZENODO_API_URL, as ESAP_GATEWAY_URL and ESAP_OSSR_URL)
 #   ESAP_WORKER_STATE_URL=<postgres.sh's server (schema esap_uws) when it answers, else SQLite>
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -274,7 +276,7 @@ if [ ! -s "$WORKER_KEY" ] || [ ! -s "$WORKER_PUBLIC_KEY" ]; then
   rm -f "$WORKER_KEY" "$WORKER_PUBLIC_KEY"
   "$ESAP_WORKER_VENV/bin/esap" uws keygen "$WORKER_KEY" "$WORKER_PUBLIC_KEY" >> "$LOG/start.log" 2>&1 || die "cannot make the worker's key pair"
 fi
-WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT $STATE_URL"; } | sha256sum | cut -d' ' -f1)
+WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT $STATE_URL $ESAP_ZENODO_API_URL"; } | sha256sum | cut -d' ' -f1)
 
 start_worker(){
   if worker_alive && [ "$(cat "$WORKER_ID" 2>/dev/null)" != "$WANT_WORKER" ]; then stop_worker; fi
@@ -285,7 +287,8 @@ start_worker(){
     (cd "$ESAP_DIR/src/esap" && exec setsid env DJANGO_SETTINGS_MODULE=esap.settings.esap_ci_worker \
       UWS_HOST="$URL/uws/" ESAP_SITES="$SITES_FILE" ESAP_STATE_URL="$STATE_URL" \
       ESAP_UWS_WORKDIR="$ESAP_UWS_WORKDIR" ESAP_UWS_VISIBILITY_TIMEOUT="$ESAP_UWS_VISIBILITY_TIMEOUT" \
-      ESAP_OIDC_ISSUER="$ESAP_OIDC_URL/" ESAP_UWS_PRIVATE_KEY="$WORKER_KEY" PATH="$ESAP_WORKER_VENV/bin:$PATH" \
+      ESAP_OIDC_ISSUER="$ESAP_OIDC_URL/" ESAP_UWS_PRIVATE_KEY="$WORKER_KEY" \
+      ESAP_GATEWAY_URL="$URL/" ESAP_OSSR_URL="$ESAP_ZENODO_API_URL" PATH="$ESAP_WORKER_VENV/bin:$PATH" \
       "$WPY" -m celery -A esap.celery worker --concurrency 2 --loglevel INFO --hostname "esap-uws-$ESAP_PORT@%h" \
       </dev/null >> "$LOG/worker.log" 2>&1) &
     echo $! > "$WORKER_PIDF"
