@@ -78,6 +78,15 @@ def test_an_unknown_entry_is_one_line_naming_it(worker_env: dict[str, str], tmp_
     assert not list(tmp_path.iterdir())  # no tool written
 
 
+def test_an_entry_with_nothing_to_run_asks_for_an_image(worker_env: dict[str, str], tmp_path: Path) -> None:
+    request = parse(_cwl_request(("workflow", f"esap-catalogue:{ENTRY}")))
+    with pytest.raises(BadInput) as caught:
+        uws_run.materialise(request.workflow, tmp_path)
+    assert str(caught.value).startswith("workflow: ossr/6340441 (supernovae) has no notebook, command line or "
+                                        "container image")
+    assert "--image IMAGE" in str(caught.value)
+
+
 @pytest.mark.parametrize(("pairs", "expected"), [
     ([("front", "snakemake"), ("workflow", f"esap-catalogue:{ENTRY}")],
      "workflow: a catalogue entry is a CWL tool: front 'snakemake' cannot run esap-catalogue:ossr/6340441"),

@@ -46,6 +46,10 @@ def write_tool(source: Source, into: Path, token: str | None = None) -> Path:
                        "its software cannot be described", field="workflow")
     if source.image:
         entry = replace(entry, image=source.image)
+    try:
+        text = dump(tool_for(entry), entry.id)
+    except BadInput as exc:  # nothing to run: no notebook, command line or image
+        raise BadInput(exc.detail, field="workflow") from None
     path = into / source.name
-    path.write_text(dump(tool_for(entry), entry.id))
+    path.write_text(text)
     return path
