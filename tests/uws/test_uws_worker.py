@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import require_service
 from tests.uws.conftest import (
     DATA,
     ESAP_SH,
@@ -183,3 +185,35 @@ def test_a_sealed_token_copied_into_another_request_does_not_open(alice: str, ca
     assert "sealed platform token does not open" in final["errorSummary"]
     assert final["run"] is None  # the worker stopped before preparing a run
     assert wait_for(job_id, alice)["phase"] == "COMPLETED"
+
+
+@pytest.fixture
+def worker_ossr() -> Iterator[None]:
+    """The OSSR the worker's catalogue reads (esap.sh: $ESAP_ZENODO_API_URL), served by the Zenodo stand-in."""
+    from tests.esap.conftest import GATEWAY_ZENODO_PORT
+    from tests.esap.zenodo_standin import ZenodoStandIn
+
+    with ZenodoStandIn(port=GATEWAY_ZENODO_PORT):
+        yield
+
+
+def test_a_catalogue_entry_runs_as_its_cwl_tool_in_its_image(alice: str, worker_ossr: None,
+                                                             tmp_path: Path) -> None:
+    require_service("containers")
+    job = tmp_path / "job.yml"
+    job.write_text("command: [echo, from the catalogue]\n")
+    # esap-test: the image examples/sites.yaml (the worker's sites) maps on the local site
+    job_id = submit("--front", "cwl", "--catalogue-entry", "ossr/6340441", "--image", "esap-test",
+                    "--site", "local", str(job), token=alice)
+    final = wait_for(job_id, alice)
+    assert final["phase"] == "COMPLETED", final
+    results(job_id, alice, download=tmp_path / "out")
+    assert (tmp_path / "out" / "output.txt").read_text() == "from the catalogue\n"
+
+
+def test_an_unknown_catalogue_entry_ends_in_error_naming_it(alice: str, worker_ossr: None) -> None:
+    job_id = submit("--front", "cwl", "--catalogue-entry", "ossr/1", token=alice)
+    final = wait_for(job_id, alice)
+    assert final["phase"] == "ERROR"
+    assert final["errorSummary"].startswith("workflow: unknown entry ossr/1")
+    assert "\n" not in final["errorSummary"].strip()
