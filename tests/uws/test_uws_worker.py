@@ -197,18 +197,27 @@ def worker_ossr() -> Iterator[None]:
         yield
 
 
+@pytest.mark.slurm
 def test_a_catalogue_entry_runs_as_its_cwl_tool_in_its_image(alice: str, worker_ossr: None,
                                                              tmp_path: Path) -> None:
+    import shutil
+
+    from tests.slurm.conftest import BUILT_SIF, SIF
+
     require_service("containers")
+    if not SIF.is_file():  # where examples/sites.yaml (the worker's sites) maps busybox on slurm-local
+        SIF.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BUILT_SIF, SIF)
     job = tmp_path / "job.yml"
-    job.write_text("command: [echo, from the catalogue]\n")
-    # esap-test: the image examples/sites.yaml (the worker's sites) maps on the local site
-    job_id = submit("--front", "cwl", "--catalogue-entry", "ossr/6340441", "--image", "esap-test",
-                    "--site", "local", str(job), token=alice)
+    job.write_text("command: [readlink, -f, /bin/sh]\n")
+    job_id = submit("--front", "cwl", "--catalogue-entry", "ossr/6340441", "--image", "busybox",
+                    "--site", "slurm-local", str(job), token=alice)
     final = wait_for(job_id, alice)
     assert final["phase"] == "COMPLETED", final
+    assert [job["state"] for job in final["run"]["jobs"]] == ["completed"]
     results(job_id, alice, download=tmp_path / "out")
-    assert (tmp_path / "out" / "output.txt").read_text() == "from the catalogue\n"
+    # busybox's /bin/sh is busybox itself; this machine's is dash: the entry's command ran in the image
+    assert (tmp_path / "out" / "output.txt").read_text().strip() == "/bin/busybox"
 
 
 def test_an_unknown_catalogue_entry_ends_in_error_naming_it(alice: str, worker_ossr: None) -> None:
