@@ -17,6 +17,7 @@ section (host) or "## slurm 24.11" / "## slurm 26.05" of benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -34,10 +35,14 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from esap_executors.backends.base import Submission  # noqa: E402
 from esap_executors.backends.slurm import SlurmBackend  # noqa: E402
+from esap_executors.backends.slurm.mapping import array_dir  # noqa: E402
 from esap_executors.job import make_spec  # noqa: E402
 from esap_executors.runs import JobRequest, Run  # noqa: E402
 from esap_executors.sites import Catalogue  # noqa: E402
 from esap_executors.sqlite_store import open_store  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from phases import SchedulerTimes, Timeline, final_times, median_timeline, table, timeline  # noqa: E402
 
 SITES = ROOT / "examples" / "sites.yaml"
 
@@ -50,6 +55,7 @@ CLUSTERS = {
     "26.05": (("slurm-2605", "slurm-2605-rest"), "/var/lib/slurm-ci-2605/bin"),
 }
 COMMANDS: str | None = None
+PHASES = False  # --phases: the end-to-end runs only, each with its timeline
 
 
 def cmd(name: str) -> str:
@@ -115,28 +121,98 @@ def esap_submit(catalogue: Catalogue, site_name: str, subs: list[Submission]) ->
 
 
 def floor_end_to_end(n: int, workdir: str) -> float:
+    return floor_timeline(n, workdir)[0]
+
+
+def floor_timeline(n: int, workdir: str) -> tuple[float, Timeline | None]:
+    t0 = time.time()
     start = time.perf_counter()
     job = subprocess.run([cmd("sbatch"), "--parsable", "-J", "bench-floor", "-o", "/dev/null", "-D", workdir,
                           f"--array=0-{n - 1}", "--wrap", "true"], check=True, capture_output=True,
                          text=True).stdout.strip()
+    submitted = time.time()
     while subprocess.run([cmd("squeue"), "-h", "-j", job, "-o", "%i"], capture_output=True, text=True).stdout.strip():
         time.sleep(0.2)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    if not PHASES:
+        return elapsed, None
+    returned = time.time()
+    return elapsed, timeline(t0, submitted, returned, scheduler_times([job], n), None, returned)
+
+
+def scheduler_times(job_ids: list[str], count: int) -> dict[str, SchedulerTimes]:
+    """Submit/Start/End of every task from SLURM's accounting (whole seconds), once all are there
+    (accounting lags the controller: waited for, not timed)."""
+    deadline = time.monotonic() + 60
+    while True:
+        out = subprocess.run([cmd("sacct"), "-n", "-P", "-X", "-j", ",".join(job_ids),
+                              "-o", "JobID,Submit,Start,End"], capture_output=True, text=True).stdout
+        found = {}
+        for line in out.splitlines():
+            native, *stamps = line.split("|")
+            if "[" in native or any(not s[:1].isdigit() for s in stamps):
+                continue
+            found[native] = SchedulerTimes(*(time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%S")) for s in stamps))
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
+def script_to_command_gaps(natives: dict[str, str], stdouts: dict[str, str],
+                           array_dirs: dict[str, Path]) -> list[float]:
+    """Per array task: its stream file's mtime (the task opened it, just before exec'ing the
+    command; `true` writes nothing) minus that of the array's own stream file (SLURM opens it
+    just before the job script starts)."""
+    gaps = []
+    for job_id, native in natives.items():
+        array, _, task = native.partition("_")
+        directory = array_dirs.get(job_id)
+        if not task or directory is None:
+            continue
+        try:
+            gaps.append(os.stat(stdouts[job_id]).st_mtime - os.stat(directory / f"slurm-{array}_{task}.out").st_mtime)
+        except OSError:
+            continue
+    return gaps
 
 
 def esap_end_to_end(catalogue: Catalogue, site_name: str, n: int) -> float:
+    return esap_timeline(catalogue, site_name, n)[0]
+
+
+def esap_timeline(catalogue: Catalogue, site_name: str, n: int) -> tuple[float, Timeline | None]:
     run = Run.open(f"bench-e2e-{uuid.uuid4().hex}", catalogue=catalogue, store=open_store())
     NAMES.append(f"esap-{run.run_id}")
     spec = make_spec(["true"])
+    t0 = time.time()
     start = time.perf_counter()
     run.submit([JobRequest(f"j{i}", spec, site=site_name) for i in range(n)])
+    submitted = time.time()
     final = run.wait(timeout=1800)
     elapsed = time.perf_counter() - start
-    run.close()
+    returned = time.time()
     bad = [r for r in final.values() if r.state.value != "completed"]
     if bad:
+        run.close()
         raise SystemExit(f"{len(bad)} job(s) did not complete: {bad[0]}")
-    return elapsed
+    result = None
+    if PHASES:
+        natives = {r.job_id: r.native_id or "" for r in final.values()}
+        seen = final_times(run.store.transitions_of_run(run.run_id), natives, ["completed"])
+        arrays = sorted({native.partition("_")[0] for native in natives.values()})
+        array_dirs = {job_id: directory for directory in array_dir(catalogue.get(site_name), run.run_id).glob("*")
+                      for job_id in _task_ids(directory)}
+        gaps = script_to_command_gaps(natives, {r.job_id: r.stdout for r in final.values()}, array_dirs)
+        result = timeline(t0, submitted, returned, scheduler_times(arrays, n), seen, None, gaps)
+    run.close()
+    return elapsed, result
+
+
+def _task_ids(directory: Path) -> list[str]:
+    try:
+        return [str(j) for j in json.loads((directory / "tasks.json").read_text())]
+    except (OSError, ValueError):
+        return []
 
 
 def main() -> int:
@@ -147,8 +223,11 @@ def main() -> int:
     parser.add_argument("--e2e", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="repetitions (the median is reported)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--phases", action="store_true",
+                        help="only the end-to-end runs (floor, CLI, REST), each with where its time went")
     args = parser.parse_args()
-    global COMMANDS
+    global COMMANDS, PHASES
+    PHASES = args.phases
     (cli, rest), COMMANDS = CLUSTERS[args.cluster]
 
     state = tempfile.mkdtemp(prefix="esap-bench-state-", dir="/tmp")
@@ -175,6 +254,8 @@ def main() -> int:
         drain()
 
     drain()
+    if PHASES:
+        return phases_mode(args, catalogue, work, cli, rest, version)
     for _ in range(args.rounds):
         sample("floor: sbatch --array + 0.2 s squeue loop", floor_end_to_end(args.e2e, str(work)))
         sample(f"esap end to end, {cli} (CLI)", esap_end_to_end(catalogue, cli, args.e2e))
@@ -240,10 +321,53 @@ def main() -> int:
         "(the accounting database lags the controller by a few seconds).",
         "",
     ]
+    write_section(lines, args.write)
+    return 0
+
+
+def phases_mode(args: argparse.Namespace, catalogue: Catalogue, work: Path, cli: str, rest: str,
+                version: str) -> int:
+    """Floor, CLI, REST interleaved in each round; the median timeline of each."""
+    rounds: dict[str, list[Timeline]] = {}
+    load = os.getloadavg()
+    for _ in range(args.rounds):
+        for label, measure in (
+            ("floor: sbatch --array + 0.2 s squeue loop", lambda: floor_timeline(args.e2e, str(work))),
+            (f"esap {cli} (CLI)", lambda: esap_timeline(catalogue, cli, args.e2e)),
+            (f"esap {rest} (REST)", lambda: esap_timeline(catalogue, rest, args.e2e)),
+        ):
+            elapsed, found = measure()
+            assert found is not None
+            rounds.setdefault(label, []).append(found)
+            print(f"{label:<44} {elapsed:8.2f} s  " + " ".join(found.cells()), flush=True)
+            drain()
+    medians = [(label, median_timeline(values)) for label, values in rounds.items()]
+    lines = [
+        "## slurm" + ("" if args.cluster == "host" else f" {args.cluster}") + " phases",
+        "",
+        f"`benchmarks/slurm_submit.py --phases --e2e {args.e2e} --rounds {args.rounds}` on {version}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at start "
+        f"{load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} cores (a shared, loaded machine: compare "
+        "the rows of one table, not tables); median of the rounds, field by field. Seconds from the "
+        "start of submission: submit = the submit call returned; to 1st start = until the scheduler "
+        "started the first job; run span = first start to last end (scheduler, whole seconds); last "
+        "end -> seen = until the last final state was recorded in the store (the floor: its squeue loop "
+        "saw the queue empty); seen -> returned = bookkeeping until wait() returned. Per job: queued "
+        "(Start - Submit), the scheduler's span per job in ms, end -> recorded, and job script start -> "
+        "command start of esap's array tasks (stream files' mtimes).",
+        "",
+        *table(medians, medians[0][1]),
+        "",
+    ]
+    write_section(lines, args.write)
+    return 0
+
+
+def write_section(lines: list[str], write: bool) -> None:
     text = "\n".join(lines)
     print()
     print(text)
-    if args.write:
+    if write:
         results_md = ROOT / "benchmarks" / "RESULTS.md"
         current = results_md.read_text() if results_md.exists() else "# Benchmark results\n\n"
         start = current.find(lines[0] + "\n")
@@ -253,7 +377,6 @@ def main() -> int:
         else:
             current = current.rstrip("\n") + "\n\n" + text
         results_md.write_text(current)
-    return 0
 
 
 if __name__ == "__main__":
