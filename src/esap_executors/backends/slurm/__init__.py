@@ -51,8 +51,9 @@ class SlurmBackend(Backend):
         "user": str,  # the SLURM user for account checks (default: this user / slurm_user)
         # where poll() looks: accounting (sacct / slurmdb), or controller (squeue) first and
         # accounting only for jobs the controller no longer shows or when it does not answer.
-        # auto: controller on the CLI path (run-scoped squeue, no accounting lag), accounting
-        # on the REST path (slurmrestd's controller list is not run-scoped).
+        # auto: the controller on both paths (no accounting lag; run-scoped squeue on the CLI,
+        # an incremental GET /slurm/vX/jobs on REST that answers in a few bytes while nothing
+        # changed).
         "status": str,
         # the directory of this cluster's client commands (sbatch, squeue, sacct, scancel,
         # scontrol, sacctmgr, sshare), e.g. wrappers that set SLURM_CONF; default: PATH
@@ -180,8 +181,7 @@ class SlurmBackend(Backend):
         self._run = (run_id, since)
         name = job_name(run_id)
         records: dict[str, SlurmRecord] = {}
-        use_controller = self.status_source == "controller" or (
-            self.status_source == "auto" and self.access.kind == "cli")
+        use_controller = self.status_source in ("controller", "auto")
         ask_accounting = not use_controller
         if use_controller:
             self.query_count += 1

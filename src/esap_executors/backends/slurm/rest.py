@@ -49,6 +49,8 @@ class RestAccess:
         self.workers = workers
         self._local = threading.local()
         self._schema: dict[str, Any] | None = None
+        # run name -> (slurmctld's last_update of its last answer, the run's records in it)
+        self._queue_seen: dict[str, tuple[int, list[SlurmRecord]]] = {}
         self.version = version or self._choose_version()
         self.exit_codes_in_records = self.version not in BUGGY_DB_EXIT_CODES
         self._job_props = self._submit_job_properties()
@@ -61,7 +63,7 @@ class RestAccess:
         return session
 
     def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-              body: Any = None, ok_missing: bool = False) -> dict[str, Any]:
+              body: Any = None, ok_missing: bool = False, not_modified_ok: bool = False) -> dict[str, Any]:
         for attempt in (1, 2):
             headers = {"X-SLURM-USER-NAME": self.tokens.user, "X-SLURM-USER-TOKEN": self.tokens.token()}
             try:
@@ -74,6 +76,8 @@ class RestAccess:
                 self.tokens.refresh()
                 continue
             break
+        if not_modified_ok and response.status_code == 304:  # v0.0.38: nothing changed since update_time
+            return {}
         if response.status_code in (401, 403):
             raise AuthError(f"slurmrestd refused the token of user {self.tokens.user} (HTTP {response.status_code})")
         try:
@@ -276,8 +280,17 @@ class RestAccess:
 
     def queue_records(self, run_name: str, since: float) -> list[SlurmRecord]:
         """slurmctld's view of the run: immediate, and with comments (slurmdb shows a comment
-        only once a job ended)."""
-        data = self._call("GET", f"/slurm/v{self.version}/jobs", params={"update_time": int(since - 60)})
+        only once a job ended). Incremental: the request carries the controller's own time of
+        the last answer (`last_update`), and slurmctld answers "nothing changed" (HTTP 304 or an
+        empty list without last_update) in a few bytes until some job changes; then the run's
+        records are those of the previous answer."""
+        seen = self._queue_seen.get(run_name)
+        update_time = seen[0] if seen is not None else int(since - 60)
+        data = self._call("GET", f"/slurm/v{self.version}/jobs", params={"update_time": update_time},
+                          not_modified_ok=True)
+        last_update = _number(data.get("last_update")) or 0
+        if seen is not None and not data.get("jobs") and not last_update:
+            return list(seen[1])  # nothing changed since the previous answer
         records = []
         for job in data.get("jobs") or []:
             if job.get("name") != run_name:
@@ -290,6 +303,8 @@ class RestAccess:
                             for i in expand_index_ranges(pending, field="array_task_string")]
             else:
                 records.append(record)
+        if last_update:  # v0.0.38 has no last_update: every request asks for the whole window
+            self._queue_seen[run_name] = (last_update, records)
         return records
 
     def cancel(self, native_ids: Sequence[str]) -> None:
