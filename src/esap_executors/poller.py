@@ -1,5 +1,6 @@
 """The Tracker's clock: polls each site when due, one backend query per site per cycle, however
-many jobs; the interval adapts (shorter after a change, longer while nothing changes)."""
+many jobs; the interval adapts (shorter after a change, shortest while jobs are ending, longer
+while nothing changes)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 
 from .sites import PollSettings
 
 log = logging.getLogger(__name__)
 
 
+class Change(IntEnum):
+    """What one poll cycle saw (true when anything changed)."""
+
+    NONE = 0
+    SOME = 1  # states moved (e.g. jobs started)
+    ENDING = 2  # jobs reached a final state while others are still live: more are likely to end soon
+
+
 @dataclass
 class PollInterval:
-    """Adaptive interval: starts at `start`, grows x1.5 while nothing changes, up to `ceiling`."""
+    """Adaptive interval: `start` after a change, `floor` while jobs are ending (the next ends are
+    likely near: a fan-out of similar jobs ends together), x1.5 while nothing changes, up to
+    `ceiling`."""
 
     start: float
     floor: float
@@ -36,8 +48,10 @@ class PollInterval:
         ceiling = _env_float("ESAP_POLL_CEILING", settings.ceiling)
         return cls(start=start, floor=min(floor, ceiling), ceiling=ceiling)
 
-    def after_cycle(self, changed: bool) -> float:
-        if changed:
+    def after_cycle(self, changed: bool | Change) -> float:
+        if changed == Change.ENDING:
+            self.current = self.floor
+        elif changed:
             self.current = max(self.floor, min(self.start, self.ceiling))
         else:
             self.current = max(self.floor, min(self.ceiling, self.current * self.factor))
@@ -63,10 +77,11 @@ def _env_float(name: str, default: float) -> float:
 class StatusPoller:
     """Calls `cycle(site)` for each site when it is due.
 
-    `cycle` returns (anything changed, the site still has live jobs).
+    `cycle` returns (what changed, the site still has live jobs).
     """
 
-    def __init__(self, cycle: Callable[[str], tuple[bool, bool]], intervals: Callable[[str], PollInterval]) -> None:
+    def __init__(self, cycle: Callable[[str], tuple[bool | Change, bool]],
+                 intervals: Callable[[str], PollInterval]) -> None:
         self._cycle = cycle
         self._make_interval = intervals
         self._intervals: dict[str, PollInterval] = {}
@@ -133,7 +148,7 @@ class StatusPoller:
                 changed, more = self._cycle(site)
             except Exception:  # the poller must survive anything a backend does
                 log.exception("status poll of site %s failed", site)
-                changed, more = False, True
+                changed, more = Change.NONE, True
             self.cycles += 1
             if more:
                 with self._wake:

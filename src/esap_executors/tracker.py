@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from .backends import Backend
 from .causes import cause_of
 from .job import JobSpec
-from .poller import PollInterval, StatusPoller
+from .poller import Change, PollInterval, StatusPoller
 from .retry_plan import wants_retry
 from .site_backends import SiteBackends
 from .sites import Catalogue
@@ -149,19 +149,22 @@ class Tracker:
     def _interval_for(self, site_name: str) -> PollInterval:
         return PollInterval.from_settings(self.backends.catalogue.get(site_name).poll)
 
-    def _cycle(self, site_name: str) -> tuple[bool, bool]:
-        """One poll of a site: (anything changed, the site still has live jobs)."""
+    def _cycle(self, site_name: str) -> tuple[Change, bool]:
+        """One poll of a site: (what changed, the site still has live jobs)."""
         with self._lock:
             by_run = {run_id: list(natives) for run_id, natives in self._live.get(site_name, {}).items() if natives}
         if not by_run:
-            return False, False
-        changed = False
+            return Change.NONE, False
+        updated: list[JobRecord] = []
         for run_id, native_ids in by_run.items():
-            changed = bool(self._update(site_name, run_id, native_ids)) or changed
+            updated += self._update(site_name, run_id, native_ids)
         with self._lock:
             still_live = any(self._live.get(site_name, {}).values())
             retrying = any(self._records[j].site == site_name for j in self._retrying)
-        return changed, still_live or retrying
+        change = Change.NONE if not updated else Change.SOME
+        if still_live and any(record.state.is_final for record in updated):
+            change = Change.ENDING
+        return change, still_live or retrying
 
     def refresh(self, records: Sequence[JobRecord]) -> list[JobRecord]:
         """Bring records up to date now: one backend query per run and site (`esap status`)."""

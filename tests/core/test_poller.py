@@ -7,7 +7,7 @@ import pytest
 
 from esap_executors import backends
 from esap_executors.job import JobSpec
-from esap_executors.poller import PollInterval
+from esap_executors.poller import Change, PollInterval
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue, PollSettings, Site
 from esap_executors.sqlite_store import open_store
@@ -55,3 +55,13 @@ def test_interval_backs_off_and_resets() -> None:
     assert interval.current == 120
     interval.after_cycle(True)
     assert interval.current == 5
+
+
+def test_interval_is_shortest_while_jobs_are_ending() -> None:
+    interval = PollInterval(start=1, floor=0.5, ceiling=30)
+    interval.after_cycle(Change.SOME)
+    assert interval.current == 1
+    assert interval.after_cycle(Change.ENDING) <= 0.5 * 1.1
+    assert interval.current == 0.5
+    interval.after_cycle(Change.NONE)  # nothing ended this time: back off from there
+    assert interval.current == 0.75
