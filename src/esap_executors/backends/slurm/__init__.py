@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from ...errors import BadInput, EsapError, Unreachable
@@ -51,9 +52,10 @@ class SlurmBackend(Backend):
         "user": str,  # the SLURM user for account checks (default: this user / slurm_user)
         # where poll() looks: accounting (sacct / slurmdb), or controller (squeue) first and
         # accounting only for jobs the controller no longer shows or when it does not answer.
-        # auto: the controller on both paths (no accounting lag; run-scoped squeue on the CLI,
-        # an incremental GET /slurm/vX/jobs on REST that answers in a few bytes while nothing
-        # changed).
+        # auto: the controller where it can answer for the run alone (squeue --name on the CLI,
+        # GET /slurm/vX/jobs/state?job_id=… on REST with Slurm 24.05+), else accounting (REST on
+        # older Slurm: the controller's whole job list is megabytes on a busy cluster).
+        # controller on REST before 24.05: that whole list, incremental (update_time).
         "status": str,
         # the directory of this cluster's client commands (sbatch, squeue, sacct, scancel,
         # scontrol, sacctmgr, sshare), e.g. wrappers that set SLURM_CONF; default: PATH
@@ -177,31 +179,54 @@ class SlurmBackend(Backend):
         return [by_job[job.job_id] for job in jobs]
 
     def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
-        """One run-scoped query; a second (accounting) only for jobs the controller forgot."""
+        """One run-scoped query; a second (accounting) only for jobs the controller forgot or
+        ended without telling their exit code."""
         self._run = (run_id, since)
         name = job_name(run_id)
         records: dict[str, SlurmRecord] = {}
-        use_controller = self.status_source in ("controller", "auto")
-        ask_accounting = not use_controller
-        if use_controller:
+        ask_accounting = self.status_source == "accounting"
+        need_accounting: set[str] = set()
+        if not ask_accounting:
             self.query_count += 1
             try:
-                records = {r.native_id: r for r in self.access.queue_records(name, since)}
+                from_controller = self._controller_records(native_ids, name, since)
             except Unreachable as exc:  # slurmctld down or restarting: accounting still answers
                 log.info("site %s: controller query failed (%s); asking accounting", self.site.name, exc)
                 ask_accounting = True
             else:
-                ask_accounting = any(native not in records for native in native_ids)
+                if from_controller is None:  # REST without a run-scoped controller query: accounting
+                    self.query_count -= 1
+                    ask_accounting = True
+                else:
+                    records = {r.native_id: r for r in from_controller}
+                    need_accounting = {n for n in native_ids if n not in records or _needs_exit_code(records[n])}
+                    ask_accounting = bool(need_accounting)
         if ask_accounting:
             self.query_count += 1
             for accounted in self.access.run_records(name, since):
-                records.setdefault(accounted.native_id, accounted)
+                if accounted.native_id in need_accounting:
+                    records[accounted.native_id] = accounted
+                else:
+                    records.setdefault(accounted.native_id, accounted)
         statuses = {}
         for native in native_ids:
             found = records.get(native)
+            if found is not None and _needs_exit_code(found):
+                # ended, but its exit code is not in accounting yet: still running as far as we know
+                found = replace(found, state="RUNNING")
             # not in the accounting database yet (it lags sbatch): still queued
             statuses[native] = JobStatus(JobState.QUEUED) if found is None else to_status(found)
         return statuses
+
+    def _controller_records(self, native_ids: Sequence[str], name: str, since: float) -> list[SlurmRecord] | None:
+        """The controller's view: squeue on the CLI path; on REST the states of exactly these jobs
+        where the server has them (Slurm 24.05+), else (status: controller) its incremental job list."""
+        states = getattr(self.access, "job_states", None)
+        if states is not None and self.access.kind == "rest":
+            found: list[SlurmRecord] | None = states(native_ids)
+            if found is not None or self.status_source == "auto":
+                return found
+        return self.access.queue_records(name, since)
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
         if not native_ids or self._run is None:
@@ -264,6 +289,12 @@ class SlurmBackend(Backend):
     def close(self) -> None:
         if self._access is not None:
             self._access.close()
+
+
+def _needs_exit_code(record: SlurmRecord) -> bool:
+    """A final state other than COMPLETED, without the exit code (REST's jobs/state)."""
+    return (record.exit_code is None and record.state not in ("COMPLETED", "CANCELLED")
+            and to_status(record).state.is_final)
 
 
 def _natives(batch: BatchJob, scheduler_id: str) -> list[str]:
