@@ -33,6 +33,7 @@ _SUBMIT_PATH = re.compile(r"^/slurm/v(\d+)\.(\d+)\.(\d+)/job/submit/?$")
 PROBE_VERSIONS = ("0.0.42", "0.0.41", "0.0.40", "0.0.39", "0.0.38")
 BUGGY_DB_EXIT_CODES = {"0.0.38"}  # slurmdb v0.0.38 reports return_code 0 for failed jobs
 INFINITE = 0xFFFFFFFF
+PER_JOB_ASKS = 3  # before jobs/state: at most this many GET .../job/{id} per poll, else accounting
 STATE_CHUNK = 200  # single job ids per GET .../jobs/state/ (URL length)
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _BUSY = "resource temporarily unavailable"  # slurmctld's EAGAIN
@@ -292,18 +293,7 @@ class RestAccess:
         last_update = _number(data.get("last_update")) or 0
         if seen is not None and not data.get("jobs") and not last_update:
             return list(seen[1])  # nothing changed since the previous answer
-        records = []
-        for job in data.get("jobs") or []:
-            if job.get("name") != run_name:
-                continue
-            record = _ctld_record(job)
-            pending = str(job.get("array_task_string") or "")
-            array_id = _number(job.get("array_job_id"))
-            if pending and array_id:  # the record of an array's tasks that have not started yet
-                records += [replace(record, native_id=f"{array_id}_{i}")
-                            for i in expand_index_ranges(pending, field="array_task_string")]
-            else:
-                records.append(record)
+        records = _ctld_records(job for job in data.get("jobs") or [] if job.get("name") == run_name)
         if last_update:  # v0.0.38 has no last_update: every request asks for the whole window
             self._queue_seen[run_name] = (last_update, records)
         return records
@@ -314,14 +304,14 @@ class RestAccess:
         and one per job array (the answer names a task by the task's own job id, so tasks of two
         arrays in one answer could not be told apart). None when the server has no such path.
         The answer has no exit codes: a COMPLETED job exited 0; other final states are completed
-        from accounting by the caller."""
+        from accounting by the caller. Older servers: see _few_job_records."""
         path = f"/slurm/v{self.version}/jobs/state/"
         try:
             paths = self._openapi().get("paths") or {}
         except Unreachable:
             return None
         if path not in paths and path.rstrip("/") not in paths:
-            return None
+            return self._few_job_records(native_ids)
         arrays = sorted({n.partition("_")[0] for n in native_ids if "_" in n})
         singles = sorted({n for n in native_ids if "_" not in n})
         asks: list[tuple[str | None, list[str]]] = [(array, [array]) for array in arrays]
@@ -335,6 +325,18 @@ class RestAccess:
                 state = normal_state(_state_text(job.get("state")))
                 records.append(SlurmRecord(native_id=native, state=state,
                                            exit_code=0 if state == "COMPLETED" else None))
+        return records
+
+    def _few_job_records(self, native_ids: Sequence[str]) -> list[SlurmRecord] | None:
+        """Before Slurm 24.05: GET /slurm/vX/job/{id} (a whole array in one answer) when the
+        run's live jobs are in at most PER_JOB_ASKS scheduler jobs, else None (accounting)."""
+        ids = sorted({n.partition("_")[0] for n in native_ids})
+        if len(ids) > PER_JOB_ASKS:
+            return None
+        records = []
+        for job_id in ids:
+            data = self._call("GET", f"/slurm/v{self.version}/job/{job_id}", ok_missing=True)
+            records += _ctld_records(data.get("jobs") or [])
         return records
 
     def cancel(self, native_ids: Sequence[str]) -> None:
@@ -460,6 +462,21 @@ def _exit_struct(value: Any) -> tuple[int | None, int | None]:
     if isinstance(value, int):  # slurmctld v0.0.38: a wait(2) status
         return decode_wait_status(value)
     return None, None
+
+
+def _ctld_records(jobs: Iterable[Mapping[str, Any]]) -> list[SlurmRecord]:
+    """Controller job entries -> one record per job or array task (pending tasks share one entry)."""
+    records = []
+    for job in jobs:
+        record = _ctld_record(job)
+        pending = str(job.get("array_task_string") or "")
+        array_id = _number(job.get("array_job_id"))
+        if pending and array_id:  # the record of an array's tasks that have not started yet
+            records += [replace(record, native_id=f"{array_id}_{i}")
+                        for i in expand_index_ranges(pending, field="array_task_string")]
+        else:
+            records.append(record)
+    return records
 
 
 def _ctld_record(job: Mapping[str, Any]) -> SlurmRecord:
