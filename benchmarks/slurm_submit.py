@@ -317,8 +317,9 @@ def main() -> int:
         ">= 10x with arrays, end to end <= 1.2 x floor. esap's single jobs go out through "
         "`submit_workers` parallel sbatch calls / HTTP requests; same-shaped jobs as one array. End to end "
         "includes the run's bookkeeping (SQLite store, workdirs, one status query per poll cycle with the "
-        "site's poll settings: start 1 s, floor 0.5 s): squeue on the CLI path, slurmdb on the REST path "
-        "(the accounting database lags the controller by a few seconds).",
+        "site's poll settings: start 1 s, floor 0.5 s, the floor while jobs are ending): the controller on "
+        "both paths (squeue on the CLI path; on REST GET jobs/state on 24.05+, GET job/<id> before), "
+        "accounting only for what the controller no longer shows.",
         "",
     ]
     write_section(lines, args.write)
