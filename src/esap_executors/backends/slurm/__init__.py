@@ -185,48 +185,53 @@ class SlurmBackend(Backend):
         name = job_name(run_id)
         records: dict[str, SlurmRecord] = {}
         ask_accounting = self.status_source == "accounting"
-        need_accounting: set[str] = set()
+        need_accounting: set[str] = set()  # the controller forgot them, or told no exit code
         if not ask_accounting:
             self.query_count += 1
             try:
-                from_controller = self._controller_records(native_ids, name, since)
+                answer = self._controller_records(native_ids, name, since)
             except Unreachable as exc:  # slurmctld down or restarting: accounting still answers
                 log.info("site %s: controller query failed (%s); asking accounting", self.site.name, exc)
                 ask_accounting = True
             else:
-                if from_controller is None:  # REST without a run-scoped controller query: accounting
+                if answer is None:  # REST without a run-scoped controller query: accounting
                     self.query_count -= 1
                     ask_accounting = True
                 else:
+                    from_controller, without_codes = answer
                     records = {r.native_id: r for r in from_controller}
-                    need_accounting = {n for n in native_ids if n not in records or _needs_exit_code(records[n])}
+                    need_accounting = {n for n in native_ids if n not in records or (
+                        without_codes and _ended_without_code(records[n]))}
                     ask_accounting = bool(need_accounting)
         if ask_accounting:
             self.query_count += 1
             for accounted in self.access.run_records(name, since):
                 if accounted.native_id in need_accounting:
                     records[accounted.native_id] = accounted
+                    need_accounting.discard(accounted.native_id)
                 else:
                     records.setdefault(accounted.native_id, accounted)
         statuses = {}
         for native in native_ids:
             found = records.get(native)
-            if found is not None and _needs_exit_code(found):
-                # ended, but its exit code is not in accounting yet: still running as far as we know
+            if found is not None and native in need_accounting:
+                # ended (jobs/state), its exit code not in accounting yet: running as far as we know
                 found = replace(found, state="RUNNING")
             # not in the accounting database yet (it lags sbatch): still queued
             statuses[native] = JobStatus(JobState.QUEUED) if found is None else to_status(found)
         return statuses
 
-    def _controller_records(self, native_ids: Sequence[str], name: str, since: float) -> list[SlurmRecord] | None:
-        """The controller's view: squeue on the CLI path; on REST the states of exactly these jobs
-        where the server has them (Slurm 24.05+), else (status: controller) its incremental job list."""
+    def _controller_records(self, native_ids: Sequence[str], name: str,
+                            since: float) -> tuple[list[SlurmRecord], bool] | None:
+        """The controller's view and whether it lacks exit codes: squeue on the CLI path; on REST
+        the states of exactly these jobs (jobs/state on Slurm 24.05+, no exit codes; job/{id}
+        before), else (status: controller) its incremental job list; None: ask accounting."""
         states = getattr(self.access, "job_states", None)
         if states is not None and self.access.kind == "rest":
-            found: list[SlurmRecord] | None = states(native_ids)
+            found: tuple[list[SlurmRecord], bool] | None = states(native_ids)
             if found is not None or self.status_source == "auto":
                 return found
-        return self.access.queue_records(name, since)
+        return self.access.queue_records(name, since), False
 
     def explain(self, native_ids: Sequence[str]) -> dict[str, JobStatus]:
         if not native_ids or self._run is None:
@@ -291,8 +296,9 @@ class SlurmBackend(Backend):
             self._access.close()
 
 
-def _needs_exit_code(record: SlurmRecord) -> bool:
-    """A final state other than COMPLETED, without the exit code (REST's jobs/state)."""
+def _ended_without_code(record: SlurmRecord) -> bool:
+    """jobs/state's final states other than COMPLETED (exit 0) and CANCELLED: the exit code is
+    in accounting."""
     return (record.exit_code is None and record.state not in ("COMPLETED", "CANCELLED")
             and to_status(record).state.is_final)
 

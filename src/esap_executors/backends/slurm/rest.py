@@ -298,20 +298,21 @@ class RestAccess:
             self._queue_seen[run_name] = (last_update, records)
         return records
 
-    def job_states(self, native_ids: Sequence[str]) -> list[SlurmRecord] | None:
+    def job_states(self, native_ids: Sequence[str]) -> tuple[list[SlurmRecord], bool] | None:
         """The controller's states of exactly these jobs (GET /slurm/vX/jobs/state, Slurm 24.05+):
         a few bytes per job, whatever else the controller holds. One request for the single jobs
         and one per job array (the answer names a task by the task's own job id, so tasks of two
         arrays in one answer could not be told apart). None when the server has no such path.
-        The answer has no exit codes: a COMPLETED job exited 0; other final states are completed
-        from accounting by the caller. Older servers: see _few_job_records."""
+        The answer has no exit codes (second value True): a COMPLETED job exited 0; other final
+        states are completed from accounting by the caller. Older servers: see _few_job_records."""
         path = f"/slurm/v{self.version}/jobs/state/"
         try:
             paths = self._openapi().get("paths") or {}
         except Unreachable:
             return None
         if path not in paths and path.rstrip("/") not in paths:
-            return self._few_job_records(native_ids)
+            few = self._few_job_records(native_ids)
+            return None if few is None else (few, False)
         arrays = sorted({n.partition("_")[0] for n in native_ids if "_" in n})
         singles = sorted({n for n in native_ids if "_" not in n})
         asks: list[tuple[str | None, list[str]]] = [(array, [array]) for array in arrays]
@@ -325,7 +326,7 @@ class RestAccess:
                 state = normal_state(_state_text(job.get("state")))
                 records.append(SlurmRecord(native_id=native, state=state,
                                            exit_code=0 if state == "COMPLETED" else None))
-        return records
+        return records, True
 
     def _few_job_records(self, native_ids: Sequence[str]) -> list[SlurmRecord] | None:
         """Before Slurm 24.05: GET /slurm/vX/job/{id} (a whole array in one answer) when the
