@@ -30,6 +30,8 @@ PROJECT=$(cd "$HERE/../.." && pwd)
 : "${RS_REGISTRY_PORT:=5010}"
 : "${RS_TIMEOUT:=60}"
 : "${RS_SOURCE:=}"
+: "${RS_MIRROR:=http://deb.debian.org/debian}"
+: "${RS_SNAKEMAKE_PIP:=snakemake>=9,<10}"
 RS_WEB_USER=rosettaweb
 RS_SSH_USER=esaprosetta
 RS_USER=esap
@@ -215,8 +217,57 @@ push_runner(){
     || die "podman push to $REGISTRY failed"
   echo "$digest" > "$RS_DIR/runner.digest"
 }
+# the images of the tests and fronts, pushed once (the registry keeps them across starts):
+#   esap-test:ci       busybox with a marker file /esap-test: a step's own image (images.py)
+#   esap-httpd:ci      busybox httpd on BASE_PORT: the interactive software esap-httpd
+#   esap-snakemake:ci  Debian 12 (debootstrap minbase) with python3 and a venv /opt/snakemake
+#                      holding $RS_SNAKEMAKE_PIP from PyPI: the image Snakemake steps run in
+has_tag(){ curl -fsS "http://$REGISTRY/v2/$1/tags/list" 2>/dev/null | grep -q "\"$2\""; }
+push_local(){ podman push -q --tls-verify=false "$1" "docker://$REGISTRY/$2" >> "$LOG/podman.log" 2>&1 || die "podman push $1 to $REGISTRY/$2 failed"; }
+push_test_images(){
+  has_tag esap-test ci || { podman image exists localhost/esap-test:latest || die "localhost/esap-test:latest missing: run containers.sh first"
+    push_local localhost/esap-test:latest esap-test:ci; }
+  local src="$HERE/rosetta/interactive" digest
+  digest=$(cat "$src/Containerfile" "$src/esap-httpd.sh" | sha256sum | cut -c1-16)
+  if [ "$(cat "$RS_DIR/httpd.digest" 2>/dev/null)" != "$digest" ] || ! has_tag esap-httpd ci; then
+    podman build -q -t localhost/esap-httpd:ci "$src" >> "$LOG/podman.log" 2>&1 || die "podman build of esap-httpd failed"
+    push_local localhost/esap-httpd:ci esap-httpd:ci
+    echo "$digest" > "$RS_DIR/httpd.digest"
+  fi
+}
+SNAKEMAKE_ROOT="$RS_DIR/snakemake-root"
+build_snakemake_image(){
+  local stamp="$RS_SNAKEMAKE_PIP"
+  if has_tag esap-snakemake ci && [ "$(cat "$RS_DIR/snakemake.stamp" 2>/dev/null)" = "$stamp" ]; then return 0; fi
+  if [ "$(cat "$SNAKEMAKE_ROOT/.esap-stamp" 2>/dev/null)" != "$stamp" ]; then
+    command -v debootstrap >/dev/null || { apt-get update -qq >> "$LOG/apt.log" 2>&1 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >> "$LOG/apt.log" 2>&1 || die "cannot install debootstrap"; }
+    rm -rf "$SNAKEMAKE_ROOT"
+    say "debootstrap bookworm (python3) -> $SNAKEMAKE_ROOT"
+    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$SNAKEMAKE_ROOT" "$RS_MIRROR" \
+      >> "$LOG/debootstrap.log" 2>&1 || die "debootstrap failed (see $LOG/debootstrap.log)"
+    # pip in the root reaches PyPI through the host's TLS set-up: the host's CA bundle
+    cp /etc/ssl/certs/ca-certificates.crt "$SNAKEMAKE_ROOT/etc/esap-host-ca.crt"
+    local inroot=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 PIP_CERT=/etc/esap-host-ca.crt
+      PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 PIP_NO_CACHE_DIR=1 chroot "$SNAKEMAKE_ROOT")
+    "${inroot[@]}" /usr/bin/python3 -m venv /opt/snakemake >> "$LOG/pip-snakemake.log" 2>&1 || die "venv /opt/snakemake failed"
+    "${inroot[@]}" /opt/snakemake/bin/pip install -q $RS_SNAKEMAKE_PIP >> "$LOG/pip-snakemake.log" 2>&1 \
+      || die "pip install $RS_SNAKEMAKE_PIP failed (see $LOG/pip-snakemake.log)"
+    rm -rf "$SNAKEMAKE_ROOT"/usr/share/doc/* "$SNAKEMAKE_ROOT"/usr/share/man/* "$SNAKEMAKE_ROOT"/usr/share/locale/* \
+      "$SNAKEMAKE_ROOT"/var/cache/apt/archives/*.deb "$SNAKEMAKE_ROOT"/var/lib/apt/lists/*
+    echo "$stamp" > "$SNAKEMAKE_ROOT/.esap-stamp"
+  fi
+  tar -C "$SNAKEMAKE_ROOT" --exclude=./proc --exclude=./sys --exclude=./dev -c . \
+    | podman import -q --change 'ENV PATH=/opt/snakemake/bin:/usr/local/bin:/usr/bin:/bin' --change 'CMD ["/bin/sh"]' \
+      - localhost/esap-snakemake:ci >> "$LOG/podman.log" 2>&1 || die "podman import of the Snakemake root failed"
+  push_local localhost/esap-snakemake:ci esap-snakemake:ci
+  echo "$stamp" > "$RS_DIR/snakemake.stamp"
+}
 timed registry start_registry
 timed runner_image push_runner
+timed test_images push_test_images
+timed snakemake_image build_snakemake_image
+SNAKEMAKE_VERSION=$(chroot "$SNAKEMAKE_ROOT" /opt/snakemake/bin/python -c 'import importlib.metadata as m; print(m.version("snakemake"))' 2>/dev/null || echo "?")
 
 # ---------------------------------------------------------------- webapp
 WEBAPP="$RS_DIR/webapp"
@@ -225,6 +276,7 @@ WEBENV=(env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$RS_DIR/web" LANG=C.UTF-8
   DJANGO_SECRET_KEY="$(cat "$RS_DIR/secret_key")" DJANGO_DB_NAME="$RS_DIR/db/rosetta.sqlite3"
   LOCAL_USER_DATA_DIR="$RS_DIR/data" ROSETTA_HOST="127.0.0.1:$RS_PORT"
   ROSETTA_WEBAPP_HOST=127.0.0.1 ROSETTA_WEBAPP_PORT="$RS_PORT" ROSETTA_AGENT_CHECK_SSL=false
+  ROSETTA_TASKS_TUNNEL_HOST=127.0.0.1
   DJANGO_EMAIL_TYPE=django.core.mail.backends.console.EmailBackend
   DJANGO_LOG_LEVEL=ERROR ROSETTA_LOG_LEVEL=INFO PYTHONWARNINGS=ignore PYTHONUNBUFFERED=1)
 AS_WEB="setpriv --reuid=$RS_WEB_USER --regid=$RS_WEB_USER --init-groups"
@@ -252,7 +304,7 @@ apply_fixtures(){
      FX_RUNNER_NAME="esap-runner" FX_REGISTRY="$REGISTRY" FX_RUNNER_IMAGE="$RS_RUNNER_IMAGE" FX_RUNNER_TAG="$RS_RUNNER_TAG" \
      FX_SLURM_COMPUTING="$RS_SLURM_COMPUTING" FX_STANDALONE_COMPUTING="$RS_STANDALONE_COMPUTING" \
      FX_SSH_HOST=127.0.0.1 FX_SSH_PORT="$RS_SSH_PORT" FX_SSH_USER="$RS_SSH_USER" \
-     FX_STORAGE="$RS_STORAGE" FX_STORAGE_BASE="$STORAGE_BASE" FX_STORAGE_BIND=/storage \
+     FX_HTTPD_IMAGE=esap-httpd FX_HTTPD_TAG=ci FX_STORAGE="$RS_STORAGE" FX_STORAGE_BASE="$STORAGE_BASE" FX_STORAGE_BIND=/storage \
      $AS_WEB "$RS_VENV/bin/python" manage.py shell < "$HERE/rosetta/fixtures.py") >> "$LOG/fixtures.log" 2>&1 \
     || { rm -f "$RS_DIR/db/.fixture-password"; die "fixtures failed (see $LOG/fixtures.log)"; }
   rm -f "$RS_DIR/db/.fixture-password"
@@ -278,4 +330,4 @@ login_ok(){
 wait_for "login of $RS_USER" login_ok
 
 TOTAL=$(since "$T0"); echo "total ${TOTAL}s" >> "$LOG/timings.txt"
-echo "ROSETTA READY: http://127.0.0.1:$RS_PORT user $RS_USER (password file $RS_DIR/password), computings $RS_SLURM_COMPUTING (slurm over ssh) and $RS_STANDALONE_COMPUTING, storage $RS_STORAGE, runner $REGISTRY/$RS_RUNNER_IMAGE:$RS_RUNNER_TAG, sshd 127.0.0.1:$RS_SSH_PORT as $RS_SSH_USER; ${TOTAL}s (logs: $LOG)"
+echo "ROSETTA READY: http://127.0.0.1:$RS_PORT user $RS_USER (password file $RS_DIR/password), computings $RS_SLURM_COMPUTING (slurm over ssh) and $RS_STANDALONE_COMPUTING, storage $RS_STORAGE, runner $REGISTRY/$RS_RUNNER_IMAGE:$RS_RUNNER_TAG, images esap-test, esap-httpd, esap-snakemake (snakemake $SNAKEMAKE_VERSION), sshd 127.0.0.1:$RS_SSH_PORT as $RS_SSH_USER; ${TOTAL}s (logs: $LOG)"

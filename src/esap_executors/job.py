@@ -79,9 +79,15 @@ class JobSpec:
     requirements: str | None = None  # ClassAd expression; `other.` is the site
     rank: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # a session the user opens (the software of `container`, e.g. a notebook or a desktop),
+    # not a command: it runs until cancelled (sites with the capability `interactive`)
+    interactive: bool = False
 
     def validate(self) -> JobSpec:
-        if not self.argv and not self.script:
+        if self.interactive:
+            if self.container is None:
+                raise BadInput("an interactive job needs the software it opens (an image)", field="image")
+        elif not self.argv and not self.script:
             raise BadInput("a job needs a command (argv) or a script", field="argv")
         if self.cores < 1:
             raise BadInput(f"{self.cores} cores: at least 1 is needed", field="cores")

@@ -30,7 +30,7 @@ SITE_KEYS = {
 DEFAULT_KEYS = {"account", "partition", "qos", "accounting_group"}
 POLL_KEYS = {"start", "floor", "ceiling"}
 CONTAINER_KEYS = {"runtime", "images"}
-EXECUTE_KEYS = {"python", "snakemake"}
+EXECUTE_KEYS = {"python", "snakemake", "image"}  # image: where python and snakemake are (step_images sites)
 CONTAINER_RUNTIMES = {"podman", "apptainer"}
 SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # numeric backend options that may be 0 (never release a held job, no GPU); the others count

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import overload
 
-from .backends import Submission
+from .backends import Submission, capabilities_of
 from .containers import check_container
 from .errors import BadInput, EsapError
 from .faultpoints import reached
@@ -118,6 +118,8 @@ class Submitter:
                 spec = prepared[(id(request.spec), site.name)] = _with_site_defaults(request.spec, site).validate()
                 check_limits(site, spec)
                 check_container(site, spec)
+                if spec.interactive and not capabilities_of(site).interactive:
+                    raise BadInput(f"site {site.name} runs no interactive jobs", field="interactive")
                 check_stage_in(spec)
             fresh.append(request)
             sites.append(site)

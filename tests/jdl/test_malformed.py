@@ -59,7 +59,7 @@ def test_cli_prints_one_line_exits_2_and_submits_nothing(tmp_path: Path, state_d
 def test_refused_attribute_and_unsupported_protocol_submit_nothing(tmp_path: Path, state_dir: Path) -> None:
     interactive = write_jdl(tmp_path, 'JobType = "Interactive";\nExecutable = "/bin/sh";\n', "i.jdl")
     result = run("run", str(interactive), cwd=tmp_path)
-    assert result.returncode == 2 and "Rosetta" in one_line_error(result)
+    assert result.returncode == 2 and "takes no Executable" in one_line_error(result)
     gsiftp = write_jdl(tmp_path, GOOD_START + 'InputSandbox = {"gsiftp://example.it:5678/tmp/my_anlysis.py"};\n',
                        "g.jdl")
     result = run("submit", str(gsiftp), cwd=tmp_path)

@@ -67,10 +67,18 @@ def test_dag_and_collection_refused(tmp_path: Path, kind: str) -> None:
     assert f'not supported: Type = "{kind}"' in message and "job.jdl:1" in message
 
 
-def test_interactive_refused_naming_rosetta(tmp_path: Path) -> None:
+def test_interactive_with_an_executable_refused_naming_image(tmp_path: Path) -> None:
     message = refused(tmp_path, BASE + 'JobType = "Interactive";')
-    assert 'not supported: JobType = "Interactive"' in message and "Rosetta" in message
-    assert "job.jdl:2" in message
+    assert 'JobType = "Interactive" opens the software named by Image' in message
+    assert "takes no Executable" in message and "job.jdl:2" in message
+
+
+def test_interactive_opens_its_image_and_batch_image_is_the_container(tmp_path: Path) -> None:
+    session = only_spec(tmp_path, 'JobType = "Interactive";\nImage = "esap-httpd";\nCpuNumber = 2;\n')
+    assert session.interactive and session.container is not None and session.container.image == "esap-httpd"
+    assert session.argv == () and session.cores == 2
+    batch = only_spec(tmp_path, BASE + 'Image = "esap-test";\n')
+    assert not batch.interactive and batch.container is not None and batch.container.image == "esap-test"
 
 
 @pytest.mark.parametrize("kind", ["MPICH", "Checkpointable", "Partitionable"])

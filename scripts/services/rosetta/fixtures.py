@@ -1,5 +1,5 @@
 """Rosetta fixtures for esap's tests, made through Rosetta's own ORM (run by rosetta.sh with
-`manage.py shell`): a power user with a password and SSH keys, the esap runner software, a
+`manage.py shell`): a power user with a password, SSH keys and a group, the esap runner software, a
 SLURM cluster and a standalone host over SSH, and one storage on each. Idempotent.
 
 Settings come from the environment (FX_*), the password from the file FX_PASSWORD_FILE.
@@ -7,7 +7,7 @@ Settings come from the environment (FX_*), the password from the file FX_PASSWOR
 
 import os
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 
 from rosetta.core_app.models import Computing, Container, KeyPair, Profile, Storage
 
@@ -25,6 +25,11 @@ profile, _ = Profile.objects.get_or_create(user=user, defaults={"auth": "local"}
 # for power users
 profile.is_power_user = True
 profile.save()
+
+# the account's group: Rosetta lets a user register software only for a group of theirs
+# (esap registers each step image with the runner added as a tag of the group's `esap-step`)
+group, _ = Group.objects.get_or_create(name=env.get("FX_GROUP", "esap"))
+user.groups.add(group)
 
 KeyPair.objects.filter(user=user).delete()
 KeyPair.objects.create(user=user, default=True, private_key_file=env["FX_PRIVATE_KEY"],
@@ -55,6 +60,22 @@ for field in ("registry", "image_name", "image_arch", "image_os", "interface_por
 broken.description = "esap tests: an image tag that no registry holds"
 broken.image_tag = "absent"
 broken.save()
+
+# an interactive software: busybox httpd on the port Rosetta's agent picks (BASE_PORT)
+httpd = Container.objects.filter(name="esap-httpd", user=None, group=None).first() or Container(
+    name="esap-httpd", user=None, group=None)
+httpd.description = "esap tests: an interactive web page (busybox httpd)"
+httpd.registry = env["FX_REGISTRY"]
+httpd.image_name = env["FX_HTTPD_IMAGE"]
+httpd.image_tag = env["FX_HTTPD_TAG"]
+httpd.image_arch = "amd64"
+httpd.image_os = "linux"
+httpd.interface_port = 8080
+httpd.interface_protocol = "http"
+httpd.interface_transport = "tcp/ip"
+httpd.supports_custom_interface_port = True
+httpd.supports_interface_auth = False
+httpd.save()
 
 computings = {
     env["FX_SLURM_COMPUTING"]: dict(type="cluster", wms="slurm",

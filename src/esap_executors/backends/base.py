@@ -62,6 +62,14 @@ class SoftwareImage:
 
 
 @dataclass(frozen=True)
+class InteractiveAccess:
+    """Where the user opens an interactive job (JobSpec.interactive) that the site started."""
+
+    link: str  # the site's own link to the session
+    address: str | None = None  # where the session answers directly, when the site tells
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a backend can do: declared by its class, narrowed to one site by `for_site`.
 
@@ -90,6 +98,13 @@ class Capabilities:
     usage_accounting: bool = False
     # `software_images()` names the container image of each software the site registers.
     software_images: bool = False
+    # A step's own container image (a registry reference, or a name of the site's image map)
+    # becomes the step's whole environment on the site: the backend prepares and checks it,
+    # with no container runtime of the site's (the core's image-map check does not apply).
+    step_images: bool = False
+    # Runs interactive jobs (JobSpec.interactive: a software the user opens, no command);
+    # `open_interactive` waits for one to start and tells where it is.
+    interactive: bool = False
     # The authentication methods a site's `credentials` may choose from; () when there is no choice.
     auth_methods: tuple[str, ...] = ()
 
@@ -175,6 +190,11 @@ class Backend(ABC):
     @abstractmethod
     def find(self, run_id: str, *, since: float) -> list[FoundJob]:
         """Every scheduler job that carries this run id (crash recovery)."""
+
+    def open_interactive(self, native_id: str, *, run_id: str, timeout: float) -> InteractiveAccess:
+        """Wait until the interactive job runs and return where the user opens it (capability
+        `interactive`)."""
+        raise NotImplementedError(f"backend {self.name} runs no interactive jobs")
 
     def software_images(self) -> list[SoftwareImage]:
         """The software the site registers with their images (capability `software_images`)."""

@@ -42,6 +42,10 @@ def register(subparsers: Any) -> None:
         add_job_options(parser)
         if name == "run":
             add_end_options(parser)
+            parser.add_argument("--interactive", action="store_true",
+                                help="start the software of --image as a session to open (a site with "
+                                     "interactive jobs, e.g. Rosetta), print where to open it, and return")
+            parser.add_argument("--image", help="--interactive: the software to open (a name the site lists)")
         parser.set_defaults(handler=run_command if name == "run" else submit_command)
 
     status = subparsers.add_parser("status", parents=[global_options()], help="state of jobs")
@@ -195,6 +199,60 @@ def _request(args: argparse.Namespace, command: list[str]) -> JobRequest:
     return JobRequest(key="job", spec=spec, site=args.site, name=args.name or Path(command[0]).name)
 
 
+def _interactive(args: argparse.Namespace) -> int:
+    """`esap run --interactive --image I`: the session is a job of its own run (status, cancel);
+    esap waits until the site runs it, prints where to open it and the stop command, and returns."""
+    if _is_jdl(args):  # (the file says JobType = "Interactive" and its Image)
+        from ..jdl.cli import run_jdl
+
+        return run_jdl(args, wait=False)
+    if not args.interactive:
+        raise BadInput("--image names the software of an interactive job: add --interactive", field="--image")
+    if not args.image:
+        raise BadInput("an interactive job needs the software it opens: --image NAME", field="--image")
+    command = [c for c in args.command if c != "--"]
+    if command:
+        raise BadInput("an interactive job runs its software, not a command: drop the command after --",
+                       field="command")
+    spec = make_spec(
+        (), cores=args.cores, memory=args.mem, walltime=args.walltime, env={}, interactive=True,
+        container=Container(args.image), requirements=args.requirements, rank=args.rank,
+        account=args.account, partition=args.partition, qos=args.qos, labels={"front": "cli"},
+    )
+    run = _open_run(args)
+    try:
+        record = run.submit([JobRequest(key="interactive", spec=spec, site=args.site,
+                                        name=args.name or args.image)])[0]
+        return open_interactive(run, record, quiet=args.json)
+    finally:
+        run.close()
+
+
+INTERACTIVE_START_TIMEOUT_S = 300.0
+
+
+def open_interactive(run: Run, record: JobRecord, *, quiet: bool = False) -> int:
+    """Wait for the interactive job to run and print where to open it (stdout: the link);
+    a session that cannot be opened is cancelled, so nothing is left running."""
+    try:
+        access = run.backend(record.site).open_interactive(record.native_id or "", run_id=record.run_id,
+                                                           timeout=INTERACTIVE_START_TIMEOUT_S)
+    except BaseException:
+        run.cancel([record.job_id])
+        raise
+    if quiet:
+        print(json.dumps({"job_id": record.job_id, "site": record.site, "native_id": record.native_id,
+                          "link": access.link, "address": access.address}))
+        return 0
+    print(access.link)
+    print(f"esap: interactive job {record.job_id} runs on {record.site} ({record.native_id}): open {access.link}",
+          file=sys.stderr)
+    if access.address:
+        print(f"esap: {record.site} forwards it to {access.address}", file=sys.stderr)
+    print(f"esap: stop it with: esap cancel {record.job_id}", file=sys.stderr)
+    return 0
+
+
 def _open_run(args: argparse.Namespace) -> Run:
     key = args.run_key or f"cli-{uuid.uuid4()}"
     return Run.open(key, catalogue=Catalogue.load(args.sites), store=open_store(), front="cli")
@@ -221,6 +279,8 @@ def submit_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     check_named_options(args)
+    if args.interactive or args.image:
+        return _interactive(args)
     notifier = _notifier(args)
     if _is_jdl(args):
         from ..jdl.cli import run_jdl

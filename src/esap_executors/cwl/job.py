@@ -102,7 +102,7 @@ class EsapCommandLineJob(CommandLineJob):
                 "site its command line was made for: name the step's site (--site or an esap:Site hint)",
                 field="esap:Site",
             )
-        if transfer and self.esap_image is not None:
+        if transfer and self.esap_image is not None and not capabilities_of(site).step_images:
             raise BadInput(
                 f"step {self.name}: esap-cwltool runs no container on site {site.name}, which has no shared "
                 "filesystem (use --no-container, or a site with a shared filesystem)",

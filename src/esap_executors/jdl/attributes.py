@@ -13,6 +13,10 @@ IMPLEMENTED = (
     "VirtualOrganisation", "PerusalFileEnable", "PerusalTimeInterval", "Parameters",
     "ParameterStart", "ParameterStep", "ParameterFactor", "CPUTime", "Site", "BannedSites",
     "Platform", "ExpiryTime", "Prologue", "PrologueArguments", "Epilogue", "EpilogueArguments",
+    # esap's own: the container image a job runs in (a name of the site's image map, or where
+    # the site runs a step's own image, a registry reference); for JobType = "Interactive",
+    # the software the session opens
+    "Image",
 )
 
 REJECTED = {
@@ -29,15 +33,15 @@ REJECTED = {
 # Type / JobType values
 TYPES = {"job": "Job", "parametric": "Parametric"}
 REJECTED_TYPES = {"dag": "DAG", "collection": "Collection"}
-JOB_TYPES = {"normal": "Normal", "parametric": "Parametric"}
+JOB_TYPES = {"normal": "Normal", "parametric": "Parametric", "interactive": "Interactive"}
 REJECTED_JOB_TYPES = {
     "mpich": "multi-node MPI jobs (use CpuNumber for a multi-core job on one node)",
     "checkpointable": "checkpointing",
     "partitionable": "partitionable jobs",
 }
 INTERACTIVE_MESSAGE = (
-    'not supported: JobType = "Interactive" — interactive jobs are planned through the Rosetta '
-    "support (connect to a running job from the science platform); run it as a batch job for now"
+    'JobType = "Interactive" opens the software named by Image (e.g. Image = "jupyter"), on a site '
+    "that runs interactive jobs; it takes no Executable"
 )
 
 MAX_UNKNOWN_WARNINGS = 10  # then one line with how many more

@@ -33,8 +33,9 @@ from .translate import JdlDescription, JdlJob, load
 # core job options that a JDL file sets itself
 _NOT_FOR_JDL = {
     "cores": "CpuNumber", "mem": "Requirements on GlueHostMainMemoryRAMSize", "walltime": "CPUTime",
-    "gpus": None, "scratch": None, "container": None, "requirements": "Requirements", "rank": "Rank",
-    "name": "JobName", "max_retries": "RetryCount or ShallowRetryCount", "checkpoint": None, "right_size": None,
+    "gpus": None, "scratch": None, "container": "Image", "image": "Image", "requirements": "Requirements",
+    "rank": "Rank", "name": "JobName", "max_retries": "RetryCount or ShallowRetryCount", "checkpoint": None,
+    "right_size": None,
 }
 
 
@@ -61,6 +62,10 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
             run.add_listener(progress.on_change)
         requests = [JobRequest(key=job.key, spec=job.spec, site=site.name, name=job.name) for job in jobs]
         submitted = run.submit(requests)
+        if jobs[0].spec.interactive:  # one session: where to open it, and return
+            from ..cli.job_commands import open_interactive
+
+            return open_interactive(run, submitted[0], quiet=quiet)
         first_ids = _first_job_ids(run)
         output_dirs = _output_dirs(args, {job.key: first_ids[job.key] for job in jobs})
         records.save(run.store, [

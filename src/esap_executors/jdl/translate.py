@@ -12,7 +12,7 @@ from typing import Any
 
 from ..formats.bounds import MAX_COUNT, MAX_RETRIES, MAX_WALLTIME_S
 from ..formats.printable import shortened, shown
-from ..job import ENV_NAME, JobSpec, StageIn
+from ..job import ENV_NAME, Container, JobSpec, StageIn
 from . import arguments as args_rules
 from .attributes import (
     INTERACTIVE_MESSAGE,
@@ -171,8 +171,8 @@ def _check_types(doc: JdlDocument) -> None:
     job_types = attrs.strings("JobType")
     for job_type in job_types:
         lowered = job_type.lower()
-        if lowered == "interactive":
-            raise doc.bad("JobType", INTERACTIVE_MESSAGE)
+        if lowered == "interactive" and ("Parameters" in doc or "Executable" in doc or "Image" not in doc):
+            raise doc.bad("JobType", f"{INTERACTIVE_MESSAGE}, and is one job (no Parameters)")
         if lowered in REJECTED_JOB_TYPES:
             raise doc.bad("JobType", f'not supported: JobType = "{job_type}" ({REJECTED_JOB_TYPES[lowered]})')
         if lowered not in JOB_TYPES:
@@ -199,6 +199,12 @@ def _requirements(doc: JdlDocument, attrs: _Values) -> str | None:
 
 def _job_spec(attrs: _Values) -> tuple[JobSpec, tuple[OutputFile, ...]]:
     doc = attrs.doc
+    image = attrs.string("Image")
+    container = Container(image) if image else None
+    if "interactive" in (t.lower() for t in attrs.strings("JobType")):
+        session = JobSpec(interactive=True, container=container, cores=_cores(attrs),
+                          walltime_s=attrs.integer("CPUTime", 1), labels={"front": "jdl"})
+        return session, ()
     stage_in, names = _input_sandbox(attrs)
     executable = attrs.string("Executable")
     if not executable:
@@ -248,6 +254,7 @@ def _job_spec(attrs: _Values) -> tuple[JobSpec, tuple[OutputFile, ...]]:
         stage_in=tuple(stage_in),
         retries=retries,
         labels=labels,
+        container=container,
     )
     return spec, _output_sandbox(attrs)
 

@@ -23,11 +23,15 @@ task (one software per step would need an HTML form per step), and an atomic cla
 pending step from a queue folder would let any runner take any step, losing the 1:1 link
 between a task (and its SLURM job, its resources) and its step that cancel and reattach need.
 `direct_tunnel` is a power-user option in Rosetta: the account must be a power user.
+
+A step that names its own image runs in that image with the runner added, registered as
+Rosetta software on first use (images.py says why and how).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import shlex
 import shutil
 import threading
@@ -42,8 +46,9 @@ from ...errors import AuthError, BadInput
 from ...formats.urls import scheme_of
 from ...sites import Site
 from ...states import JobState, JobStatus
-from ..base import Backend, Capabilities, FoundJob, SoftwareImage, Submission, Usage
-from .client import MAX_TASK_NAME, RosettaClient, RosettaError, Task
+from ..base import Backend, Capabilities, FoundJob, InteractiveAccess, SoftwareImage, Submission, Usage
+from .client import MAX_TASK_NAME, Container, RosettaClient, RosettaError, Task
+from .images import ImageBuilder
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +99,8 @@ class RosettaBackend(Backend):
         billing_fields=frozenset({"partition"}),  # Rosetta's task form takes cpus, memory, partition
         usage_accounting=True,  # the runner measures wall and CPU time
         software_images=True,  # Rosetta's software page names each container's registry and image
+        step_images=True,  # a step's own image runs with the runner added (images.py)
+        interactive=True,  # a software with an interface port as a task the user opens
     )
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
         "url": str,  # the Rosetta web application, e.g. https://rosetta.example.org
@@ -105,6 +112,14 @@ class RosettaBackend(Backend):
         "timeout": (int, float),  # seconds per Rosetta request
         "workers": int,  # steps started or collected at once (default 4)
         "start_timeout": (int, float),  # seconds a started task's runner has to report (default 300)
+        # steps with their own image (images.py): the registry Rosetta pulls from, where esap
+        # pushes each step image with the runner added; the software its tags register under;
+        # the Rosetta group that software belongs to (default: the account's only group)
+        "registry": str,
+        "registry_tls_verify": bool,
+        "builder": str,
+        "step_software": str,
+        "group": str,
     }
 
     @classmethod
@@ -137,6 +152,14 @@ class RosettaBackend(Backend):
         self._submitted: dict[str, float] = {}  # token -> when this process started its task
         self.workers = int(options.get("workers") or DEFAULT_WORKERS)
         self.start_timeout = float(options.get("start_timeout") or DEFAULT_START_TIMEOUT)
+        self.registry = str(options.get("registry") or "")
+        self.step_software_name = str(options.get("step_software") or "esap-step")
+        self.images = ImageBuilder(builder=str(options.get("builder") or "podman"),
+                                   tls_verify=bool(options.get("registry_tls_verify", True)),
+                                   image_name=self.step_software_name)
+        self._registered: dict[tuple[str, str], str] = {}  # (software, tag) -> container uuid
+        self._containers: list[Container] = []  # every software the account may run
+        self._step_containers: dict[str, str] = {}  # the step's image -> its Rosetta container uuid
         self._lock = threading.Lock()
         self.action_count = 0  # task starts, stops, deletes, uploads, downloads
 
@@ -182,9 +205,10 @@ class RosettaBackend(Backend):
             spec = job.spec
             if len(task_name(token_of(job.job_id))) > MAX_TASK_NAME:
                 raise BadInput(f"job id {job.job_id} is too long for a Rosetta task name", field="job_id")
-            if spec.container is not None:
-                raise BadInput(f"{job.name}: a step with its own container image cannot run on the Rosetta "
-                               f"site {site.name} yet (the runner image runs it)", field="container")
+            if spec.interactive and spec.container is not None:
+                self._interactive_software(spec.container.image)
+            elif spec.container is not None:
+                self._step_software(spec.container.image)
             for entry in spec.stage_in:
                 source = Path(entry.source)
                 if scheme_of(entry.source) is not None or not (source.is_file() or source.is_dir()):
@@ -212,7 +236,9 @@ class RosettaBackend(Backend):
             raise BadInput(f"Rosetta at {self.url} has no computing {self.computing_name!r} for this account "
                            f"(known: {known})", source=site.source, line=site.line,
                            field=f"{site.name}.options.computing")
-        software = client.software()
+        self._containers = client.containers()
+        software = {(c.name, c.image_tag): c.uuid for c in self._containers}
+        self._registered = dict(software)
         tags = {tag: u for (name, tag), u in software.items() if name == self.software_name}
         if not tags:
             known = ", ".join(sorted({n for n, _ in software})) or "none"
@@ -238,6 +264,49 @@ class RosettaBackend(Backend):
                            line=site.line, field=f"{site.name}.options.storage")
         self._computing_uuid, self._software_uuid = uuid, chosen
 
+    def _step_software(self, image: str) -> str:
+        """The Rosetta software (container uuid) a step with its own image runs as: the image
+        with the runner added, built, pushed and registered the first time (images.py)."""
+        known = self._step_containers.get(image)
+        if known is not None:
+            return known
+        site = self.site
+        if not self.registry:
+            raise BadInput(f"a step with its own image ({image}) needs the site's options.registry: the registry "
+                           "Rosetta pulls from, where esap pushes the image with its runner", source=site.source,
+                           line=site.line, field=f"{site.name}.options.registry")
+        self._resolve()
+        source = site.container.images.get(image, image).removeprefix("docker://")
+        step = self.images.step_image(source)
+        uuid = self._registered.get((self.step_software_name, step.tag))
+        if uuid is None:
+            log.info("site %s: adding the esap runner to %s (%s:%s)", site.name, source, step.image_name, step.tag)
+            self.images.build_and_push(step, self.registry)
+            self._act()
+            uuid = self.client.add_software(
+                name=self.step_software_name, registry=self.registry, image_name=step.image_name,
+                image_tag=step.tag, group_id=self._group_id(),
+                description=f"esap step image: {source} with the esap runner")
+            self._registered[(self.step_software_name, step.tag)] = uuid
+        self._step_containers[image] = uuid
+        return uuid
+
+    def _group_id(self) -> str:
+        site = self.site
+        groups = self.client.software_groups()
+        wanted = self.site.options.get("group")
+        if wanted is not None:
+            if str(wanted) not in groups:
+                raise BadInput(f"the Rosetta account is in no group {wanted!r} (its groups: "
+                               f"{', '.join(sorted(groups)) or 'none'})", source=site.source, line=site.line,
+                               field=f"{site.name}.options.group")
+            return groups[str(wanted)]
+        if len(groups) != 1:
+            raise BadInput(f"Rosetta registers a step's image for one of the account's groups: choose it with "
+                           f"options.group (its groups: {', '.join(sorted(groups)) or 'none'})",
+                           source=site.source, line=site.line, field=f"{site.name}.options.group")
+        return next(iter(groups.values()))
+
     # --- submission -------------------------------------------------------------------
     def submit(self, jobs: Sequence[Submission]) -> list[str]:
         """Per step: upload its script, start its task; `workers` steps at a time (starting a
@@ -247,6 +316,11 @@ class RosettaBackend(Backend):
         self._resolve()
         computing, software = self._computing_uuid, self._software_uuid
         assert computing and software
+        for job in jobs:
+            if job.spec.interactive:
+                self._interactive_software(job.spec.container.image if job.spec.container else "")
+            elif job.spec.container is not None:
+                self._step_software(job.spec.container.image)
         for run_id in sorted({job.run_id for job in jobs}):
             self._ensure_run_folders(run_id)
         for job in jobs:
@@ -256,6 +330,8 @@ class RosettaBackend(Backend):
 
         def send(client: RosettaClient, job: Submission) -> str:
             token = token_of(job.job_id)
+            if job.spec.interactive:
+                return self._start_interactive(client, job, token)
             if job.spec.stage_in:
                 self._upload_inputs(client, job, token)
             self._act()
@@ -263,14 +339,67 @@ class RosettaBackend(Backend):
                           self._script(job).encode())
             spec = job.spec
             self._act()
+            container = self._step_containers[spec.container.image] if spec.container else software
             client.start_task(
-                name=task_name(token), container=software, computing=computing, password=token,
+                name=task_name(token), container=container, computing=computing, password=token,
                 cpus=spec.cores, memory=f"{spec.memory_mib}M" if spec.memory_mib else None,
                 partition=spec.partition,
             )
             return token
 
         return self._each(send, jobs)
+
+    def _interactive_software(self, image: str) -> str:
+        """The software an interactive job opens: a software's name, `name:tag`, or the
+        `registry/image:tag` it runs (as `esap sites --discover` lists them)."""
+        self._resolve()
+        by_name = [c for c in self._containers if c.name == image]
+        found = (by_name if len({c.image_tag for c in by_name}) == 1 else []) or \
+            [c for c in self._containers if f"{c.name}:{c.image_tag}" == image or c.reference == image]
+        if not found:
+            known = ", ".join(sorted({c.name for c in self._containers})) or "none"
+            hint = " (a software has several tags: name one as NAME:TAG)" if by_name else ""
+            raise BadInput(f"Rosetta at {self.url} has no software {image!r} to open{hint} (known: {known})",
+                           field="image")
+        return found[0].uuid
+
+    def _start_interactive(self, client: RosettaClient, job: Submission, token: str) -> str:
+        """The software's task, marked interactive on the storage (every process's poll then
+        asks Rosetta for its state, as there is no runner to report it). Its password is
+        Rosetta's to show the user on the task's page: esap neither keeps nor prints it."""
+        spec = job.spec
+        step = token.split("-", 1)[1]
+        self._act()
+        client.upload(f"{self._run_folder(job.run_id)}status/", f"{step}.interactive", b"interactive\n")
+        self._act()
+        client.start_task(
+            name=task_name(token), container=self._interactive_software(spec.container.image if spec.container
+                                                                         else ""),
+            computing=self._computing_uuid or "", password=secrets.token_urlsafe(18),
+            cpus=spec.cores, memory=f"{spec.memory_mib}M" if spec.memory_mib else None, partition=spec.partition,
+        )
+        return token
+
+    def open_interactive(self, native_id: str, *, run_id: str, timeout: float) -> InteractiveAccess:
+        """Wait for the task to run (one task listing every 2 s), then open its sharable link
+        `/t/<short uuid>`: Rosetta sets up the tunnel and answers where the task is."""
+        deadline = time.monotonic() + timeout
+        name = task_name(native_id)
+        while True:
+            task = next((t for t in self._run_tasks(run_id) if t.name == name), None)
+            if task is None:
+                raise RosettaError(f"Rosetta: the task {name} is gone (stopped and deleted in Rosetta?)")
+            if task.status == "running":
+                break
+            if task.status in ("stopped", "exited"):
+                raise RosettaError(f"Rosetta: the task {name} is {task.status}")
+            if time.monotonic() > deadline:
+                raise RosettaError(f"Rosetta: the task {name} is still {task.status} after {int(timeout)} s")
+            time.sleep(2.0)
+        short = task.uuid[:8]
+        self._act()
+        address = self.client.open_link(short)
+        return InteractiveAccess(link=f"{self.url.rstrip('/')}/t/{short}/", address=address)
 
     def _upload_inputs(self, client: RosettaClient, job: Submission, token: str) -> None:
         """The step's input files and folders into its working folder on the storage."""
@@ -418,9 +547,15 @@ class RosettaBackend(Backend):
         now = time.time()
         finished: dict[str, JobStatus] = {}
         overdue: list[str] = []
+        interactive = [t for t in wanted if f"{t.split('-', 1)[1]}.interactive" in entries
+                       and f"{t.split('-', 1)[1]}.cancelled" not in entries]
+        if interactive:  # no runner reports on them: one task listing for all
+            statuses.update(self._interactive_states(run_id, interactive))
         for token in wanted:
             step = token.split("-", 1)[1]
             beat = entries.get(f"{step}.hb")
+            if token in interactive:
+                continue
             if f"{step}.cancelled" in entries:
                 self._final[token] = JobStatus(JobState.CANCELLED, reason="cancelled through esap")
                 statuses[token] = self._final[token]
@@ -451,6 +586,23 @@ class RosettaBackend(Backend):
             for token in finished:
                 statuses[token] = self._final[token]
         return statuses
+
+    def _interactive_states(self, run_id: str, tokens: Sequence[str]) -> dict[str, JobStatus]:
+        """Interactive tasks as Rosetta lists them: running, waiting (created, submitted), or
+        ended in Rosetta (stopped there: completed; deleted there: cancelled)."""
+        tasks = {t.name: t for t in self._run_tasks(run_id)}
+        states: dict[str, JobStatus] = {}
+        for token in tokens:
+            task = tasks.get(task_name(token))
+            if task is None:
+                self._final[token] = JobStatus(JobState.CANCELLED, reason="its Rosetta task was deleted in Rosetta")
+                states[token] = self._final[token]
+            elif task.status in ("stopped", "exited"):
+                self._final[token] = JobStatus(JobState.COMPLETED, reason=f"the session was {task.status} in Rosetta")
+                states[token] = self._final[token]
+            else:
+                states[token] = JobStatus(JobState.RUNNING if task.status == "running" else JobState.QUEUED)
+        return states
 
     def _not_started(self, run_id: str, tokens: Sequence[str]) -> dict[str, JobStatus]:
         """Steps without a heartbeat `start_timeout` seconds after submission (one task

@@ -35,10 +35,14 @@ _SOFTWARE_NAME = re.compile(r'details=True">([^<]+)</a>')
 # a software family's link carries base64("<name>\t<registry>\t<image_name>") (Container.family_id)
 _SOFTWARE_FAMILY = re.compile(r'container_family_id=([A-Za-z0-9+/=]+)&(?:amp;)?details=True')
 _SOFTWARE_OPTION = re.compile(r'<option value="([0-9a-f-]{36})">([^<]*)</option>')
+_GROUP_SELECT = re.compile(r'<select name="group_id"[^>]*>(.*?)</select>', re.S)
+_GROUP_OPTION = re.compile(r'<option value="([0-9]+)">([^<]*)</option>')
+_CREATED_SOFTWARE = re.compile(r"/edit_software/\?uuid=([0-9a-f-]{36})")
 _TASK_BLOCK = re.compile(
     r'<a href="\?uuid=([0-9a-f-]{36})"><b>([^<]*)</b></a>.*?'
     r'<b>Computing:</b>\s*<a href="/computing/\?uuid=[0-9a-f-]{36}">([^<]*)</a>'
-    r'.*?<b>Status:</b>\s*<font[^>]*>([a-z]+)</font>', re.S)
+    # a running task's status is in a <font> tag, any other is bare text
+    r'.*?<b>Status:</b>\s*(?:<font[^>]*>)?([a-z]+)', re.S)
 
 
 class RosettaError(EsapError):
@@ -227,6 +231,39 @@ class RosettaClient:
                                        image_tag=html.unescape(tag).strip(), uuid=uuid))
         return found
 
+    def software_groups(self) -> dict[str, str]:
+        """Group name -> id, the groups the user may register software for (one request)."""
+        text = self._page("GET", "/add_software/", what="read the software form")
+        select = _GROUP_SELECT.search(text)
+        options = _GROUP_OPTION.findall(select.group(1)) if select else []
+        return {html.unescape(name).strip(): gid for gid, name in options}
+
+    def add_software(self, *, name: str, registry: str, image_name: str, image_tag: str, group_id: str,
+                     description: str, interface_port: int = 8590) -> str:
+        """Register an image as a software of `group_id` (POST /add_software/, from a registry);
+        returns its uuid (Rosetta redirects to the new software's edit page). The software
+        takes a custom interface port and interface auth: its tasks get BASE_PORT and AUTH_PASS."""
+        data = {
+            "new_container_from": "registry", "container_name": name, "container_description": description,
+            "container_registry": registry, "container_image_name": image_name,
+            "container_image_tag": image_tag, "container_image_arch": "amd64", "container_image_os": "linux",
+            "container_interface_port": str(interface_port), "container_interface_protocol": "http",
+            "container_interface_transport": "tcp/ip", "container_supports_custom_interface_port": "True",
+            "container_supports_interface_auth": "True", "group_id": group_id,
+        }
+        self.login()
+        headers = {"X-CSRFToken": self.session.cookies.get("csrftoken", ""),
+                   "Referer": urljoin(self.url, "add_software/")}
+        response = self._request("POST", "/add_software/", data=data, headers=headers)
+        created = _CREATED_SOFTWARE.search(response.headers.get("Location", ""))
+        if response.status_code in (301, 302) and created:
+            return created.group(1)
+        if response.status_code in (301, 302) and "/login" in response.headers.get("Location", ""):
+            raise AuthError(f"Rosetta at {self.url}: the session was refused (register software {name})")
+        said = error_text(response.text) if response.status_code == 200 else f"HTTP {response.status_code}"
+        raise RosettaError(f"Rosetta: register software {name} {image_name}:{image_tag}: "
+                           f"{said or 'no new software in its answer'}")
+
     # --- tasks -------------------------------------------------------------------------
     def start_task(self, *, name: str, container: str, computing: str, password: str,
                    cpus: int | None = None, memory: str | None = None, partition: str | None = None,
@@ -262,6 +299,15 @@ class RosettaClient:
 
     def delete_task(self, uuid: str) -> None:
         self._page("GET", "/tasks/", what=f"delete task {uuid}", params={"uuid": uuid, "action": "delete"})
+
+    def open_link(self, short_uuid: str) -> str:
+        """GET /t/<short_uuid>/, the task's sharable link (a public view): Rosetta sets up the
+        task's tunnel and redirects to it; returns where it redirects."""
+        response = self._request("GET", f"/t/{short_uuid}/")
+        if response.status_code in (301, 302) and response.headers.get("Location"):
+            return response.headers["Location"]
+        said = error_text(response.text) if response.status_code == 200 else f"HTTP {response.status_code}"
+        raise RosettaError(f"Rosetta: open task {short_uuid}: {said or 'no redirect to the task'}")
 
     def task_log(self, uuid: str) -> str:
         text = self._page("GET", "/task_log/", what=f"log of task {uuid}", params={"uuid": uuid})
