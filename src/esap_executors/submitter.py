@@ -117,9 +117,9 @@ class Submitter:
             if spec is None:  # requests sharing a spec share the prepared one (memory of big runs)
                 spec = prepared[(id(request.spec), site.name)] = _with_site_defaults(request.spec, site).validate()
                 check_limits(site, spec)
-                check_container(site, spec)
                 if spec.interactive and not capabilities_of(site).interactive:
                     raise BadInput(f"site {site.name} runs no interactive jobs", field="interactive")
+                check_container(site, spec)
                 check_stage_in(spec)
             fresh.append(request)
             sites.append(site)
