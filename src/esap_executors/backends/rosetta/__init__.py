@@ -91,6 +91,30 @@ def usage_of(text: str) -> Usage:
     return Usage(wall_s=wall, cpu_s=cpu, max_memory_mib=None)
 
 
+def parse_result(data: bytes) -> dict[str, bytes] | None:
+    """The runner's result file (runner/esap-runner.sh): exit, usage, stdout and stderr; None
+    when it is not one."""
+    fields: dict[str, bytes] = {}
+    rest = data
+    header, _, rest = rest.partition(b"\n")
+    if header != b"esap-result 1":
+        return None
+    for name in ("exit", "usage"):
+        line, _, rest = rest.partition(b"\n")
+        key, _, value = line.partition(b" ")
+        if key.decode(errors="replace") != name:
+            return None
+        fields[name] = value
+    for name in ("stdout", "stderr"):
+        line, _, rest = rest.partition(b"\n")
+        key, _, size = line.partition(b" ")
+        if key.decode(errors="replace") != name or not size.strip().isdigit():
+            return None
+        length = int(size.strip())
+        fields[name], rest = rest[:length], rest[length:]
+    return fields
+
+
 class RosettaBackend(Backend):
     name = "rosetta"
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -148,6 +172,7 @@ class RosettaBackend(Backend):
         self._folders: set[str] = set()
         self._streams: dict[str, tuple[str, str]] = {}  # token -> local stdout, stderr
         self._final: dict[str, JobStatus] = {}  # token -> final status (cleaned up)
+        self._usage: dict[str, Usage] = {}  # token -> what the runner measured (from its result)
         self._outputs: dict[str, Submission] = {}  # token -> its submission (declared outputs)
         self._submitted: dict[str, float] = {}  # token -> when this process started its task
         self.workers = int(options.get("workers") or DEFAULT_WORKERS)
@@ -328,15 +353,18 @@ class RosettaBackend(Backend):
             self._streams[token_of(job.job_id)] = (job.stdout, job.stderr)
             self._outputs[token_of(job.job_id)] = job
 
+        bundled = self._upload_scripts([job for job in jobs if not job.spec.interactive])
+
         def send(client: RosettaClient, job: Submission) -> str:
             token = token_of(job.job_id)
             if job.spec.interactive:
                 return self._start_interactive(client, job, token)
             if job.spec.stage_in:
                 self._upload_inputs(client, job, token)
-            self._act()
-            client.upload(f"{self._run_folder(job.run_id)}steps/", f"{token.split('-', 1)[1]}.sh",
-                          self._script(job).encode())
+            if token not in bundled:
+                self._act()
+                client.upload(f"{self._run_folder(job.run_id)}steps/", f"{token.split('-', 1)[1]}.sh",
+                              self._script(job).encode())
             spec = job.spec
             self._act()
             container = self._step_containers[spec.container.image] if spec.container else software
@@ -348,6 +376,28 @@ class RosettaBackend(Backend):
             return token
 
         return self._each(send, jobs)
+
+    def _upload_scripts(self, jobs: Sequence[Submission]) -> set[str]:
+        """The scripts of a run's steps submitted together as one bundle (one upload; each
+        runner takes its section, see runner/esap-runner.sh); the tokens bundled."""
+        bundled: set[str] = set()
+        by_run: dict[str, list[Submission]] = {}
+        for job in jobs:
+            by_run.setdefault(job.run_id, []).append(job)
+        for run_id, members in by_run.items():
+            if len(members) < 2:
+                continue
+            nonce = secrets.token_hex(8)
+            sections = []
+            for job in members:
+                step = token_of(job.job_id).split("-", 1)[1]
+                sections.append(f"#esap-step {step} {nonce}\n{self._script(job)}#esap-end {nonce}\n")
+            first = token_of(members[0].job_id).split("-", 1)[1]
+            self._act()
+            self.client.upload(f"{self._run_folder(run_id)}steps/", f"{first}+{len(members)}.steps",
+                               "".join(sections).encode())
+            bundled.update(token_of(job.job_id) for job in members)
+        return bundled
 
     def _interactive_software(self, image: str) -> str:
         """The software an interactive job opens: a software's name, `name:tag`, or the
@@ -636,13 +686,7 @@ class RosettaBackend(Backend):
             step = token.split("-", 1)[1]
             stdout, stderr = self._streams.get(token) or self._default_streams(run_id, step)
             tail = ""
-            for stream, local in (("stdout", stdout), ("stderr", stderr)):
-                try:
-                    self._act()
-                    data = client.download(f"{run_folder}{step}/{stream}")
-                except RosettaError as exc:
-                    log.info("site %s: %s of %s not collected: %s", self.site.name, stream, token, exc)
-                    continue
+            for stream, local, data in self._streams_of(client, run_folder, token, stdout, stderr):
                 Path(local).parent.mkdir(parents=True, exist_ok=True)
                 Path(local).write_bytes(data)
                 if stream == "stderr":
@@ -659,6 +703,29 @@ class RosettaBackend(Backend):
 
         self._each(fetch, list(finished))
         self._remove_tasks(run_id, list(finished), stop_first=False)
+
+    def _streams_of(self, client: RosettaClient, run_folder: str, token: str, stdout: str,
+                    stderr: str) -> list[tuple[str, str, bytes]]:
+        """(stream, local path, bytes) of a finished step: from its result file (one download,
+        which also holds its usage), else (a runner that wrote none) each stream's file."""
+        step = token.split("-", 1)[1]
+        try:
+            self._act()
+            result = parse_result(client.download(f"{run_folder}{step}/result"))
+        except RosettaError:
+            result = None
+        if result is not None:
+            with self._lock:
+                self._usage[token] = usage_of(result["usage"].decode(errors="replace"))
+            return [("stdout", stdout, result["stdout"]), ("stderr", stderr, result["stderr"])]
+        found = []
+        for stream, local in (("stdout", stdout), ("stderr", stderr)):
+            try:
+                self._act()
+                found.append((stream, local, client.download(f"{run_folder}{step}/{stream}")))
+            except RosettaError as exc:
+                log.info("site %s: %s of %s not collected: %s", self.site.name, stream, token, exc)
+        return found
 
     def _default_streams(self, run_id: str, step: str) -> tuple[str, str]:
         private = Path(self.site.work_root) / run_id / step
@@ -691,6 +758,9 @@ class RosettaBackend(Backend):
         accounts nothing itself, and peak memory is not measured."""
         found: dict[str, Usage] = {}
         for token in native_ids:
+            if token in self._usage:  # (read with the step's result)
+                found[token] = self._usage[token]
+                continue
             step = token.split("-", 1)[1]
             try:
                 self._act()

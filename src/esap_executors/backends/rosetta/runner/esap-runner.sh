@@ -9,6 +9,11 @@
 # one listing of the status folder tells the backend every step's state. A "# esap-walltime: N"
 # line kills the step after N seconds (status/<step>.timeout marks it); esap/<run>/<step>/usage
 # gets "wall_s user_s system_s" of the step (its reaped processes, as the shell's `times`).
+# A step submitted with others may instead be a section of a bundle esap/<run>/steps/*.steps
+# (one upload for many steps): "#esap-step <step> <nonce>" ... "#esap-end <nonce>".
+# Before its exit code the runner writes esap/<run>/<step>/result: the exit code, usage, stdout
+# and stderr in one file (one download for the backend): lines "esap-result 1", "exit N",
+# "usage ...", "stdout <bytes>", the bytes, "stderr <bytes>", the bytes.
 storage=${ESAP_STORAGE:-/storage}
 token=${AUTH_PASS:-}
 case "$token" in
@@ -22,6 +27,16 @@ script="$storage/esap/$run/steps/$step.sh"
 dir="$storage/esap/$run/$step"
 status="$storage/esap/$run/status"
 mkdir -p "$status" "$dir/work"
+if [ ! -f "$script" ]; then
+  for bundle in "$storage/esap/$run/steps/"*.steps; do
+    [ -f "$bundle" ] || continue
+    nonce=$(sed -n "s/^#esap-step $step \([0-9a-f][0-9a-f]*\)\$/\1/p" "$bundle" | head -n 1)
+    [ -n "$nonce" ] || continue
+    sed -n "/^#esap-step $step $nonce\$/,/^#esap-end $nonce\$/p" "$bundle" | sed '1d;$d' > "$dir/step.sh"
+    script="$dir/step.sh"
+    break
+  done
+fi
 period=$(sed -n 's/^# esap-heartbeat: *\([0-9][0-9]*\)$/\1/p' "$script" 2>/dev/null | head -n 1)
 [ -n "$period" ] || period=10
 walltime=$(sed -n 's/^# esap-walltime: *\([0-9][0-9]*\)$/\1/p' "$script" 2>/dev/null | head -n 1)
@@ -53,4 +68,9 @@ fi
 times > "$dir/.times"  # in this shell: in a pipeline it would count a subshell's children
 echo "$((ended - started)) $(sed -n 2p "$dir/.times")" > "$dir/usage"
 rm -f "$dir/.times"
+{
+  echo "esap-result 1"; echo "exit $code"; echo "usage $(cat "$dir/usage")"
+  echo "stdout $(wc -c < "$dir/stdout")"; cat "$dir/stdout"
+  echo "stderr $(wc -c < "$dir/stderr")"; cat "$dir/stderr"
+} > "$dir/.result.tmp" && mv -f "$dir/.result.tmp" "$dir/result"
 finish "$code"
