@@ -1,13 +1,14 @@
 """Rosetta overhead: the same N trivial steps on rosetta-slurm (Rosetta tasks of the runner
 image, sbatch through Rosetta over SSH) and on slurm-local (sbatch directly), each in one run.
 
-    .venv/bin/python benchmarks/rosetta_overhead.py [--steps 20] [--write]
+    .venv/bin/python benchmarks/rosetta_overhead.py [--steps 20] [--workers N] [--write]
 
 Needs scripts/services/slurm.sh, containers.sh and rosetta.sh running. Reports the wall time
 of each run (submit to the last step final), their ratio, the extra seconds per step, and the
 Rosetta requests: in total, per step, and per poll cycle split into status queries (what must
 not grow with the number of steps) and per-step actions (upload, start, download, stop,
-delete). --write appends the table to benchmarks/RESULTS.md, section "rosetta".
+delete); --workers overrides the site's `workers` (steps started at once).
+--write appends the table to benchmarks/RESULTS.md, section "rosetta".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import platform
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,9 +70,14 @@ def one_run(catalogue: Catalogue, site: str, steps: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--workers", type=int, help="the Rosetta site's `workers` option (default: the site's)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     catalogue = Catalogue.load(SITES)
+    if args.workers:
+        site = catalogue.get("rosetta-slurm")
+        catalogue = Catalogue({**catalogue.sites, site.name: replace(
+            site, options={**site.options, "workers": args.workers})}, catalogue.source)
     slurm = one_run(catalogue, "slurm-local", args.steps)
     rosetta = one_run(catalogue, "rosetta-slurm", args.steps)
     n = args.steps
@@ -84,13 +91,14 @@ def main() -> None:
         ("Rosetta requests in total / per step", f"{int(rosetta['requests'])} / {rosetta['requests'] / n:.1f}"),
         ("poll cycles; status queries per cycle (max)",
          f"{int(rosetta['cycles'])}; {int(rosetta['max_queries_per_cycle'])}"),
-        ("per-step actions (upload, start, 2 downloads, delete)",
+        ("per-step actions (script bundle upload, start, result download, delete)",
          f"{int(rosetta['actions'])} ({rosetta['actions'] / n:.1f} per step)"),
     ]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, load average {load}"
     lines = [f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {machine}. "
-             f"Steps `sh -c 'echo step N'`; rosetta-slurm heartbeat 5 s, polling as in examples/sites.yaml.", "",
+             f"Steps `sh -c 'echo step N'`; rosetta-slurm heartbeat 5 s, polling as in examples/sites.yaml, "
+             f"workers {catalogue.get('rosetta-slurm').options.get('workers') or 4}.", "",
              "| measure | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], ""]
     text = "\n".join(lines)
     print(text)
