@@ -31,6 +31,7 @@ from .resources import JobResources, job_resources, snakemake_retry_policy
 from .settings import ExecutorSettings
 
 if TYPE_CHECKING:
+    from esap_executors.backends.base import Capabilities
     from esap_executors.job import JobSpec
     from esap_executors.runs import JobRecord, JobRequest, Run
     from esap_executors.sites import Catalogue, Site
@@ -174,9 +175,13 @@ class Executor(RemoteExecutor):
         if site is not None and _transfers_files(site):
             # No shared filesystem: the job's files go with it and its outputs come back (transfer.py).
             stage_in, stage_out = transfer.files_of(job, self._workflow_sources(), os.getcwd())
-            files = {"stage_in": stage_in, "stage_out": stage_out}
+            rule_image = None if job.is_group() else getattr(job, "container_img_url", None)
+            image = transfer.job_image(site.execute.get("image"), rule_image,
+                                       step_images=_capabilities(site).step_images)
+            files = {"stage_in": stage_in, "stage_out": stage_out, "container": image}
             env[LOCAL_COPIES_ONLY] = "1"  # storage files: only the copies sent with the job
-            script = transfer.job_command(command, os.getcwd()) + "\n"
+            in_rule_image = image is not None and bool(rule_image)
+            script = transfer.job_command(command, os.getcwd(), in_rule_image=in_rule_image) + "\n"
         else:
             # The job's own directory (the site's, per job) holds what the backend writes for it;
             # Snakemake runs in the workflow directory on the shared filesystem.
@@ -436,6 +441,12 @@ def _transfers_files(site: Site) -> bool:
     from esap_executors.backends import capabilities_of
 
     return capabilities_of(site).transfers_files
+
+
+def _capabilities(site: Site) -> Capabilities:
+    from esap_executors.backends import capabilities_of
+
+    return capabilities_of(site)
 
 
 def _execute_python(site: Site | None) -> str | None:

@@ -6,6 +6,11 @@ inputs as the local copies Snakemake fetched on this side) go in, by their paths
 workflow directory; its outputs, logs and benchmarks come back to where Snakemake expects them.
 Snakemake on this side keeps fetching and storing storage files (its local copies count as
 shared), so the execute side needs no storage token.
+
+Where the site runs a step's own image (capability `step_images`, e.g. Rosetta), the job runs
+in the image the site names for its execute-side tools (`execute: {image: ...}`: Python and
+Snakemake), or in the rule's own `container:` image, which must then hold Snakemake too: the
+site runs no container inside the step, so the job's Snakemake does not deploy it again.
 """
 
 from __future__ import annotations
@@ -16,19 +21,40 @@ from collections.abc import Iterable
 from typing import Any
 
 from esap_executors.errors import BadInput
-from esap_executors.job import StageIn, StageOut
+from esap_executors.job import Container, StageIn, StageOut
 
 # options of the job's command naming paths of this side that the execute side does not have
 _DROPPED_WITH_VALUES = ("--wait-for-files", "--wait-for-files-file")
 
 
-def job_command(command: str, workdir: str) -> str:
-    """The job's Snakemake command run in the transferred copy of the workflow directory."""
+_DEPLOYMENT_OPTIONS = ("--software-deployment-method", "--sdm")
+_IN_IMAGE = ("apptainer", "singularity")
+
+
+def job_image(execute_image: str | None, rule_image: str | None, *, step_images: bool) -> Container | None:
+    """The image the job runs in on a site that runs a step's own image (None elsewhere)."""
+    if not step_images:
+        return None
+    image = rule_image.removeprefix("docker://") if rule_image else execute_image
+    return Container(image) if image else None
+
+
+def job_command(command: str, workdir: str, *, in_rule_image: bool = False) -> str:
+    """The job's Snakemake command run in the transferred copy of the workflow directory
+    (`in_rule_image`: the job already runs in its rule's image; Snakemake deploys no container)."""
     tokens = shlex.split(command)
     result: list[str] = []
     index = 0
     while index < len(tokens):
         token = tokens[index]
+        if in_rule_image and token in _DEPLOYMENT_OPTIONS:
+            index += 1
+            methods = []
+            while index < len(tokens) and not tokens[index].startswith("--"):
+                methods += [] if tokens[index] in _IN_IMAGE else [tokens[index]]
+                index += 1
+            result += [token, *methods] if methods else []
+            continue
         if token in _DROPPED_WITH_VALUES:
             index += 1
             while index < len(tokens) and not tokens[index].startswith("--"):
