@@ -84,7 +84,7 @@ def test_many_steps_cancel_and_lost_heartbeat(run: Run, client: RosettaClient) -
         return len(tasks) == 2 and all(run.snapshot()[records[k].job_id].state is JobState.RUNNING
                                        for k in ("cancel", "killed"))
 
-    assert wait_until(both_running, 180), run.snapshot()
+    assert wait_until(both_running, 180), ({r.key: (r.state.value, r.reason) for r in run.snapshot().values()}, tasks)
     cancel_task = tasks[f"esap-{records['cancel'].native_id}"]
     killed_task = tasks[f"esap-{records['killed'].native_id}"]
     assert slurm_jobs_of(cancel_task)

@@ -40,7 +40,7 @@ def test_exit_three_is_failed_with_code_three(client: RosettaClient, state_dir: 
     result = esap("run", "--site", "rosetta-slurm", "--", "sh", "-c", "echo partial; echo broken >&2; exit 3",
                   cwd=tmp_path)
     assert result.returncode == 1, result.stderr
-    assert "failed (exit code 3" in result.stderr
+    assert "failed (EXIT_CODE, exit code 3" in result.stderr
     assert "partial" in result.stdout and "broken" in result.stderr
     assert run_tasks(client, _run_id(result.stderr)) == []
 
