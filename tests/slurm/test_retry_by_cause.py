@@ -29,9 +29,13 @@ from .conftest import Cluster, shell
 def test_slurm_failure_states_name_their_cause() -> None:
     for state, cause in (("OUT_OF_MEMORY", Cause.OUT_OF_MEMORY), ("TIMEOUT", Cause.TIMEOUT),
                          ("NODE_FAIL", Cause.NODE_FAIL), ("PREEMPTED", Cause.PREEMPTED),
-                         ("FAILED", Cause.EXIT_CODE), ("CANCELLED", Cause.CANCELLED)):
+                         ("CANCELLED", Cause.CANCELLED)):
         status = to_status(SlurmRecord(native_id="1", state=state, exit_code=1))
         assert cause_of(status) is cause, state
+    # SLURM's FAILED with an exit code and no signal: the job ended by itself, and whether exit
+    # code 1 is a failure is the job's success codes' to say (the Tracker then names EXIT_CODE)
+    ended = to_status(SlurmRecord(native_id="1", state="FAILED", exit_code=1))
+    assert ended.state is JobState.COMPLETED and ended.exit_code == 1 and cause_of(ended) is None
 
 
 def test_a_job_over_its_time_limit_is_retried_with_more_time(
