@@ -127,7 +127,9 @@ def test_failing_rule_reports_rule_reason_and_log(tmp_path: Path, state_dir: Pat
     assert record.state is JobState.FAILED
     # the scheduler job is the job's Snakemake, which exits 1 when its rule fails
     assert record.exit_code == 1
-    assert f"failed: {record.reason}, exit code 1" in output, explain(result)  # SLURM's words
+    # the job ended by itself with a non-zero code: its cause and code, as `esap status` names them
+    assert record.cause == "EXIT_CODE"
+    assert "failed: EXIT_CODE, exit code 1" in output, explain(result)
     assert record.stderr in output  # the log path is named
     log = Path(record.stderr).read_text()
     assert "about to fail" in log and "exit status 3" in log
