@@ -78,6 +78,7 @@ class Dispatcher:
         self._waiting: dict[str, deque[JobRecord]] = {}
         self._limits: dict[str, SubmitLimits] = {}
         self._rates: dict[str, SubmitRate] = {}
+        self._sending: dict[str, int] = {}  # jobs taken from a queue and not yet confirmed sent
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -107,7 +108,8 @@ class Dispatcher:
         if rate is not None:
             room = min(room, rate.room())
         if limits.max_queued is not None:
-            room = min(room, limits.max_queued - self._live_count(site))
+            # jobs another thread is sending are not live yet but count against the limit
+            room = min(room, limits.max_queued - self._live_count(site) - self._sending.get(site, 0))
         return max(0, room)
 
     def _dispatch(self, site: str) -> float:
@@ -121,11 +123,15 @@ class Dispatcher:
             rate = self._rates.get(site)
             if rate is not None and batch:
                 rate.spend(len(batch))
+            self._sending[site] = self._sending.get(site, 0) + len(batch)
         if batch:
             try:
                 self._send(site, batch)
             except Exception:
                 log.exception("site %s: sending %d waiting job(s) failed", site, len(batch))
+            finally:
+                with self._lock:
+                    self._sending[site] -= len(batch)
         with self._lock:
             rate = self._rates.get(site)
             if not self._waiting.get(site):
