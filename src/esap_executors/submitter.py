@@ -156,14 +156,17 @@ class Submitter:
             self.backends.get(site_name).validate(Submissions(group))
         return records, existing
 
-    def submit(self, requests: Sequence[JobRequest]) -> list[JobRecord]:
-        """Validate all, record all, then send: one backend submission per site."""
+    def submit(self, requests: Sequence[JobRequest], *, unattended: bool = False) -> list[JobRecord]:
+        """Validate all, record all, then send: one backend submission per site.
+
+        `unattended` (retries, which no caller waits on): jobs recorded but not sent end failed,
+        with the reason, instead of raising."""
         records, existing = self.prepare(requests)
         reached("before-record")
         self.store.add_jobs(records)
         self.tracker.adopt(records)
         reached("after-record")
-        self._send(records)
+        self._send(records, unattended=unattended)
         del records  # the Tracker holds them now, with their scheduler ids
         for record in existing:
             if not record.state.is_final:
@@ -190,7 +193,7 @@ class Submitter:
         if not requests:
             return
         try:
-            self.submit(requests)
+            self.submit(requests, unattended=True)
         except EsapError as exc:  # e.g. the site cannot express the changed request
             note = f"not retried: {exc}"
             log.warning("%d failed job(s) %s", len(requests), note)
@@ -199,13 +202,21 @@ class Submitter:
                 if record.key in tried:
                     self.tracker.note_retry(record.job_id, note)
 
-    def _send(self, records: list[JobRecord]) -> None:
+    def _send(self, records: list[JobRecord], *, unattended: bool = False) -> None:
         """One backend submission per site; a site with submission limits gets what they allow
-        now, the rest as they allow (the dispatcher's thread)."""
+        now, the rest as they allow (the dispatcher's thread). `unattended`: see submit."""
         for site_name, group in by_site(records).items():
-            limits = self._submit_limits(site_name)
+            try:
+                limits = self._submit_limits(site_name)
+            except Exception as exc:
+                if not unattended:
+                    raise
+                self._fail_unsent(site_name, group, exc)
+                continue
             if limits.any:
                 self._dispatcher().send(site_name, limits, group)
+            elif unattended:
+                self._send_waiting(site_name, group)
             else:
                 self._send_now(site_name, group)
 
@@ -233,13 +244,15 @@ class Submitter:
         self.tracker.follow(site_name)
 
     def _send_waiting(self, site_name: str, group: Sequence[JobRecord]) -> None:
-        """Jobs that waited for the site's limits: a failure ends them (nobody else would see it)."""
+        """Jobs that waited for the site's limits, or retries: a failure ends them (no caller would see it)."""
         try:
             self._send_now(site_name, group)
         except Exception as exc:
-            log.error("site %s: %d job(s) that waited for its limits could not be sent: %s",
-                      site_name, len(group), exc)
-            self.tracker.fail_unsent(group, f"not submitted: {exc}")
+            self._fail_unsent(site_name, group, exc)
+
+    def _fail_unsent(self, site_name: str, group: Sequence[JobRecord], exc: Exception) -> None:
+        log.error("site %s: %d recorded job(s) could not be sent: %s", site_name, len(group), exc)
+        self.tracker.fail_unsent(group, f"not submitted: {exc}")
 
     def _submit_limits(self, site_name: str) -> SubmitLimits:
         limits = self._limits.get(site_name)

@@ -108,7 +108,10 @@ class Tracker:
         """Jobs that could not be sent end failed, with the reason."""
         status = JobStatus(JobState.FAILED, reason=reason)
         self.store.update_states((r.job_id, status) for r in records)
-        retry = self._publish([_applied(self._records.get(r.job_id, r), status, None) for r in records])
+        failed = [_applied(self._records.get(r.job_id, r), status, None) for r in records]
+        retry = self._publish(failed)
+        for record in failed:  # listeners (a front waiting for its steps) hear it like any failure
+            self._notify(record, status)
         if retry:
             self._retry(retry)
 
