@@ -244,7 +244,16 @@ class Submitter:
         self.tracker.follow(site_name)
 
     def _send_waiting(self, site_name: str, group: Sequence[JobRecord]) -> None:
-        """Jobs that waited for the site's limits, or retries: a failure ends them (no caller would see it)."""
+        """Jobs that waited for the site's limits, or retries: a failure ends them (no caller would see
+        it); those cancelled meanwhile (`esap cancel` marks them in the store) are not sent."""
+        stored = self.store.jobs_by_ids([r.job_id for r in group])
+        ended = [r for r in stored if r.state.is_final]
+        if ended:  # readers hear it once (a cancel in this process told them already)
+            self.tracker.ended_elsewhere([r for r in ended if not self.tracker.get(r.job_id).state.is_final])
+            gone = {r.job_id for r in ended}
+            group = [r for r in group if r.job_id not in gone]
+            if not group:
+                return
         try:
             self._send_now(site_name, group)
         except Exception as exc:

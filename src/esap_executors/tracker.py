@@ -185,14 +185,35 @@ class Tracker:
 
         With `follow`, the sites are polled soon so that the cancellations are seen."""
         by_site: dict[str, list[str]] = defaultdict(list)
+        unsent: list[JobRecord] = []
         for record in records:
             if not record.state.is_final and record.native_id:
                 by_site[record.site].append(record.native_id)
+            elif not record.state.is_final:
+                unsent.append(record)
+        if unsent:  # e.g. waiting for their site's submission limits: they are never sent now
+            status = JobStatus(JobState.CANCELLED, reason="cancelled before it was sent")
+            self.ended_elsewhere(self._recorded(unsent, status))
         for site_name, native_ids in by_site.items():
             self.backends.get(site_name).cancel(native_ids)
             if follow:
                 self.follow(site_name)
-        return sum(len(ids) for ids in by_site.values())
+        return sum(len(ids) for ids in by_site.values()) + len(unsent)
+
+    def _recorded(self, records: Sequence[JobRecord], status: JobStatus) -> list[JobRecord]:
+        """Move unsent records to a final state in the store; the records as the store holds them."""
+        self.store.update_states((r.job_id, status) for r in records)
+        return self.store.jobs_by_ids([r.job_id for r in records])
+
+    def ended_elsewhere(self, records: Sequence[JobRecord]) -> None:
+        """Records that reached a final state without a poll (cancelled before they were sent,
+        here or by another process): readers and listeners hear it."""
+        ended = [r for r in records if r.state.is_final]
+        retry = self._publish(ended)
+        for record in ended:
+            self._notify(record, record.status())
+        if retry:
+            self._retry(retry)
 
     # --- the status path -----------------------------------------------------------------
     def _update(self, site_name: str, run_id: str, native_ids: Sequence[str]) -> list[JobRecord]:

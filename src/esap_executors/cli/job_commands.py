@@ -455,9 +455,6 @@ def cancel_command(args: argparse.Namespace) -> int:
         for record in records:
             print(f"{record.job_id} is already {record.state.value}")
         return 0
-    unsent = [r for r in live if r.native_id is None]
-    if unsent and len(records) == 1:
-        raise BadInput(f"{unsent[0].job_id} was never sent to {unsent[0].site}", field="ID")
     with tracker_for(store, catalogue) as tracker:
         tracker.cancel(live)
         deadline = time.monotonic() + 30
