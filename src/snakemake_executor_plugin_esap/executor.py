@@ -27,6 +27,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_storage_plugin_esap import LOCAL_COPIES_ONLY
 
 from . import bundles, transfer
+from .basket import check_read
 from .resources import JobResources, job_resources, snakemake_retry_policy
 from .settings import ExecutorSettings
 
@@ -55,6 +56,8 @@ class Executor(RemoteExecutor):
         )
         try:
             check_settings(self.esap_settings)
+            config_settings = getattr(self.workflow, "config_settings", None)  # not in the executor interface
+            check_read(self.esap_settings.inputs_from_basket, list(getattr(config_settings, "configfiles", [])))
             self.catalogue: Catalogue = _tuned_catalogue(
                 Catalogue.load(self.esap_settings.sites), self.esap_settings
             )

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
+
+from .basket import read_into_config_file, unparse
+
+if TYPE_CHECKING:
+    from esap_executors.esap.basket_config import BasketConfig
 
 
 def _text(help_text: str, *, env_var: bool = False, metavar: str = "VALUE") -> dict[str, object]:
@@ -130,6 +136,20 @@ class ExecutorSettings(ExecutorSettingsBase):
         metadata={"help": "yes: each rule's memory and runtime from what it used in earlier runs on its site "
                           "(a high percentile of the recorded peaks with a margin, never above the rule's own).",
                   "type": str, "choices": ("no", "yes"), "metavar": "no|yes"},
+    )
+
+    inputs_from_basket: BasketConfig | None = field(
+        default=None,
+        metadata={
+            "help": "KEY[=FILE]: your ESAP shopping basket as config[KEY] (a list of URLs). The basket "
+                    "($ESAP_GATEWAY_URL, your platform token; Rucio DIDs through $ESAP_RUCIO_URL) is read "
+                    "and every item checked while Snakemake reads its options, and written to FILE "
+                    "(default esap-basket.yaml); give --configfile FILE as well, which makes it config. "
+                    "An item that cannot be used is named and nothing runs (exit 2).",
+            "metavar": "KEY[=FILE]",
+            "parse_func": read_into_config_file,
+            "unparse_func": unparse,
+        },
     )
 
     def effective_account(self) -> str | None:

@@ -185,6 +185,23 @@ def test_snakemake_config_names_the_missing_item_and_writes_nothing(tmp_path: Pa
     assert not (tmp_path / "basket.yaml").exists()
 
 
+def test_snakemake_plugin_names_the_missing_item_and_submits_nothing(tmp_path: Path, state_dir: Path,
+                                                                     basket: Any, data_server: tuple[str, Path],
+                                                                     env: dict[str, str]) -> None:
+    base, _ = data_server
+    basket(three_items(base))
+    workdir = write_workflow(tmp_path / "wf", SNAKEFILE)
+    result = snakemake(workdir, "--executor", "esap", "--esap-site", "local", "--jobs", "1",
+                       "--esap-inputs-from-basket", "data", "--configfile", "esap-basket.yaml", env=env)
+    assert result.returncode == 2, explain(result)
+    assert_names_only_the_missing_item(result.stderr, base)
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "snakemake --executor esap: --esap-inputs-from-basket: 1 of 3 basket item(s)")
+    assert not (workdir / "esap-basket.yaml").exists()
+    assert not (workdir / "joined.txt").exists()
+    assert no_runs()
+
+
 # --- with the missing item removed, the workflow runs on the basket ---------------------------
 @pytest.mark.parametrize("site", ["local", "slurm-local"])
 def test_cwl_workflow_runs_on_the_basket(site: str, tmp_path: Path, state_dir: Path, basket: Any,
@@ -249,6 +266,34 @@ def test_snakemake_workflow_runs_on_the_basket_as_config_values(tmp_path: Path, 
                        "--configfile", "basket.yaml", env=env)
     assert result.returncode == 0, explain(result)
     assert (workdir / "joined.txt").read_text() == "alpha from the basket\nbeta from the basket\n"
+
+
+def test_snakemake_plugin_makes_the_basket_config_values(tmp_path: Path, state_dir: Path, basket: Any,
+                                                         data_server: tuple[str, Path], env: dict[str, str]) -> None:
+    base, _ = data_server
+    basket(three_items(base)[:2])
+    workdir = write_workflow(tmp_path / "wf", SNAKEFILE)
+    result = snakemake(workdir, "--executor", "esap", "--esap-site", "local", "--jobs", "1",
+                       "--esap-inputs-from-basket", "data=basket.yaml", "--configfile", "basket.yaml", env=env)
+    assert result.returncode == 0, explain(result)
+    assert "esap: 2 basket input(s) written to basket.yaml as config['data']" in result.stderr
+    assert (workdir / "basket.yaml").read_text() == f"data:\n- {base}/alpha.txt\n- {base}/beta.txt\n"
+    assert (workdir / "joined.txt").read_text() == "alpha from the basket\nbeta from the basket\n"
+
+
+def test_snakemake_plugin_basket_without_its_configfile_submits_nothing(tmp_path: Path, state_dir: Path,
+                                                                        basket: Any, data_server: tuple[str, Path],
+                                                                        env: dict[str, str]) -> None:
+    base, _ = data_server
+    basket(three_items(base)[:2])
+    workdir = write_workflow(tmp_path / "wf", SNAKEFILE.replace('config["data"]', 'config.get("data", [])'))
+    result = snakemake(workdir, "--executor", "esap", "--esap-site", "local", "--jobs", "1",
+                       "--esap-inputs-from-basket", "data", env=env)
+    assert result.returncode != 0, explain(result)
+    assert ("--esap-inputs-from-basket: esap-basket.yaml holds config['data'] but Snakemake did not read it: "
+            "add --configfile esap-basket.yaml") in result.stderr, explain(result)
+    assert not (workdir / "joined.txt").exists()
+    assert no_runs()
 
 
 def test_jdl_job_runs_with_the_basket_in_its_input_sandbox(tmp_path: Path, state_dir: Path, basket: Any,

@@ -1,9 +1,9 @@
 """`esap basket list` and `esap basket config KEY` (the basket as Snakemake config values).
 
-Snakemake reads its configuration and builds the DAG before an executor plugin exists, so the
-plugin cannot add config values itself: `esap basket config KEY -o basket.yaml` writes them and
-`snakemake --executor esap --configfile basket.yaml` reads them (exit 2 and no file when an item
-cannot be used, so `&&` stops the workflow before anything is submitted).
+`esap basket config KEY -o basket.yaml && snakemake --executor esap --configfile basket.yaml`: exit 2
+and no file when an item cannot be used, so `&&` stops the workflow before anything is submitted.
+The plugin's `--esap-inputs-from-basket KEY[=FILE]` writes the same file while Snakemake reads its
+command line (docs/basket-snakemake.md says why it still needs `--configfile FILE`).
 """
 
 from __future__ import annotations
@@ -11,21 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from ..errors import BadInput
+from .basket_config import check_key, config_text, write_config
 from .basket_items import GATEWAY_ENV, RUCIO_ENV
 
 if TYPE_CHECKING:
     from .basket import BasketInput
-
-_CONFIG_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
-
 
 def add_source_options(parser: Any, *, prefix: str = "") -> None:
     """Where the basket is read (--esap URL) and where Rucio DIDs are resolved (--rucio URL)."""
@@ -74,15 +68,12 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def config_command(args: argparse.Namespace) -> int:
-    if not _CONFIG_KEY.match(args.key):
-        raise BadInput(f"{args.key!r} is not a Snakemake config key (a letter or _, then letters, digits, - or _)",
-                       field="KEY")
+    check_key(args.key, field="KEY")
     inputs = basket_inputs(args, field="basket")
-    text = yaml.safe_dump({args.key: [found.url for found in inputs]}, sort_keys=False)
     if args.output:
-        Path(args.output).write_text(text)
+        write_config(Path(args.output), args.key, inputs, field="--output")
         print(f"esap: {len(inputs)} basket input(s) written to {args.output} as config[{args.key!r}]",
               file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(config_text(args.key, inputs))
     return 0
