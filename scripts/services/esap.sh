@@ -25,6 +25,8 @@
 #   (the worker's software catalogue, for workflows given as catalogue entries: this gateway and the
 #   OSSR at $ESAP_ZENODO_API_URL, as ESAP_GATEWAY_URL and ESAP_OSSR_URL)
 #   ESAP_WORKER_STATE_URL=<postgres.sh's server (schema esap_uws) when it answers, else SQLite>
+#   ESAP_WORKER_FAULT_KILL_AT=<empty> (tests only: the worker's ESAP_FAULT_KILL_AT, a fault point of
+#   src/esap_executors/faultpoints.py; start restarts the worker when it changes)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJECT="$(cd "$HERE/../.." && pwd)"
@@ -38,6 +40,7 @@ PROJECT="$(cd "$HERE/../.." && pwd)"
 : "${ESAP_REDIS_PORT:=6390}"
 : "${ESAP_WORKER_VENV:=/opt/esap-uws-worker-venv}"
 : "${ESAP_UWS_WORKDIR:=/tmp/esap-uws}"
+: "${ESAP_WORKER_FAULT_KILL_AT:=}"
 : "${ESAP_UWS_VISIBILITY_TIMEOUT:=30}"
 : "${PG_ENV:=/var/lib/postgres-ci/env}"
 URL="http://127.0.0.1:$ESAP_PORT/esap-api"
@@ -276,7 +279,7 @@ if [ ! -s "$WORKER_KEY" ] || [ ! -s "$WORKER_PUBLIC_KEY" ]; then
   rm -f "$WORKER_KEY" "$WORKER_PUBLIC_KEY"
   "$ESAP_WORKER_VENV/bin/esap" uws keygen "$WORKER_KEY" "$WORKER_PUBLIC_KEY" >> "$LOG/start.log" 2>&1 || die "cannot make the worker's key pair"
 fi
-WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT $STATE_URL $ESAP_ZENODO_API_URL"; } | sha256sum | cut -d' ' -f1)
+WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT $STATE_URL $ESAP_ZENODO_API_URL $ESAP_WORKER_FAULT_KILL_AT"; } | sha256sum | cut -d' ' -f1)
 
 start_worker(){
   if worker_alive && [ "$(cat "$WORKER_ID" 2>/dev/null)" != "$WANT_WORKER" ]; then stop_worker; fi
@@ -289,6 +292,7 @@ start_worker(){
       ESAP_UWS_WORKDIR="$ESAP_UWS_WORKDIR" ESAP_UWS_VISIBILITY_TIMEOUT="$ESAP_UWS_VISIBILITY_TIMEOUT" \
       ESAP_OIDC_ISSUER="$ESAP_OIDC_URL/" ESAP_UWS_PRIVATE_KEY="$WORKER_KEY" \
       ESAP_GATEWAY_URL="$URL/" ESAP_OSSR_URL="$ESAP_ZENODO_API_URL" PATH="$ESAP_WORKER_VENV/bin:$PATH" \
+      ESAP_FAULT_KILL_AT="$ESAP_WORKER_FAULT_KILL_AT" \
       "$WPY" -m celery -A esap.celery worker --concurrency 2 --loglevel INFO --hostname "esap-uws-$ESAP_PORT@%h" \
       </dev/null >> "$LOG/worker.log" 2>&1) &
     echo $! > "$WORKER_PIDF"

@@ -8,6 +8,9 @@ submission, in order:
 - ``after-record``: the jobs are in the store, none was sent to its scheduler;
 - ``after-send``: the scheduler accepted the jobs, their native ids are not stored yet;
 - ``stage-out``: a job ended and the first of its outputs was copied, the rest not yet.
+
+And of the ESAP UWS worker: ``uws-front-ended``: a UWS job's front (its whole run) ended, its exit
+code is not recorded and the gateway has heard nothing of the outcome yet.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import signal
 
 POINTS = ("before-record", "after-record", "after-send", "stage-out")
+UWS_POINTS = ("uws-front-ended",)
 VARIABLE = "ESAP_FAULT_KILL_AT"
 
 

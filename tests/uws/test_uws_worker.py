@@ -24,6 +24,7 @@ from tests.uws.conftest import (
     submit,
     wait_for,
     wait_for_scheduler_job,
+    worker_store,
 )
 
 SLURM_ENV = "/var/lib/slurm-ci/env"
@@ -151,6 +152,37 @@ def test_a_worker_killed_mid_run_reattaches_without_resubmitting(alice: str, tmp
     assert final["run"]["run_key"].startswith(f"{GATEWAY}uws/jobs/{job_id}/@")
     uri, size, _ = results(job_id, alice)["slept"]
     assert Path(uri.removeprefix("file://")).read_text() == "slept 30\n"
+
+
+@pytest.fixture
+def worker_dying_after_the_front() -> Iterator[None]:
+    """The Celery worker armed to die once a front has ended, before anything reaches the gateway."""
+    armed = subprocess.run(["bash", str(ESAP_SH), "start"], capture_output=True, text=True, timeout=900,
+                           check=False, env={**os.environ, "ESAP_WORKER_FAULT_KILL_AT": "uws-front-ended"})
+    assert armed.returncode == 0, armed.stderr[-2000:]
+    try:
+        yield
+    finally:
+        subprocess.run(["bash", str(ESAP_SH), "start"], capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.slurm
+def test_a_worker_dying_after_the_run_ended_reports_it_without_running_it_again(
+        alice: str, tmp_path: Path, worker_dying_after_the_front: None) -> None:
+    from esap_executors.submitter import run_id_for
+
+    job_id = submit("--front", "cwl", "--site", "slurm-local", str(DATA / "greeting.cwl"),
+                    str(DATA / "greeting.yml"), token=alice)
+    final = wait_for(job_id, alice, timeout=400)  # a rerun would die at the same point again: never final
+    assert final["phase"] == "COMPLETED", final
+    run_key = final["run"]["run_key"]
+    assert final["run"]["run"] == run_id_for(f"{run_key}#0")  # the first (and only) run is the one reported
+    assert worker_store().run(run_id_for(f"{run_key}#1")) is None  # no second run was opened
+    assert len(slurm_jobs_of_run(final["run"]["run"])) == 2  # say and shout, each sent once
+    workdir = Path(os.environ.get("ESAP_UWS_WORKDIR", "/tmp/esap-uws")) / f"{job_id}-{run_id_for(run_key)}"
+    assert not (workdir / "front-exit.json").exists()  # the worker died before recording the front's end
+    results(job_id, alice, download=tmp_path)
+    assert (tmp_path / "greeting.txt").read_text() == "HELLO FROM ESAP\n"
 
 
 @pytest.mark.slurm

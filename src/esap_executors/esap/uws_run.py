@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from ..errors import BadInput, Unreachable
+from ..states import JobState
 from ..store import Store
 from ..submitter import run_id_for
 from .uws_parameters import Source, UwsJobRequest, plain_name
@@ -63,6 +64,11 @@ class JobDirectory:
         return self.root / "status.json"
 
     @property
+    def front_exit(self) -> Path:
+        """The run id and the front's exit code, once the front ended (an outcome not yet reported)."""
+        return self.root / "front-exit.json"
+
+    @property
     def reported(self) -> Path:
         """Present once a delivery reported the run's outcome to the gateway."""
         return self.root / "reported"
@@ -76,6 +82,43 @@ class JobDirectory:
             handle.close()
             return None
         return handle
+
+
+def record_exit(directory: JobDirectory, run_id: str, code: int) -> None:
+    partial = directory.front_exit.with_suffix(".part")
+    partial.write_text(json.dumps({"run": run_id, "exit": code}))
+    partial.replace(directory.front_exit)
+
+
+def ended_run(directory: JobDirectory, store: Store, current_run_id: str) -> tuple[str, int] | None:
+    """(run id, the front's exit code) of a run an earlier delivery saw to its end but did not report.
+
+    The front's recorded exit code; else, for a front that ended unrecorded (the worker died in
+    between), the run its status file names when the store has moved past it: a CWL run whose
+    generation ended (esap-cwltool ends it as cwltool finishes), which a new front would not resume
+    but run again. Its outcome is then what its jobs ended in, with cwltool's output document."""
+    try:
+        recorded = json.loads(directory.front_exit.read_text())
+        return str(recorded["run"]), int(recorded["exit"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        previous = str(json.loads(directory.status.read_text())["run"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if previous == current_run_id or store.run(previous) is None:
+        return None
+    jobs = store.jobs_of_run(previous)
+    completed = bool(jobs) and all(job.state is JobState.COMPLETED for job in jobs)
+    return previous, 0 if completed and _output_document(directory) is not None else 1
+
+
+def _output_document(directory: JobDirectory) -> dict[str, Any] | None:
+    try:
+        document = json.loads(directory.stdout.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def job_directory(name: str) -> JobDirectory:

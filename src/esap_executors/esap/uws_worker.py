@@ -24,6 +24,7 @@ from typing import IO, Any
 import requests
 from uws.workers import Worker
 
+from .. import faultpoints
 from ..auth.redact import redact
 from ..errors import AuthError, EsapError
 from ..states import JobState
@@ -95,6 +96,23 @@ class UwsJobRun:
 
     def _execute_locked(self, request: UwsJobRequest, directory: uws_run.JobDirectory) -> None:
         self.run_id = uws_run.run_id_of(request.front, self.store, self.run_key)
+        ended = uws_run.ended_run(directory, self.store, self.run_id)
+        if ended is not None:  # the worker died after the run's end, before the gateway heard of it
+            self.run_id, code = ended
+            log.info("UWS job %s: run %s had ended (exit %s): reported, not run again", self.job_id, self.run_id,
+                     code)
+        else:
+            code = self._run_front(request, directory)
+        self._write_status(directory)
+        if code == 0:
+            results = uws_run.outputs(request, directory)
+            if results:
+                self._call(self.client.add_results, self.job_id, results, self.job_token)
+        else:
+            self._fail(self._failure_summary(code, directory))
+        directory.reported.touch()
+
+    def _run_front(self, request: UwsJobRequest, directory: uws_run.JobDirectory) -> int:
         for source in (request.workflow, request.inputs, *request.files):
             if source is not None:
                 uws_run.materialise(source, directory.inputs, self.token)
@@ -108,14 +126,9 @@ class UwsJobRun:
             self._cancel_run()
             self._write_status(directory)
             raise
-        self._write_status(directory)
-        if front.returncode == 0:
-            results = uws_run.outputs(request, directory)
-            if results:
-                self._call(self.client.add_results, self.job_id, results, self.job_token)
-        else:
-            self._fail(self._failure_summary(front.returncode, directory))
-        directory.reported.touch()
+        faultpoints.reached("uws-front-ended")
+        uws_run.record_exit(directory, self.run_id, front.returncode)
+        return front.returncode
 
     def _follow(self, front: subprocess.Popen[bytes], directory: uws_run.JobDirectory) -> None:
         while front.poll() is None:
