@@ -18,6 +18,7 @@ from .formats.printable import escaped, shortened, shown
 from .limits import SiteLimits, parse_limits
 from .paths import config_dir, default_work_root
 from .retry_policy import RetryPolicy, parse_block
+from .staging.site_settings import StagingSettings, parse_staging
 from .yamlsource import LocatedDict, load_yaml, no_unknown_keys
 
 __all__ = ["Catalogue", "ContainerSettings", "PollSettings", "Site", "SiteLimits", "parse_limits", "parse_site"]
@@ -25,7 +26,7 @@ __all__ = ["Catalogue", "ContainerSettings", "PollSettings", "Site", "SiteLimits
 SITE_KEYS = {
     "backend", "description", "shared_filesystem", "work_root", "options", "container",
     "defaults", "poll", "attributes", "limits", "execute", "modules", "policy", "credentials",
-    "retry",
+    "retry", "staging",
 }
 DEFAULT_KEYS = {"account", "partition", "qos", "accounting_group"}
 POLL_KEYS = {"start", "floor", "ceiling"}
@@ -70,6 +71,7 @@ class Site:
     policy: SitePolicy | None = None
     credentials: SiteCredentials | None = None
     retry: RetryPolicy | None = None  # the retry policy of jobs that bring none (retry_policy.py)
+    staging: StagingSettings = field(default_factory=StagingSettings)  # where URL inputs are fetched
     source: str = "<built-in>"
     line: int = 0
 
@@ -223,6 +225,8 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     if "retry" in settings:
         retry_block = _block(settings, "retry", source, name)
         retry = parse_block(retry_block, source=source, prefix=f"{name}.retry", line_of=retry_block.line_of)
+    staging = parse_staging(_block(settings, "staging", source, name), source, f"{name}.staging",
+                            shared_filesystem=shared, execute={k: str(v) for k, v in execute.items()})
     policy = credentials = None
     if "policy" in settings:
         policy = parse_policy(settings["policy"], source, settings.line_of("policy"), f"{name}.policy")
@@ -247,6 +251,7 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
         policy=policy,
         credentials=credentials,
         retry=retry,
+        staging=staging,
         source=source,
         line=line,
     )

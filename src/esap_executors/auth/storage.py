@@ -188,3 +188,21 @@ def _narrowed_token(config: AuthConfig, rule: StorageRule) -> str:
 def _ssl_context(bundle: str | None) -> ssl.SSLContext:
     """Verification always on: the rule's CA bundle, else REQUESTS_CA_BUNDLE / SSL_CERT_FILE, else the system's."""
     return ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
+
+
+def read_access_for(url: str) -> StorageAccess:
+    """Like access_for, for a job that only reads: the esap login's token is narrowed to the rule's
+    storage.read scopes (a token the user set is passed as it is: it cannot be narrowed here)."""
+    import dataclasses
+
+    rule = rule_for(url)
+    if rule is None:
+        return access_for(url)
+    config = load_config()
+    if external_token(config) is not None:
+        return access_for(url)
+    reads = tuple(s for s in rule.scopes if s.startswith("storage.read:"))
+    narrowed = dataclasses.replace(rule, scopes=reads or rule.scopes)
+    context = access_for(url).ssl_context if rule.ca_bundle is None else _ssl_context(rule.ca_bundle)
+    return StorageAccess(web_url(url), rule, _narrowed_token(config, narrowed),
+                         f"esap login narrowed to {' '.join(narrowed.scopes)} by {rule.where}", context)

@@ -117,11 +117,27 @@ class EsapJobExecutor(JobExecutor):
         self.inputs_dir = Path(os.path.abspath(base)) / name
         try:
             remote_io.check_inputs(job_order, self.settings.job_order_file)
+            if self._jobs_fetch_inputs():
+                # the jobs fetch them on the execute side (staging: {fetch: execute}); a step
+                # placed on a site that does not, fetches through this host (job.py)
+                deferred = remote_io.defer_inputs(job_order, self.inputs_dir)
+                runtime_context.esap_deferred = deferred  # type: ignore[attr-defined]
+                logging.getLogger("cwltool").info("esap: %d input(s) by storage URL, fetched by the jobs",
+                                                  len(deferred))
+                return
             count = remote_io.fetch_inputs(job_order, self.inputs_dir)
         except EsapError as exc:
             self.esap_error = exc
             raise WorkflowException(str(exc)) from exc
         logging.getLogger("cwltool").info("esap: %d input(s) fetched from storage URLs", count)
+
+    def _jobs_fetch_inputs(self) -> bool:
+        """The run's site (--site) fetches inputs on its execute side."""
+        from ..sites import Catalogue
+
+        if not self.settings.default_site:
+            return False
+        return Catalogue.load(self.settings.sites_file).get(self.settings.default_site).staging.on_execute_side
 
     def _advance(
         self, process: Process, job_order: Any, logger: logging.Logger, runtime_context: RuntimeContext,

@@ -13,7 +13,9 @@ import logging
 import math
 import os
 import shutil
+import sys
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from cwltool.context import RuntimeContext
@@ -29,7 +31,9 @@ from ..errors import BadInput
 from ..job import Container, JobSpec, StageIn, StageOut
 from ..runs import JobRequest
 from ..sites import Site
+from ..staging.execute_side import FETCH_DIR, FetchItem, fetch_command, forget_tokens, write_fetch_directory
 from ..submitter import reattaches
+from . import remote_io
 from .placement import Placement, checkpoint_hint, place, retry_hint
 from .script import SANDBOX_DIRS, Sandbox, job_script
 
@@ -52,6 +56,7 @@ class EsapCommandLineJob(CommandLineJob):
     # a site without a shared filesystem: the job's directories are <esap_virtual>/out, tmp and
     # stage on the execute host, <esap_root>/sandbox/... here; `out` comes back to self.outdir
     esap_virtual: str | None = None
+    esap_fetch_python: str | None = None  # the job fetches its inputs by storage URL with this interpreter
 
     def run(self, runtimeContext: RuntimeContext, tmpdir_lock: Any = None) -> None:
         session: Session = runtimeContext.esap  # type: ignore[attr-defined]
@@ -73,6 +78,12 @@ class EsapCommandLineJob(CommandLineJob):
         # directory), they are copied into the job's directory.
         self.esap_copy_inputs = (self.esap_image is not None or not capabilities_of(site).links_inputs
                                  or self.esap_virtual is not None)
+        fetch_items = self._deferred_inputs(runtimeContext, site)
+        self.esap_fetch_python = None
+        if fetch_items:
+            self.esap_fetch_python = site.staging.python or sys.executable  # (shared filesystem: this one)
+            if not attach:
+                write_fetch_directory(self._fetch_dir(), fetch_items, site.staging.cache)
         if not attach:
             self._stage(runtimeContext)
         request = self._request(session, runtimeContext, site, placement, write=not attach)
@@ -90,6 +101,23 @@ class EsapCommandLineJob(CommandLineJob):
             super()._setup(runtimeContext)
         finally:
             cwltool_job.cuda_check = original
+
+    def _fetch_dir(self) -> Path:
+        return Path(self.esap_root) / FETCH_DIR
+
+    def _deferred_inputs(self, runtimeContext: RuntimeContext, site: Site) -> list[FetchItem]:
+        """This job's inputs by storage URL still to be fetched (placeholders, see remote_io):
+        through this host now, or listed for the job to fetch (the site's staging.fetch)."""
+        deferred: dict[str, tuple[str, str]] | None = getattr(runtimeContext, "esap_deferred", None)
+        if not deferred:
+            return []
+        entries = [entry for mapper in (self.pathmapper, self.generatemapper) if mapper is not None
+                   for _, entry in mapper.items_exclude_children() if entry.resolved in deferred]
+        if not site.staging.on_execute_side:
+            remote_io.fetch_deferred(deferred, [entry.resolved for entry in entries])
+            return []
+        return [FetchItem(deferred[e.resolved][0], e.target if e.staged else e.resolved, deferred[e.resolved][1])
+                for e in entries]
 
     def _sandbox(self) -> str:
         return os.path.join(self.esap_root, SANDBOX_NAME)
@@ -224,6 +252,8 @@ class EsapCommandLineJob(CommandLineJob):
                 modules=self._modules(site),
                 extra_path=None if virtual else self._interpreter_dir(site),
                 sandbox=Sandbox(virtual, site.execute.get("python")) if virtual else None,
+                prelude=[fetch_command(self.esap_fetch_python, None if virtual else str(self._fetch_dir()))]
+                if self.esap_fetch_python else [],
             )
             descriptor = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
             with os.fdopen(descriptor, "w") as handle:
@@ -236,6 +266,8 @@ class EsapCommandLineJob(CommandLineJob):
             argv = ("/bin/sh", SCRIPT_NAME)
             stage_in = (StageIn(script_path, SCRIPT_NAME),
                         *(StageIn(os.path.join(self._sandbox(), name), name) for name in SANDBOX_DIRS))
+            if self.esap_fetch_python:
+                stage_in += (StageIn(str(self._fetch_dir()), FETCH_DIR),)
             stage_out = (StageOut("out", self.outdir),)
         for name, value in (("coresMin", resources.get("cores", 1)), ("ramMin", resources.get("ram", 256))):
             if not math.isfinite(value) or value < 0:
@@ -330,6 +362,7 @@ class EsapCommandLineJob(CommandLineJob):
         into self.outdir), report to cwltool."""
         outputs: Any = {}
         rcode: int | None = None
+        forget_tokens(self._fetch_dir())
         if record is not None:
             rcode = record.exit_code if record.exit_code is not None else (-record.signal if record.signal else None)
         try:

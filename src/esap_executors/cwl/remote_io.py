@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import shutil
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,68 @@ def fetch_inputs(job_order: Any, into: Path) -> int:
         obj.pop("listing", None)  # listed again from the copy, with local locations
         count += 1
     return count
+
+
+def defer_inputs(job_order: Any, into: Path) -> dict[str, tuple[str, str]]:
+    """For a site whose jobs fetch their own inputs: placeholders instead of copies.
+
+    A File becomes an empty file (its `size` the storage's), a Directory the tree of its
+    listing with empty files, where fetch_inputs would have put the copy; the job order points
+    at them, so cwltool builds command lines and listings as usual. Returns placeholder path ->
+    (URL, File|Directory); a job fetches them (execute side) or fetch_deferred does (this host).
+    """
+    from ..staging.remote import stat
+
+    placeholders: dict[str, tuple[str, str]] = {}
+    done: dict[str, Path] = {}
+    for _, obj in remote_inputs(job_order):
+        url = str(obj["location"])
+        local = done.get(url)
+        if local is None:
+            local = done[url] = _local_copy(url, obj, into)
+            kind = "Directory" if obj.get("class") == "Directory" else "File"
+            if kind == "Directory":
+                _placeholder_tree(url, local)
+            else:
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(b"")
+                size = stat(url).size
+                if size is not None:
+                    obj["size"] = size
+            placeholders[str(local)] = (url, kind)
+        obj["location"] = local.as_uri()
+        obj.pop("path", None)
+        obj.pop("listing", None)
+    return placeholders
+
+
+def _placeholder_tree(url: str, target: Path) -> None:
+    from ..staging.remote import listdir
+
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in listdir(url.rstrip("/") + "/"):
+        name = urllib.parse.unquote(entry.url.rstrip("/").rsplit("/", 1)[-1])
+        if entry.is_dir:
+            _placeholder_tree(entry.url, target / name)
+        else:
+            (target / name).write_bytes(b"")
+
+
+def fetch_deferred(placeholders: dict[str, tuple[str, str]], paths: list[str]) -> None:
+    """A job on a site that fetches through this host: its placeholders become the copies (once)."""
+    from ..staging.cache import default_cache
+
+    cache = default_cache()
+    for path in paths:
+        found = placeholders.pop(path, None)
+        if found is None:
+            continue
+        url, kind = found
+        if kind == "Directory":
+            shutil.rmtree(path, ignore_errors=True)
+            _fetch_tree(url, Path(path), cache)
+        else:
+            cache.fetch(url, Path(path))
 
 
 def _local_copy(url: str, obj: dict[str, Any], into: Path) -> Path:

@@ -43,6 +43,7 @@ def job_script(
     modules: Sequence[str] = (),
     extra_path: str | None = None,
     sandbox: Sandbox | None = None,
+    prelude: Sequence[str] = (),
 ) -> str:
     """Run `commands` in `outdir` with exactly the CWL environment (plus the execute side's PATH)."""
     bad = [name for name in env if not _ENV_NAME.match(name)]
@@ -54,6 +55,7 @@ def job_script(
         lines += _sandbox_prologue(sandbox)
         if sandbox.python:
             extra_path = f"{sandbox.root}/bin"
+    lines += prelude  # before the command: e.g. the job fetches its inputs by storage URL
     lines.append(f"cd {quote(outdir)} || exit {NO_OUTDIR_EXIT}")
     if extra_path:
         lines.append(f'PATH={quote(extra_path)}:"$PATH"')
