@@ -3,6 +3,10 @@ real WebDAV server, on a SLURM site (shared filesystem) and an HTCondor site wit
 
 from __future__ import annotations
 
+import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ import yaml
 from esap_executors.states import JobState
 from tests.cwl.helpers import jobs_of_run, outputs_of, run_id_of, run_tool
 from tests.staging.conftest import Storage, login, visible_files, write_auth
-from tests.support import require_service
+from tests.support import EXAMPLE_SITES, require_service
 
 WORKFLOW = Path(__file__).parent / "data" / "storage.cwl"
 TABLE = b"ra dec\n10.5 -3.2\n"
@@ -92,3 +96,82 @@ def test_a_default_located_by_url_is_fetched_too(logged_in: Storage, tmp_path: P
 
     assert Path(outputs["combined"]["path"]).read_text() == TABLE.decode() + "a.dat\nsub\nalpha\nbeta\n"
     assert "esap: 2 input(s) fetched from storage URLs" in completed.stderr
+
+
+@pytest.fixture
+def site_cache() -> Iterator[Path]:
+    """The execute side's download cache of the sites below (shared by their jobs' users, like /tmp)."""
+    cache = Path(tempfile.mkdtemp(prefix="esap-site-cache-", dir="/var/tmp"))
+    cache.chmod(0o1777)
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+def _sites_fetching_on_execute(tmp_path: Path, cache: Path) -> Path:
+    """examples/sites.yaml, its SLURM and HTCondor transfer sites' jobs fetching their own inputs."""
+    data = yaml.safe_load(EXAMPLE_SITES.read_text())
+    for name in ("slurm-local", "htcondor-transfer"):
+        data[name]["staging"] = {"fetch": "execute", "cache": str(cache)}
+    path = tmp_path / "sites.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _cached_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".lock")] if folder.exists() else []
+
+
+@pytest.mark.parametrize("site", ["slurm-local", "htcondor-transfer"])
+def test_jobs_fetch_their_inputs_on_sites_that_reach_the_storage(
+        site: str, logged_in: Storage, tmp_path: Path, isolated: Path, site_cache: Path) -> None:
+    require_service("slurm" if site.startswith("slurm") else "htcondor")
+    job = _inputs(logged_in, tmp_path)
+    run_dir = tmp_path / "work"
+    run_dir.mkdir()
+    completed = run_tool("esap-cwltool", "--site", site, "--no-container", "--outdir", tmp_path / "out",
+                         "--esap-outputs-to", logged_in.davs("results/"), WORKFLOW, job, cwd=run_dir,
+                         sites=_sites_fetching_on_execute(tmp_path, site_cache))
+    outputs = outputs_of(completed)
+
+    # the same outputs as when this host fetches the inputs
+    combined = Path(outputs["combined"]["path"]).read_text()
+    assert combined == TABLE.decode() + "a.dat\nsub\nalpha\nbeta\n"
+    assert Path(outputs["size"]["path"]).read_text().split()[0] == "6"
+    assert visible_files(logged_in.local("results")) == ["combined.txt", "size.txt"]
+    assert "esap: 2 input(s) by storage URL, fetched by the jobs" in completed.stderr
+    # fetched by the job, into the site's cache, as the job's user; nothing through this host
+    assert _cached_files(isolated / "staging-cache") == []
+    cached = _cached_files(site_cache)
+    assert sorted(p.read_bytes() for p in cached) == [b"alpha\n", b"beta\n", TABLE]
+    if site == "htcondor-transfer":  # the pool's jobs run as its owner, not as this user
+        assert {p.stat().st_uid for p in cached} == {pwd.getpwnam("esapuser").pw_uid}
+    assert logged_in.counts("in/table.txt")["GET"] == 1
+    # the job's token was a file it removed after the fetch; none is left beside the jobs
+    assert not [p for p in run_dir.rglob("token-*")]
+
+
+def test_many_jobs_on_a_site_fetch_one_input_once(logged_in: Storage, tmp_path: Path, site_cache: Path) -> None:
+    require_service("slurm")
+    logged_in.put_file("in/flat.dat", b"flat field 1.0\n")
+    workflow = tmp_path / "scatter.cwl"
+    workflow.write_text(yaml.safe_dump({
+        "cwlVersion": "v1.2", "class": "Workflow", "requirements": {"ScatterFeatureRequirement": {}},
+        "inputs": {"flat": "File", "index": "int[]"},
+        "outputs": {"lines": {"type": "File[]", "outputSource": "use/line"}},
+        "steps": {"use": {
+            "in": {"flat": "flat", "index": "index"}, "out": ["line"], "scatter": "index",
+            "run": {"class": "CommandLineTool", "baseCommand": ["sh", "-c", 'echo "$0" $(cat "$1")'],
+                    "inputs": {"index": {"type": "int", "inputBinding": {"position": 1}},
+                               "flat": {"type": "File", "inputBinding": {"position": 2}}},
+                    "stdout": "line.txt", "outputs": {"line": {"type": "stdout"}}}}},
+    }))
+    job = tmp_path / "job.yml"
+    job.write_text(yaml.safe_dump({"flat": {"class": "File", "location": logged_in.davs("in/flat.dat")},
+                                   "index": list(range(100))}))
+    completed = run_tool("esap-cwltool", "--site", "slurm-local", "--no-container", "--outdir", tmp_path / "out",
+                         workflow, job, cwd=tmp_path, sites=_sites_fetching_on_execute(tmp_path, site_cache))
+    lines = outputs_of(completed)["lines"]
+
+    assert len(lines) == 100
+    assert Path(lines[42]["path"]).read_text() == "42 flat field 1.0\n"
+    assert logged_in.counts("in/flat.dat")["GET"] == 1
