@@ -175,3 +175,19 @@ def test_many_jobs_on_a_site_fetch_one_input_once(logged_in: Storage, tmp_path: 
     assert len(lines) == 100
     assert Path(lines[42]["path"]).read_text() == "42 flat field 1.0\n"
     assert logged_in.counts("in/flat.dat")["GET"] == 1
+
+
+def test_directory_outputs_are_uploaded_as_trees(logged_in: Storage, tmp_path: Path) -> None:
+    tool = tmp_path / "tree.cwl"
+    tool.write_text(yaml.safe_dump({
+        "cwlVersion": "v1.2", "class": "CommandLineTool", "inputs": {},
+        "baseCommand": ["sh", "-c", "mkdir -p maps/deep && echo north > maps/n.txt && echo deep > maps/deep/d.txt"],
+        "outputs": {"maps": {"type": "Directory", "outputBinding": {"glob": "maps"}}},
+    }))
+    completed = run_tool("esap-cwltool", "--site", "local", "--no-container", "--outdir", tmp_path / "out",
+                         "--esap-outputs-to", logged_in.davs("results/"), tool, cwd=tmp_path)
+    outputs_of(completed)
+
+    assert visible_files(logged_in.local("results")) == ["maps/deep/d.txt", "maps/n.txt"]
+    assert (logged_in.local("results") / "maps" / "deep" / "d.txt").read_text() == "deep\n"
+    assert "2 output file(s) uploaded" in completed.stderr
