@@ -20,7 +20,9 @@ from tests.support import VENV_BIN
 @pytest.mark.parametrize(("block", "line", "expected"), [
     ("    fetch: node\n", 4, "hpc.staging.fetch: expected execute or submit, got 'node'"),
     ("    fetch: execute\n    cache: scratch/cache\n", 5, "hpc.staging.cache: expected an absolute path"),
-    ("    fetch: execute\n    colour: red\n", 5, "hpc.staging.colour: unknown key (known: cache, fetch, python)"),
+    ("    fetch: execute\n    colour: red\n", 5,
+     "hpc.staging.colour: unknown key (known: cache, cache_size, fetch, python)"),
+    ("    cache_size: lots\n", 4, "hpc.staging.cache_size: 'lots' is not a memory size"),
 ])
 def test_a_wrong_staging_setting_is_named_by_file_line_and_field(
         tmp_path: Path, block: str, line: int, expected: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 import zlib
 from pathlib import Path
 
@@ -155,6 +156,27 @@ def test_many_readers_of_one_input_fetch_it_once_per_cache(logged_in: Storage, t
     assert SiteCache(tmp_path / "site-cache").fetch(url, tmp_path / "new.h5").from_cache is False
     assert (tmp_path / "new.h5").read_bytes() == data + b"v2"
     assert logged_in.counts("shared.h5")["GET"] == 2
+
+
+def test_a_bounded_cache_drops_the_least_recently_used_input(logged_in: Storage, tmp_path: Path) -> None:
+    for name in ("a.dat", "b.dat", "c.dat"):
+        logged_in.put_file(name, name.encode() * MiB)  # 5 MiB each
+    cache = SiteCache(tmp_path / "site-cache", max_bytes=12 * MiB)  # room for two
+    for name in ("a.dat", "b.dat"):
+        cache.fetch(logged_in.davs(name), tmp_path / name)
+    time.sleep(0.05)  # (mtime order; nothing is timed)
+    assert cache.fetch(logged_in.davs("a.dat"), tmp_path / "again.dat").from_cache  # a is used again
+    time.sleep(0.05)
+    cache.fetch(logged_in.davs("c.dat"), tmp_path / "c.dat")  # over the bound: b, least recently used, goes
+
+    assert cache.fetch(logged_in.davs("a.dat"), tmp_path / "a2.dat").from_cache
+    assert cache.fetch(logged_in.davs("c.dat"), tmp_path / "c2.dat").from_cache
+    assert logged_in.counts("b.dat")["GET"] == 1
+    assert not cache.fetch(logged_in.davs("b.dat"), tmp_path / "b2.dat").from_cache
+    assert (tmp_path / "b2.dat").read_bytes() == b"b.dat" * MiB
+    assert logged_in.counts("b.dat")["GET"] == 2
+    cached = [p for p in (tmp_path / "site-cache").glob("*/*") if not p.name.endswith(".lock")]
+    assert sum(p.stat().st_size for p in cached) <= 12 * MiB
 
 
 def test_a_bad_storage_rule_is_one_line_naming_file_line_and_field(tmp_path: Path,

@@ -83,7 +83,7 @@ class EsapCommandLineJob(CommandLineJob):
         if fetch_items:
             self.esap_fetch_python = site.staging.python or sys.executable  # (shared filesystem: this one)
             if not attach:
-                write_fetch_directory(self._fetch_dir(), fetch_items, site.staging.cache)
+                write_fetch_directory(self._fetch_dir(), fetch_items, site.staging.cache, site.staging.cache_bytes)
         if not attach:
             self._stage(runtimeContext)
         request = self._request(session, runtimeContext, site, placement, write=not attach)

@@ -7,6 +7,10 @@ The ETag comes from a HEAD before the download: a changed file gets a new entry;
 gives no ETag is not cached (every fetch downloads). Processes and threads wait on the entry's
 file lock (fcntl), so concurrent jobs of one site fetch an input once. A job gets its own copy,
 never the cache's file (a job that writes into its input cannot spoil the cache).
+
+With `max_bytes` the cache is bounded: after each download the least recently used entries
+(a hit marks its entry used) are removed until the total fits; an entry being fetched or read
+(its lock held) is never removed.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ def _digest(text: str, length: int) -> str:
 
 
 class SiteCache:
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, max_bytes: int | None = None) -> None:
         self.directory = Path(directory)
+        self.max_bytes = max_bytes
 
     def entry(self, url: str, etag: str) -> Path:
         return self.directory / _digest(url, 32) / _digest(etag.strip('"').removeprefix("W/").strip('"'), 16)
@@ -37,18 +42,23 @@ class SiteCache:
     def fetch(self, url: str, target: Path, *, expected: tuple[Checksum, ...] = (),
               chunk_size: int = CHUNK_SIZE) -> Transferred:
         """The cached copy when the URL's ETag is known, else a download; then a copy at `target`."""
-        cached = self.path_for(url, expected=expected, chunk_size=chunk_size)
-        if cached is None:
-            return download(url, target, expected=expected, chunk_size=chunk_size)
-        path, transferred = cached
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.esap-copy-{os.getpid()}")
-        try:
-            shutil.copyfile(path, partial)
-            os.replace(partial, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
+        for attempt in (1, 2):  # 2: another job pruned the entry between its fetch and this copy
+            cached = self.path_for(url, expected=expected, chunk_size=chunk_size)
+            if cached is None:
+                return download(url, target, expected=expected, chunk_size=chunk_size)
+            path, transferred = cached
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.esap-copy-{os.getpid()}")
+            try:
+                shutil.copyfile(path, partial)
+                os.replace(partial, target)
+                break
+            except FileNotFoundError:
+                if attempt == 2 or path.exists():
+                    raise
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
         return Transferred(url, target, transferred.size, transferred.adler32, transferred.attempts,
                            transferred.from_cache)
 
@@ -69,19 +79,52 @@ class SiteCache:
                     if want.algorithm == "adler32" and adler and want.value != adler:
                         raise ChecksumMismatch(f"{entry.name}: checksum mismatch for {url}: the storage has "
                                                f"adler32:{adler}, expected {want}")
+                os.utime(entry)  # used now: the last to go when the cache is pruned
                 return entry, Transferred(url, entry, entry.stat().st_size, adler, 0, from_cache=True)
             transferred = download(url, entry, expected=expected, chunk_size=chunk_size)
-            return entry, transferred
+        if self.max_bytes is not None:
+            self.prune(self.max_bytes, keep=entry)
+        return entry, transferred
+
+    def prune(self, max_bytes: int, *, keep: Path | None = None) -> int:
+        """Remove least recently used entries until the cache holds at most `max_bytes`; returns
+        the bytes removed. `keep` and entries whose lock is held stay."""
+        entries = []
+        for path in self.directory.glob("*/*"):
+            if path.name.endswith(".lock") or path.name.startswith(".") or not path.is_file():
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                info = path.stat()
+                entries.append((info.st_mtime, info.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, path in sorted(entries):
+            if total <= max_bytes:
+                break
+            if path == keep:
+                continue
+            with self._locked(path, wait=False) as held:
+                if held:
+                    path.unlink(missing_ok=True)
+                    total -= size
+                    removed += size
+        return removed
 
     @contextlib.contextmanager
-    def _locked(self, entry: Path) -> Iterator[None]:
+    def _locked(self, entry: Path, *, wait: bool = True) -> Iterator[bool]:
         entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(entry.with_name(entry.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
             os.close(descriptor)
 
 

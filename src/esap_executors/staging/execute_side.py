@@ -31,7 +31,8 @@ class FetchItem:
     kind: str  # File | Directory
 
 
-def write_fetch_directory(directory: Path, items: Sequence[FetchItem], cache: str) -> Path:
+def write_fetch_directory(directory: Path, items: Sequence[FetchItem], cache: str,
+                          cache_bytes: int | None = None) -> Path:
     from ..auth.storage import read_access_for
 
     shutil.rmtree(directory, ignore_errors=True)
@@ -57,7 +58,8 @@ def write_fetch_directory(directory: Path, items: Sequence[FetchItem], cache: st
         assert isinstance(group_items, list)
         group_items.append({"url": item.url, "target": item.target, "class": item.kind})
     shutil.copyfile(Path(__file__).with_name("job_fetch.py"), directory / PROGRAM)
-    (directory / MANIFEST).write_text(json.dumps({"cache": cache, "groups": list(groups.values())}, indent=1))
+    manifest = {"cache": cache, "cache_bytes": cache_bytes, "groups": list(groups.values())}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return directory
 
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(PermissionError):
                 shared.chmod(0o1777)
         for group in manifest["groups"]:
-            _fetch_group(group, here, shared / str(os.getuid()))
+            _fetch_group(group, here, shared / str(os.getuid()), manifest.get("cache_bytes"))
     except Exception as exc:  # noqa: BLE001 (one line for the job's error file, whatever failed)
         print(f"esap-fetch: {type(exc).__name__}: {exc}", file=sys.stderr)
         return FAILED_EXIT
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fetch_group(group: dict[str, Any], here: Path, cache_dir: Path) -> None:
+def _fetch_group(group: dict[str, Any], here: Path, cache_dir: Path, cache_bytes: int | None) -> None:
     from esap_executors.staging.cache import SiteCache
 
     cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -70,7 +70,10 @@ def _fetch_group(group: dict[str, Any], here: Path, cache_dir: Path) -> None:
             os.environ["BEARER_TOKEN_FILE"] = str(here / group["token"])
         else:
             os.environ.pop("BEARER_TOKEN_FILE", None)
-        cache = SiteCache(cache_dir)
+        try:
+            cache = SiteCache(cache_dir, max_bytes=cache_bytes) if cache_bytes else SiteCache(cache_dir)
+        except TypeError:  # a site's esap-executors from before bounded caches
+            cache = SiteCache(cache_dir)
         for item in group["items"]:
             target = Path(item["target"])
             if item["class"] == "Directory":

@@ -4,6 +4,7 @@
       staging:
         fetch: execute        # the job fetches its https:// and davs:// inputs itself (default: submit)
         cache: /scratch/esap-staging-cache   # the execute side's download cache (one download per URL+ETag)
+        cache_size: 200G      # at most this much per user in it: least recently used entries go first
         python: /opt/esap/bin/python         # an interpreter with esap-executors installed, on the execute side
 
 `fetch: submit` (the default) fetches through the submit host, which then sends or links the
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from ..errors import BadInput
 from ..yamlsource import LocatedDict, no_unknown_keys
 
-STAGING_KEYS = {"fetch", "cache", "python"}
+STAGING_KEYS = {"fetch", "cache", "cache_size", "python"}
 FETCH_WHERE = ("submit", "execute")
 DEFAULT_EXECUTE_CACHE = "/var/tmp/esap-staging-cache"
 
@@ -30,6 +31,7 @@ class StagingSettings:
     fetch: str = "submit"  # submit | execute
     cache: str = DEFAULT_EXECUTE_CACHE  # execute side: the site's download cache (a per-user folder in it)
     python: str | None = None  # execute side: an interpreter that imports esap_executors
+    cache_bytes: int | None = None  # the cache's bound (per user); None: unbounded
 
     @property
     def on_execute_side(self) -> bool:
@@ -58,7 +60,16 @@ def parse_staging(block: LocatedDict, source: str, prefix: str, *, shared_filesy
     if fetch == "execute" and python is None and not shared_filesystem:
         raise bad("fetch", "execute needs staging.python (or execute.snakemake): an execute-side interpreter "
                            "with esap-executors installed")
-    return StagingSettings(fetch=str(fetch), cache=values.get("cache", DEFAULT_EXECUTE_CACHE), python=python)
+    cache_bytes = None
+    if block.get("cache_size") is not None:
+        from ..formats.memory import parse_memory_mib
+
+        try:
+            cache_bytes = parse_memory_mib(block["cache_size"], field=f"{prefix}.cache_size") << 20
+        except BadInput as exc:
+            raise bad("cache_size", exc.detail) from None
+    return StagingSettings(fetch=str(fetch), cache=values.get("cache", DEFAULT_EXECUTE_CACHE), python=python,
+                           cache_bytes=cache_bytes)
 
 
 def execute_env_python(execute: dict[str, str]) -> str | None:
