@@ -191,3 +191,19 @@ def test_directory_outputs_are_uploaded_as_trees(logged_in: Storage, tmp_path: P
     assert visible_files(logged_in.local("results")) == ["maps/deep/d.txt", "maps/n.txt"]
     assert (logged_in.local("results") / "maps" / "deep" / "d.txt").read_text() == "deep\n"
     assert "2 output file(s) uploaded" in completed.stderr
+
+
+def test_a_job_that_cannot_fetch_its_input_fails_naming_why(logged_in: Storage, tmp_path: Path) -> None:
+    require_service("slurm")
+    job = _inputs(logged_in, tmp_path)
+    sites = tmp_path / "sites.yaml"
+    data = yaml.safe_load(EXAMPLE_SITES.read_text())
+    data["slurm-local"]["staging"] = {"fetch": "execute", "cache": "/proc/esap-no-cache-here"}
+    sites.write_text(yaml.safe_dump(data))
+    completed = run_tool("esap-cwltool", "--site", "slurm-local", "--no-container", "--outdir", tmp_path / "out",
+                         WORKFLOW, job, cwd=tmp_path, sites=sites)
+
+    assert completed.returncode != 0
+    assert "esap-fetch: " in completed.stderr and "/proc/esap-no-cache-here" in completed.stderr, \
+        completed.stderr[-3000:]
+    assert not (tmp_path / "out" / "combined.txt").exists()

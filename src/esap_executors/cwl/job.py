@@ -31,7 +31,15 @@ from ..errors import BadInput
 from ..job import Container, JobSpec, StageIn, StageOut
 from ..runs import JobRequest
 from ..sites import Site
-from ..staging.execute_side import FETCH_DIR, FetchItem, fetch_command, forget_tokens, write_fetch_directory
+from ..staging.execute_side import (
+    FETCH_DIR,
+    FETCH_FAILED_EXIT,
+    FetchItem,
+    fetch_command,
+    fetch_failure,
+    forget_tokens,
+    write_fetch_directory,
+)
 from ..submitter import reattaches
 from . import remote_io
 from .placement import Placement, checkpoint_hint, place, retry_hint
@@ -386,6 +394,9 @@ class EsapCommandLineJob(CommandLineJob):
             if status != "success":
                 log.warning("[job %s] exited with status: %d (esap job %s on %s)", self.name, rcode,
                             record.job_id if record else "?", record.site if record else "?")
+                if self.esap_fetch_python and rcode == FETCH_FAILED_EXIT:
+                    log.error("[job %s] its inputs by storage URL could not be fetched: %s", self.name,
+                              fetch_failure(Path(self.esap_root) / "esap.err"))
             if "listing" in self.generatefiles and self.generatemapper is not None:
                 if self.esap_copy_inputs and self.inplace_update:
                     self._update_in_place(self.generatemapper)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from shlex import quote
 
-from .job_fetch import FAILED_EXIT
+from .job_fetch import FAILED_EXIT as FETCH_FAILED_EXIT
 
 FETCH_DIR = ".esap-fetch"
 PROGRAM = "esap-fetch.py"
@@ -73,9 +73,21 @@ def fetch_command(python: str, directory: str | None) -> str:
     """The job script's line; `directory` None: the fetch directory came with the job into its
     scratch directory ($scratch, set by the transfer prologue)."""
     where = f'"$scratch"/{FETCH_DIR}' if directory is None else quote(directory)
-    return f"{quote(python)} {where}/{PROGRAM} {where}/{MANIFEST} || exit {FAILED_EXIT}"
+    return f"{quote(python)} {where}/{PROGRAM} {where}/{MANIFEST} || exit {FETCH_FAILED_EXIT}"
 
 
 def forget_tokens(directory: Path) -> None:
     for token in directory.glob("token-*"):
         token.unlink(missing_ok=True)
+
+
+def fetch_failure(stderr_file: Path) -> str:
+    """The fetch's own line from the job's error file (what a user needs), or where to look."""
+    from ..auth.redact import redact
+
+    try:
+        with stderr_file.open(errors="replace") as handle:
+            lines = [line.strip() for line in handle if line.startswith("esap-fetch: ")]
+    except OSError:
+        lines = []
+    return redact(lines[-1]) if lines else f"see {stderr_file}"
