@@ -207,3 +207,23 @@ def test_a_job_that_cannot_fetch_its_input_fails_naming_why(logged_in: Storage, 
     assert "esap-fetch: " in completed.stderr and "/proc/esap-no-cache-here" in completed.stderr, \
         completed.stderr[-3000:]
     assert not (tmp_path / "out" / "combined.txt").exists()
+
+
+def test_a_step_placed_on_a_site_that_does_not_fetch_gets_its_inputs_through_this_host(
+        logged_in: Storage, tmp_path: Path, isolated: Path, site_cache: Path) -> None:
+    require_service("slurm")
+    job = _inputs(logged_in, tmp_path)
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    workflow["$namespaces"] = {"esap": "https://w3id.org/esap/cwl#"}
+    workflow["steps"]["combine"]["run"]["hints"] = [{"class": "esap:Site", "site": "local"}]
+    (tmp_path / "mixed.cwl").write_text(yaml.safe_dump(workflow))
+    sites = _sites_fetching_on_execute(tmp_path, site_cache)
+    completed = run_tool("esap-cwltool", "--site", "slurm-local", "--no-container", "--outdir", tmp_path / "out",
+                         tmp_path / "mixed.cwl", job, cwd=tmp_path, sites=sites)
+    outputs = outputs_of(completed)
+
+    assert Path(outputs["combined"]["path"]).read_text() == TABLE.decode() + "a.dat\nsub\nalpha\nbeta\n"
+    assert sorted((j.name, j.site) for j in jobs_of_run(run_id_of(completed.stderr))) == [
+        ("combine", "local"), ("measure", "slurm-local")]
+    assert len(_cached_files(isolated / "staging-cache")) == 3  # fetched here, for the local step
+    assert _cached_files(site_cache) == []
