@@ -16,7 +16,7 @@
 #
 # Needs slurm.sh and containers.sh to have run (it starts neither). Idempotent; logs and
 # timings under $RS_DIR/log; prints one "ROSETTA READY" line. Runs as root.
-# Usage: bash rosetta.sh [start|stop|status]
+# Usage: bash rosetta.sh [start|stop|status|shell]   (shell: Django's shell of the webapp, Python on stdin)
 # Env (defaults): RS_DIR=/var/lib/rosetta-ci RS_VENV=/opt/rosetta-venv RS_PORT=8710
 #   RS_SSH_PORT=2210 RS_REGISTRY_PORT=5010 RS_SOURCE=<project>/../shared/rosetta-webapp
 #   RS_TIMEOUT=60
@@ -55,12 +55,27 @@ killpid(){ local f=$1; if alive "$f"; then local p; p=$(cat "$f"); kill "$p" 2>/
   for _ in $(seq 50); do [ -d "/proc/$p" ] || break; sleep 0.1; done; say "stopped $(basename "$f" .pid) (pid $p)"; fi; rm -f "$f"; }
 http_ok(){ curl -fsS -o /dev/null --max-time 3 "$1"; }
 
+WEBAPP="$RS_DIR/webapp"
+AS_WEB="setpriv --reuid=$RS_WEB_USER --regid=$RS_WEB_USER --init-groups"
+# the webapp's environment (its secret key exists once `start` has made the keys)
+set_webenv(){ WEBENV=(env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$RS_DIR/web" LANG=C.UTF-8
+  DJANGO_SECRET_KEY="$(cat "$RS_DIR/secret_key")" DJANGO_DB_NAME="$RS_DIR/db/rosetta.sqlite3"
+  LOCAL_USER_DATA_DIR="$RS_DIR/data" ROSETTA_HOST="127.0.0.1:$RS_PORT"
+  ROSETTA_WEBAPP_HOST=127.0.0.1 ROSETTA_WEBAPP_PORT="$RS_PORT" ROSETTA_AGENT_CHECK_SSL=false
+  ROSETTA_TASKS_TUNNEL_HOST=127.0.0.1
+  DJANGO_EMAIL_TYPE=django.core.mail.backends.console.EmailBackend
+  DJANGO_LOG_LEVEL=ERROR ROSETTA_LOG_LEVEL=INFO PYTHONWARNINGS=ignore PYTHONUNBUFFERED=1); }
+
 case "${1:-start}" in
   stop) killpid "$RUN/webapp.pid"; killpid "$RUN/registry.pid"; killpid "$RUN/sshd.pid"; exit 0;;
   status) for f in "$RUN"/*.pid; do [ -e "$f" ] || continue; n=$(basename "$f" .pid)
             alive "$f" && echo "$n running pid $(cat "$f")" || echo "$n NOT running"; done; exit 0;;
+  # Django's shell of the running webapp, as its user, with its settings: reads Python on stdin
+  # (operators' and the tests' way to change Rosetta's records through its own ORM)
+  shell) alive "$RUN/webapp.pid" && [ -s "$RS_DIR/secret_key" ] || { echo "rosetta.sh shell: Rosetta is not running (rosetta.sh start)" >&2; exit 1; }
+         set_webenv; cd "$WEBAPP/code"; exec "${WEBENV[@]}" $AS_WEB "$RS_VENV/bin/python" manage.py shell;;
   start) echo "--- run $(date -Is)" >> "$LOG/timings.txt";;
-  *) echo "usage: $0 [start|stop|status]" >&2; exit 2;;
+  *) echo "usage: $0 [start|stop|status|shell]" >&2; exit 2;;
 esac
 
 if [ -z "$RS_SOURCE" ]; then
@@ -270,16 +285,8 @@ timed snakemake_image build_snakemake_image
 SNAKEMAKE_VERSION=$(chroot "$SNAKEMAKE_ROOT" /opt/snakemake/bin/python -c 'import importlib.metadata as m; print(m.version("snakemake"))' 2>/dev/null || echo "?")
 
 # ---------------------------------------------------------------- webapp
-WEBAPP="$RS_DIR/webapp"
 STORAGE_BASE='/home/$SSH_USER/rosetta-storage'
-WEBENV=(env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$RS_DIR/web" LANG=C.UTF-8
-  DJANGO_SECRET_KEY="$(cat "$RS_DIR/secret_key")" DJANGO_DB_NAME="$RS_DIR/db/rosetta.sqlite3"
-  LOCAL_USER_DATA_DIR="$RS_DIR/data" ROSETTA_HOST="127.0.0.1:$RS_PORT"
-  ROSETTA_WEBAPP_HOST=127.0.0.1 ROSETTA_WEBAPP_PORT="$RS_PORT" ROSETTA_AGENT_CHECK_SSL=false
-  ROSETTA_TASKS_TUNNEL_HOST=127.0.0.1
-  DJANGO_EMAIL_TYPE=django.core.mail.backends.console.EmailBackend
-  DJANGO_LOG_LEVEL=ERROR ROSETTA_LOG_LEVEL=INFO PYTHONWARNINGS=ignore PYTHONUNBUFFERED=1)
-AS_WEB="setpriv --reuid=$RS_WEB_USER --regid=$RS_WEB_USER --init-groups"
+set_webenv
 prepare_webapp(){
   # a fresh copy of the upstream code each start (the source may be read-only)
   mkdir -p "$WEBAPP"; rm -rf "$WEBAPP/code.new"; cp -r "$RS_SOURCE/code" "$WEBAPP/code.new"

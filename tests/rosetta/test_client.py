@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from esap_executors.backends.rosetta.client import RosettaClient, RosettaError
+from esap_executors.backends.rosetta.client import RosettaClient, RosettaError, tunnel_failure
 from esap_executors.errors import AuthError, BadInput, Unreachable
 
 from .conftest import ROSETTA_URL, ROSETTA_USER
@@ -72,3 +72,21 @@ def test_rosetta_down_is_unreachable() -> None:
     down = RosettaClient("http://127.0.0.1:9", username="u", password="p", timeout=3)
     with pytest.raises(Unreachable):
         down.login()
+
+
+@pytest.mark.parametrize("said", [
+    # upstream today: the unbound port variable, masked by its error page
+    "something went wrong (cannot access local variable 'tcp_tunnel_port' where it is not associated with a value)",
+    "something went wrong (local variable 'tcp_tunnel_port' referenced before assignment)",  # Python < 3.11
+    "Cannot find a free port for the tunnel to the task",  # what upstream means to say
+])
+def test_no_free_tunnel_port_named_in_any_of_rosettas_words(said: str) -> None:
+    assert tunnel_failure("6e9b6c4b", said) == (
+        "Rosetta answered with an error while setting up the tunnel to task 6e9b6c4b: no free tunnel port "
+        f"(running tasks hold all of Rosetta's tunnel ports; Rosetta said: \"{said}\")")
+
+
+def test_other_tunnel_error_is_rosettas_text_alone() -> None:
+    assert tunnel_failure("6e9b6c4b", "Task matching query does not exist.") == (
+        "Rosetta answered with an error while setting up the tunnel to task 6e9b6c4b: "
+        "\"Task matching query does not exist.\"")

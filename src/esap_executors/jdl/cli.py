@@ -57,12 +57,14 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
         jobs = _with_storage_checked(path, jobs, run.run_id, snapshot_local=not site.shared_filesystem)
         jobs = _with_billing(jobs, args)
         jobs = _with_retry_rules(jobs, args)
-        progress = RunProgress(len(jobs), sys.stderr, _progress) if wait and not quiet else None
+        # an interactive session is not waited for: esap prints where to open it, or one error line
+        interactive = jobs[0].spec.interactive
+        progress = RunProgress(len(jobs), sys.stderr, _progress) if wait and not quiet and not interactive else None
         if progress is not None:
             run.add_listener(progress.on_change)
         requests = [JobRequest(key=job.key, spec=job.spec, site=site.name, name=job.name) for job in jobs]
         submitted = run.submit(requests)
-        if jobs[0].spec.interactive:  # one session: where to open it, and return
+        if interactive:  # one session: where to open it, and return
             from ..cli.job_commands import open_interactive
 
             return open_interactive(run, submitted[0], quiet=quiet)

@@ -306,8 +306,12 @@ class RosettaClient:
         response = self._request("GET", f"/t/{short_uuid}/")
         if response.status_code in (301, 302) and response.headers.get("Location"):
             return response.headers["Location"]
-        said = error_text(response.text) if response.status_code == 200 else f"HTTP {response.status_code}"
-        raise RosettaError(f"Rosetta: open task {short_uuid}: {said or 'no redirect to the task'}")
+        if response.status_code == 200:
+            said = error_text(response.text)
+            if said is not None:
+                raise RosettaError(tunnel_failure(short_uuid, said))
+            raise RosettaError(f"Rosetta: open task {short_uuid}: no redirect to the task in its answer")
+        raise RosettaError(f"Rosetta: open task {short_uuid}: HTTP {response.status_code}")
 
     def task_log(self, uuid: str) -> str:
         text = self._page("GET", "/task_log/", what=f"log of task {uuid}", params={"uuid": uuid})
@@ -355,6 +359,22 @@ def error_text(page: str) -> str | None:
         return None
     match = _ERROR_TEXT.search(page)
     return html.unescape(match.group(1)).strip() if match else "an error page without text"
+
+
+# Rosetta's setup_tunnel_and_proxy takes the first of its tunnel ports (7000-7020 direct,
+# 9000-9020 proxied) that no running task holds. With all of them held it means to say
+# "Cannot find a free port for the tunnel to the task", but leaves `tcp_tunnel_port` unbound
+# first: the page then says "something went wrong (… local variable 'tcp_tunnel_port' …)".
+_NO_FREE_TUNNEL_PORT = re.compile(r"\btcp_tunnel_port\b|free port for the tunnel", re.I)
+
+
+def tunnel_failure(short_uuid: str, said: str) -> str:
+    """One line for Rosetta's error page on opening a task's link: the cause, then Rosetta's text."""
+    prefix = f"Rosetta answered with an error while setting up the tunnel to task {short_uuid}"
+    if _NO_FREE_TUNNEL_PORT.search(said):
+        return (f"{prefix}: no free tunnel port (running tasks hold all of Rosetta's tunnel ports; "
+                f"Rosetta said: \"{said}\")")
+    return f"{prefix}: \"{said}\""
 
 
 def _json(response: requests.Response) -> Mapping[str, Any]:
