@@ -237,6 +237,8 @@ push_runner(){
 #   esap-httpd:ci      busybox httpd on BASE_PORT: the interactive software esap-httpd
 #   esap-snakemake:ci  Debian 12 (debootstrap minbase) with python3 and a venv /opt/snakemake
 #                      holding $RS_SNAKEMAKE_PIP from PyPI: the image Snakemake steps run in
+#   esap-snakemake:rule  esap-snakemake:ci plus a marker file /esap-rule-image: the tests'
+#                      Snakemake rule `container:` image
 has_tag(){ curl -fsS "http://$REGISTRY/v2/$1/tags/list" 2>/dev/null | grep -q "\"$2\""; }
 push_local(){ podman push -q --tls-verify=false "$1" "docker://$REGISTRY/$2" >> "$LOG/podman.log" 2>&1 || die "podman push $1 to $REGISTRY/$2 failed"; }
 push_test_images(){
@@ -278,10 +280,23 @@ build_snakemake_image(){
   push_local localhost/esap-snakemake:ci esap-snakemake:ci
   echo "$stamp" > "$RS_DIR/snakemake.stamp"
 }
+push_snakemake_rule_image(){
+  local src="$HERE/rosetta/snakemake-rule" base=localhost/esap-snakemake:ci stamp
+  podman image exists "$base" || { base="$REGISTRY/esap-snakemake:ci"
+    podman image exists "$base" || podman pull -q --tls-verify=false "docker://$base" >> "$LOG/podman.log" 2>&1 \
+      || die "podman pull $base failed"; }
+  stamp="$(podman image inspect --format '{{.Id}}' "$base") $(cat "$src/Containerfile" "$src/esap-rule-image" | sha256sum | cut -c1-16)"
+  if has_tag esap-snakemake rule && [ "$(cat "$RS_DIR/snakemake-rule.stamp" 2>/dev/null)" = "$stamp" ]; then return 0; fi
+  podman build -q --pull=never --build-arg "BASE=$base" -t localhost/esap-snakemake:rule "$src" >> "$LOG/podman.log" 2>&1 \
+    || die "podman build of esap-snakemake:rule failed"
+  push_local localhost/esap-snakemake:rule esap-snakemake:rule
+  echo "$stamp" > "$RS_DIR/snakemake-rule.stamp"
+}
 timed registry start_registry
 timed runner_image push_runner
 timed test_images push_test_images
 timed snakemake_image build_snakemake_image
+timed snakemake_rule_image push_snakemake_rule_image
 SNAKEMAKE_VERSION=$(chroot "$SNAKEMAKE_ROOT" /opt/snakemake/bin/python -c 'import importlib.metadata as m; print(m.version("snakemake"))' 2>/dev/null || echo "?")
 
 # ---------------------------------------------------------------- webapp
@@ -337,4 +352,4 @@ login_ok(){
 wait_for "login of $RS_USER" login_ok
 
 TOTAL=$(since "$T0"); echo "total ${TOTAL}s" >> "$LOG/timings.txt"
-echo "ROSETTA READY: http://127.0.0.1:$RS_PORT user $RS_USER (password file $RS_DIR/password), computings $RS_SLURM_COMPUTING (slurm over ssh) and $RS_STANDALONE_COMPUTING, storage $RS_STORAGE, runner $REGISTRY/$RS_RUNNER_IMAGE:$RS_RUNNER_TAG, images esap-test, esap-httpd, esap-snakemake (snakemake $SNAKEMAKE_VERSION), sshd 127.0.0.1:$RS_SSH_PORT as $RS_SSH_USER; ${TOTAL}s (logs: $LOG)"
+echo "ROSETTA READY: http://127.0.0.1:$RS_PORT user $RS_USER (password file $RS_DIR/password), computings $RS_SLURM_COMPUTING (slurm over ssh) and $RS_STANDALONE_COMPUTING, storage $RS_STORAGE, runner $REGISTRY/$RS_RUNNER_IMAGE:$RS_RUNNER_TAG, images esap-test, esap-httpd, esap-snakemake (snakemake $SNAKEMAKE_VERSION) and its :rule tag, sshd 127.0.0.1:$RS_SSH_PORT as $RS_SSH_USER; ${TOTAL}s (logs: $LOG)"

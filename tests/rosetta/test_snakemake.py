@@ -1,7 +1,8 @@
 """Snakemake with the esap executor on the Rosetta sites: each job runs in the site's
 Snakemake image (Debian's python3 with Snakemake from PyPI, built and pushed by
 scripts/services/rosetta.sh) with the workflow's sources and the job's inputs uploaded to its
-folder on Rosetta's storage, and its outputs brought back."""
+folder on Rosetta's storage, and its outputs brought back; a rule with its own `container:` image
+runs in that image instead."""
 
 from __future__ import annotations
 
@@ -66,3 +67,35 @@ def test_snakemake_workflow_runs_in_the_snakemake_image(client: RosettaClient, s
     assert len(records) == 3 and {r.site for r in records} == {site}
     assert all(r.state.value == "completed" for r in records)
     assert run_tasks(client, records[0].run_id) == []
+
+
+RULE_IMAGE = "127.0.0.1:5010/esap-snakemake:rule"  # esap-snakemake:ci plus /esap-rule-image (rosetta.sh)
+
+IMAGES_WORKFLOW = f"""
+rule all:
+    input: "results/in-rule-image.txt", "results/in-site-image.txt"
+
+rule in_rule_image:
+    output: "results/in-rule-image.txt"
+    container: "docker://{RULE_IMAGE}"
+    shell: "cat /esap-rule-image > {{output}}"
+
+rule in_site_image:
+    output: "results/in-site-image.txt"
+    shell: "if test -e /esap-rule-image; then echo rule image; else echo site image; fi > {{output}}"
+"""
+
+
+def test_rule_container_image_runs_the_rule_on_rosetta_slurm(client: RosettaClient, state_dir: Path,
+                                                             tmp_path: Path) -> None:
+    workdir = write_workflow(tmp_path / "wf", IMAGES_WORKFLOW)
+    result = snakemake(workdir, *executor_args("rosetta-slurm"), timeout=900)
+    assert result.returncode == 0, explain(result)
+    # a file only the rule's image has; the other rule ran in the site's Snakemake image
+    assert (workdir / "results" / "in-rule-image.txt").read_text() == "esap-snakemake-rule\n"
+    assert (workdir / "results" / "in-site-image.txt").read_text() == "site image\n"
+    records = latest_run_records()
+    assert {r.site for r in records} == {"rosetta-slurm"} and all(r.state.value == "completed" for r in records)
+    assert run_tasks(client, records[0].run_id) == []
+    tags = [c.image_tag for c in client.containers() if c.name == "esap-step"]
+    assert any(tag.startswith("esap-snakemake-rule-") for tag in tags), tags  # registered as a step image
