@@ -27,7 +27,8 @@ from esap_executors.job import Container, StageIn, StageOut
 _DROPPED_WITH_VALUES = ("--wait-for-files", "--wait-for-files-file")
 
 
-_DEPLOYMENT_OPTIONS = ("--software-deployment-method", "--sdm")
+# Snakemake's names of one option; the job's command spells it --deployment-method
+_DEPLOYMENT_OPTIONS = ("--software-deployment-method", "--deployment-method", "--deployment", "--sdm")
 _IN_IMAGE = ("apptainer", "singularity")
 
 

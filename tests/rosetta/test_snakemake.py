@@ -86,10 +86,14 @@ rule in_site_image:
 """
 
 
+# with --sdm apptainer (Snakemake's switch for `container:`) Snakemake also pulls the image on
+# this side (over plain HTTP from the local registry); the job in the image deploys none again
+@pytest.mark.parametrize("deployment", [(), ("--sdm", "apptainer")], ids=["plain", "sdm-apptainer"])
 def test_rule_container_image_runs_the_rule_on_rosetta_slurm(client: RosettaClient, state_dir: Path,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, deployment: tuple[str, ...]) -> None:
     workdir = write_workflow(tmp_path / "wf", IMAGES_WORKFLOW)
-    result = snakemake(workdir, *executor_args("rosetta-slurm"), timeout=900)
+    result = snakemake(workdir, *executor_args("rosetta-slurm"), *deployment, env={"APPTAINER_NOHTTPS": "1"},
+                       timeout=900)
     assert result.returncode == 0, explain(result)
     # a file only the rule's image has; the other rule ran in the site's Snakemake image
     assert (workdir / "results" / "in-rule-image.txt").read_text() == "esap-snakemake-rule\n"

@@ -23,3 +23,12 @@ def test_in_the_rule_image_the_job_deploys_no_container() -> None:
     assert transfer.job_command("python -m snakemake --sdm apptainer --cores 1", "/w", in_rule_image=True) == (
         "python -m snakemake --cores 1")
     assert "apptainer" in transfer.job_command("python -m snakemake --sdm apptainer", "/w")
+
+
+def test_in_the_rule_image_the_deployment_option_goes_under_each_of_its_names() -> None:
+    # (Snakemake 9 writes the job's command with --deployment-method)
+    for option in ("--software-deployment-method", "--deployment-method", "--deployment", "--sdm"):
+        assert transfer.job_command(f"python -m snakemake {option} apptainer --cores 1", "/w",
+                                    in_rule_image=True) == "python -m snakemake --cores 1"
+        assert transfer.job_command(f"python -m snakemake {option} conda apptainer --cores 1", "/w",
+                                    in_rule_image=True) == f"python -m snakemake {option} conda --cores 1"
