@@ -1,7 +1,7 @@
 """One run of several steps on rosetta-slurm through the core's Run: Rosetta requests per poll
 cycle stay constant whatever the number of steps (one status listing, one task listing when
 steps finished; the rest is per finished step); cancel stops and deletes the task and its
-SLURM job goes; a runner killed outside esap is found through its missing heartbeat."""
+SLURM job goes; a runner killed by its SLURM time limit is found through its missing heartbeat."""
 
 from __future__ import annotations
 
@@ -41,10 +41,16 @@ def sh(command: str, **spec: object) -> object:
 
 
 def slurm_jobs_of(task_uuid: str) -> list[str]:
-    """The SSH user's SLURM jobs that Rosetta submitted for a task (named after its uuid)."""
-    out = subprocess.run(["squeue", "-h", "-u", "esaprosetta", "-o", "%j"], capture_output=True, text=True,
+    """The ids of the SSH user's SLURM jobs that Rosetta submitted for a task (named after its uuid)."""
+    out = subprocess.run(["squeue", "-h", "-u", "esaprosetta", "-o", "%i %j"], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    return [job for job, name in (line.split(maxsplit=1) for line in out) if name.startswith(task_uuid)]
+
+
+def slurm_state(job: str) -> str:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o", "State"], capture_output=True, text=True,
                          check=True).stdout.split()
-    return [name for name in out if name.startswith(task_uuid)]
+    return out[0] if out else ""
 
 
 def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
@@ -89,10 +95,12 @@ def test_many_steps_cancel_and_lost_heartbeat(run: Run, client: RosettaClient) -
     killed_task = tasks[f"esap-{records['killed'].native_id}"]
     assert slurm_jobs_of(cancel_task)
     run.cancel([records["cancel"].job_id])
-    # the runner dies outside esap (the scheduler kills it): no exit code is ever written
-    for name in slurm_jobs_of(killed_task):
-        subprocess.run(["scancel", "-u", "esaprosetta", "-n", name], check=True)
-    final = run.wait(timeout=240)
+    # SLURM kills the runner at its time limit (Rosetta's sbatch sets none: the operator lowers
+    # it to the shortest, 1 min): no exit code is ever written
+    killed_jobs = slurm_jobs_of(killed_task)
+    assert len(killed_jobs) == 1, killed_jobs
+    subprocess.run(["scontrol", "update", f"JobId={killed_jobs[0]}", "TimeLimit=1"], check=True)
+    final = run.wait(timeout=300)
 
     assert all(final[records[f"ok-{i}"].job_id].state is JobState.COMPLETED for i in range(STEPS))
     assert Path(final[records["ok-3"].job_id].stdout).read_text() == "step 3\n"
@@ -102,6 +110,7 @@ def test_many_steps_cancel_and_lost_heartbeat(run: Run, client: RosettaClient) -
     assert wait_until(lambda: not slurm_jobs_of(cancel_task), 30)
     lost = final[records["killed"].job_id]
     assert lost.state is JobState.FAILED and "heartbeat lost" in (lost.reason or "")
+    assert wait_until(lambda: slurm_state(killed_jobs[0]) == "TIMEOUT", 30), slurm_state(killed_jobs[0])
     assert client.tasks(f"esap-{run.run_id}-") == []  # every task stopped and deleted
 
     assert cycles
