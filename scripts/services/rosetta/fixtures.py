@@ -8,7 +8,6 @@ Settings come from the environment (FX_*), the password from the file FX_PASSWOR
 import os
 
 from django.contrib.auth.models import Group, User
-
 from rosetta.core_app.models import Computing, Container, KeyPair, Profile, Storage
 
 env = os.environ
