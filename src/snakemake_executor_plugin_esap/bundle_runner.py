@@ -9,12 +9,15 @@ files. Snakemake imports much of itself lazily (plugins, parser, scheduler): the
 modules a member loaded are imported into the runner before the next fork, so later members
 start warm. Each member's exit code is written to its status file as soon as it ends, so the
 submitting Snakemake learns of it while the rest of the bundle runs. Exits 1 if any member failed.
+Members with a "shell" entry (plain shell rules, direct.py) run their command without Snakemake;
+a bundle of only those never imports it.
 """
 
 import importlib
 import json
 import logging
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -45,6 +48,25 @@ def run_member(member: dict[str, Any], report_modules: int) -> None:
         sys.stderr.flush()
         send_module_names(report_modules)
         os._exit(code)
+
+
+def run_shell(member: dict[str, Any]) -> int:
+    """Prepare as Snakemake's prepare() does (old outputs and logs removed, their directories
+    made), then the member's shell command with its own log files; its exit code."""
+    shell = member["shell"]
+    with open(member["stdout"], "wb") as out, open(member["stderr"], "wb") as err:
+        try:
+            for path in shell["remove"]:
+                if os.path.lexists(path):
+                    os.unlink(path)
+            for directory in shell["directories"]:
+                os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            err.write(f"esap: cannot prepare the job's outputs: {exc}\n".encode())
+            return 1
+        err.write(f"{shell['header']}\n".encode())
+        err.flush()
+        return subprocess.run(shell["argv"], stdout=out, stderr=err, check=False).returncode
 
 
 def send_module_names(fd: int) -> None:
@@ -85,10 +107,17 @@ def main() -> int:
     with open(sys.argv[1]) as handle:
         manifest = json.load(handle)
     os.chdir(manifest["workdir"])
-    import snakemake.cli  # noqa: F401  -- the expensive part, once for all members
+    if any("args" in member for member in manifest["members"]):
+        import snakemake.cli  # noqa: F401  -- the expensive part, once for all members
 
     failures = 0
     for member in manifest["members"]:
+        if "shell" in member:
+            code = run_shell(member)
+            write_status(member["status"], code)
+            print(f"esap bundle: {member['name']} exit code {code} (shell command)", flush=True)
+            failures += code != 0
+            continue
         sys.stdout.flush()
         sys.stderr.flush()
         read_end, write_end = os.pipe()

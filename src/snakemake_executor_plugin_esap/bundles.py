@@ -4,7 +4,9 @@ Every remote Snakemake job starts a Snakemake (about a second of CPU to import i
 a command that often takes less. When a batch holds more jobs of the same shape than the site has
 slots for them, the jobs are packed into about one bundle per slot (at most `max_members` each):
 the bundle imports Snakemake once and runs its members one after another (bundle_runner.py).
-The scheduler sees fewer, longer jobs; Snakemake still sees, logs and retries each job.
+The scheduler sees fewer, longer jobs; Snakemake still sees, logs and retries each job. Members
+that run their shell command directly (direct.py) are bundled alike; a bundle of only those never
+imports Snakemake.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from esap_executors.job import JobSpec
     from esap_executors.sites import Site
 
+    from .direct import DirectShell
+
 RUNNER = Path(__file__).with_name("bundle_runner.py")
 # Without a site limit, a bundle's walltime (its members' summed) stays within this.
 DEFAULT_MAX_BUNDLE_WALLTIME_S = 4 * 3600
@@ -38,6 +42,11 @@ class Member:
     spec: JobSpec
     snakemake_args: tuple[str, ...] | None  # None: the command is not `PYTHON -m snakemake ARGS`
     status_path: str  # where the bundle writes this member's exit code
+    direct: DirectShell | None = None  # its shell command without a Snakemake start
+
+    @property
+    def bundleable(self) -> bool:
+        return (self.snakemake_args is not None or self.direct is not None) and not self.job.is_group()
 
     def shape(self) -> tuple[Any, ...]:
         """Jobs with equal shapes may share a scheduler job."""
@@ -67,7 +76,7 @@ def plan(members: Sequence[Member], slots_of: Any, max_members: int) -> list[lis
     by_shape: dict[tuple[Any, ...], list[Member]] = {}
     singles: list[list[Member]] = []
     for member in members:
-        if member.snakemake_args is None or member.job.is_group():
+        if not member.bundleable:
             singles.append([member])
         else:
             by_shape.setdefault(member.shape(), []).append(member)
@@ -104,8 +113,9 @@ def bundle_spec(members: Sequence[Member], *, python: str, workdir: str, log_dir
     manifest.write_text(json.dumps({
         "workdir": workdir,
         "members": [
-            {"name": f"{m.name} {m.key}", "args": list(m.snakemake_args or ()), "stdout": m.spec.stdout,
-             "stderr": m.spec.stderr, "status": m.status_path}
+            {"name": f"{m.name} {m.key}", "stdout": m.spec.stdout, "stderr": m.spec.stderr,
+             "status": m.status_path,
+             **({"shell": m.direct.manifest()} if m.direct else {"args": list(m.snakemake_args or ())})}
             for m in members
         ],
     }, indent=1))

@@ -28,6 +28,7 @@ from snakemake_storage_plugin_esap import LOCAL_COPIES_ONLY
 
 from . import bundles, transfer
 from .basket import check_read
+from .direct import DirectShell, direct_shell
 from .resources import JobResources, job_resources, snakemake_retry_policy
 from .settings import ExecutorSettings
 
@@ -175,6 +176,7 @@ class Executor(RemoteExecutor):
         if tmpdir:
             env["TMPDIR"] = tmpdir
         files: dict[str, Any] = {}
+        direct = None
         if site is not None and _transfers_files(site):
             # No shared filesystem: the job's files go with it and its outputs come back (transfer.py).
             stage_in, stage_out = transfer.files_of(job, self._workflow_sources(), os.getcwd())
@@ -189,6 +191,10 @@ class Executor(RemoteExecutor):
             # The job's own directory (the site's, per job) holds what the backend writes for it;
             # Snakemake runs in the workflow directory on the shared filesystem.
             script = f"cd {shlex.quote(os.getcwd())} && {command}\n"
+            direct = self._direct(job)
+            if direct is not None:
+                script = direct.script(os.getcwd())
+                env.update(direct.env)
         spec = JobSpec(
             script=script,
             **files,
@@ -211,8 +217,17 @@ class Executor(RemoteExecutor):
             spec = self._right_sized(spec, _job_name(job), site)
         # (a job whose files travel with it is never bundled: a bundle shares one directory)
         return bundles.Member(job=job, key=_job_key(job), name=_job_name(job), site=site, spec=spec,
-                              snakemake_args=None if files else bundles.snakemake_args(command),
-                              status_path=str(status_path))
+                              snakemake_args=None if files or direct else bundles.snakemake_args(command),
+                              status_path=str(status_path), direct=direct)
+
+    def _direct(self, job: JobExecutorInterface) -> DirectShell | None:
+        """The job's shell command to run without a Snakemake start, where that changes nothing."""
+        if self.esap_settings.direct_shell != "yes":
+            return None
+        remote = getattr(self.workflow, "remote_execution_settings", None)
+        if remote is None or getattr(remote, "precommand", None):
+            return None  # a precommand prepares the remote Snakemake's environment: keep it
+        return direct_shell(job)
 
     def _workflow_sources(self) -> list[str]:
         if self._sources is None:

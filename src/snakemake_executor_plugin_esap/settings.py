@@ -131,6 +131,15 @@ class ExecutorSettings(ExecutorSettingsBase):
                   "type": str, "choices": ("none", "token"), "metavar": "none|token"},
     )
 
+    direct_shell: str = field(
+        default="yes",
+        metadata={"help": "yes: a plain shell rule's job (no conda, container, modules, benchmark, shadow, "
+                          "storage files) runs its formatted command in the scheduler job without starting "
+                          "Snakemake there (same shell, own log, exit code and retries); no: every job "
+                          "starts a Snakemake.",
+                  "type": str, "choices": ("no", "yes"), "metavar": "no|yes"},
+    )
+
     right_size: str = field(
         default="no",
         metadata={"help": "yes: each rule's memory and runtime from what it used in earlier runs on its site "

@@ -65,10 +65,24 @@ def test_jobs_beyond_the_pools_slots_share_scheduler_jobs(state_dir: Path) -> No
         # each scheduler job ran three of them
         ran_in = [p.read_text().split()[1] for p in outputs]
         assert {ran_in.count(r.native_id or "") for r in work} == {3}, ran_in
-        # and each job kept its own Snakemake log
+        # and each job kept its own log, its shell command run without a Snakemake start
         logs = sorted((workdir / ".snakemake" / "esap_logs" / "work").glob("i=*.err"))
         assert len(logs) == 12
-        assert all("rule work:" in log.read_text() for log in logs)
+        assert all("rule work, jobid" in log.read_text() for log in logs)
+        assert not any("Building DAG of jobs" in log.read_text() for log in logs)
+
+
+@pytest.mark.htcondor
+def test_bundles_of_jobs_that_need_snakemake_start_it_once(state_dir: Path) -> None:
+    require_service("htcondor")
+    with shared_directory("esap-smk-bundle-smk-") as workdir:
+        result, records = run_fanout(workdir, 8, WRITES_JOB_ID, "--esap-direct-shell", "no")
+        assert result.returncode == 0, explain(result)
+        assert len(list((workdir / "out").glob("*.txt"))) == 8
+        work = [r for r in records if r.name.startswith("work")]
+        assert len(work) == 4 and all(r.name == "work (bundle of 2)" for r in work), explain(result)
+        logs = sorted((workdir / ".snakemake" / "esap_logs" / "work").glob("i=*.err"))
+        assert len(logs) == 8 and all("rule work:" in log.read_text() for log in logs)
 
 
 @pytest.mark.htcondor
@@ -82,7 +96,7 @@ def test_a_failing_job_in_a_bundle_is_reported_alone(state_dir: Path) -> None:
         assert done == [0, 1, 2, 3, 4, 6, 7], explain(result)
         assert output.count("Error in rule work") == 1, output
         failed_log = next((workdir / ".snakemake" / "esap_logs" / "work").glob("i=5.*.err"))
-        assert f"exit code 1. Log: {failed_log}" in output, output
+        assert f"exit code 3. Log: {failed_log}" in output, output  # the command's own code
         assert "five refuses" in failed_log.read_text()
         bundles = [r for r in records if r.name.startswith("work")]
         assert [r.state for r in bundles].count(JobState.FAILED) == 1

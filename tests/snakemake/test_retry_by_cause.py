@@ -48,14 +48,17 @@ def test_a_rule_killed_for_memory_is_retried_with_doubled_memory(tmp_path: Path,
 
 
 def test_snakemake_retries_and_attempt_resources_still_work(tmp_path: Path, state_dir: Path) -> None:
-    """Exit code 3 has no esap rule: Snakemake retries it itself, with its second attempt's resources
-    (the job's own Snakemake does, in the same scheduler job), and esap adds no retry."""
+    """Exit code 3 has no esap rule: Snakemake retries it itself, with its second attempt's resources,
+    and esap adds no retry. The rule is a plain shell rule (run without a Snakemake start in the
+    job): Snakemake's retry is a second scheduler job that asks for the second attempt's memory."""
     workdir = write_workflow(tmp_path / "attempts", ATTEMPTS)
     result = snakemake(workdir, *executor_args("local"))
     assert result.returncode == 0, explain(result)
     assert (workdir / "second.txt").read_text() == "200\n"
-    [record] = latest_run_records()
-    assert (record.state, record.cause, record.attempt, record.retry_note) == (JobState.COMPLETED, None, 0, None)
+    first, second = sorted(latest_run_records(), key=lambda r: r.key)
+    assert (first.state, first.exit_code, first.cause, first.retry_note) == (JobState.FAILED, 3, "EXIT_CODE", None)
+    assert (second.state, second.cause, second.retry_note) == (JobState.COMPLETED, None, None)
+    assert (first.spec.memory_mib, second.spec.memory_mib) == (96, 191)  # 100 and 200 MB, rounded up to MiB
 
 
 MODEST = """
