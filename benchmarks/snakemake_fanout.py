@@ -1,7 +1,7 @@
 """Snakemake 200-job fan-out: the esap executor vs the anchor executor plugins.
 
     python benchmarks/snakemake_fanout.py [--jobs 200] [--only slurm|htcondor] [--anchor-venv DIR]
-                                          [--no-append]
+                                          [--no-append] [--floor] [--no-anchors] [--compare-direct]
 
 The same Snakefile (N independent `work` jobs, one wildcard each, gathered by `all`) runs:
   - on SLURM (site slurm-local): esap vs snakemake-executor-plugin-slurm 2.8;
@@ -17,6 +17,10 @@ thing: the SLURM commands on PATH (sbatch, sacct, squeue, scontrol, scancel, sac
 sshare, srun — also inside jobs), HTTP requests to slurmrestd, and the htcondor2 Schedd methods
 (submit, query, xquery, history, act). HTCondor never runs root's jobs, so the htcondor anchor
 runs as the pool's job user (esap does this itself through the site's `owner` option).
+--floor adds the scheduler's floor for the same N trivial jobs (SLURM: one `sbatch --array` of
+`true` waited on with squeue every 0.2 s; HTCondor: one cluster of /bin/true procs, its event log
+followed), --no-anchors leaves the anchor plugins out (issue 21's ratio is against the floor),
+--compare-direct adds esap with `--esap-direct-shell no` (every job starts a Snakemake).
 Results are appended to benchmarks/RESULTS.md, section "snakemake".
 """
 
@@ -213,34 +217,82 @@ def esap_command(site: str, jobs: int, poll: tuple[float, float] | None) -> list
     return command
 
 
-def slurm_cases(base: Path, shims: Path, jobs: int, anchor_python: str, alike: bool) -> list[Outcome]:
+@dataclass(frozen=True)
+class Options:
+    anchors: bool = True
+    alike: bool = True
+    floor: bool = False
+    compare_direct: bool = False
+
+
+def slurm_floor(base: Path, jobs: int) -> Outcome:
+    """The same N trivial jobs as one bare array, waited on with squeue every 0.2 s."""
+    start = time.monotonic()
+    job = subprocess.run(["sbatch", "--parsable", "-J", "bench-smk-floor", "-o", "/dev/null", "-D", str(base),
+                          f"--array=0-{jobs - 1}", "--wrap", "true"], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    while subprocess.run(["squeue", "-h", "-j", job, "-o", "%i"], capture_output=True, text=True).stdout.strip():
+        time.sleep(0.2)
+    outcome = Outcome("slurm", "floor", "sbatch --array + 0.2 s squeue loop", jobs, time.monotonic() - start, 0.0,
+                      {"sbatch": 1})
+    print(json.dumps(outcome.__dict__), flush=True)
+    return outcome
+
+
+def htcondor_floor(jobs: int) -> Outcome:
+    from backend_phases import catalogue_in
+    from backend_phases import htcondor_floor as floor_timeline
+
+    work_root = tempfile.mkdtemp(prefix="esap-bench-smk-floor-", dir="/tmp")
+    os.chmod(work_root, 0o755)
+    found = floor_timeline(catalogue_in(work_root), jobs)
+    outcome = Outcome("htcondor", "floor", "one cluster of /bin/true, event log followed", jobs, found.total, 0.0,
+                      {"htcondor2.Schedd.submit": 1})
+    print(json.dumps(outcome.__dict__), flush=True)
+    return outcome
+
+
+def esap_variants(base: Path, shims: Path, scheduler: str, site: str, jobs: int, state: dict[str, str],
+                  options: Options) -> list[Outcome]:
+    outcomes = [run_case(base, shims, scheduler, "esap", "default", jobs, esap_command(site, jobs, None), env=state)]
+    if options.compare_direct:
+        outcomes.append(run_case(base, shims, scheduler, "esap", "--esap-direct-shell no", jobs,
+                                 [*esap_command(site, jobs, None), "--esap-direct-shell", "no"], env=state))
+    return outcomes
+
+
+def slurm_cases(base: Path, shims: Path, jobs: int, anchor_python: str, options: Options) -> list[Outcome]:
     state = {"ESAP_STATE_DIR": str(base / "state-slurm")}
-    outcomes = [
-        run_case(base, shims, "slurm", "esap", "default", jobs,
-                 esap_command("slurm-local", jobs, None), env=state),
+    outcomes = [slurm_floor(base, jobs)] if options.floor else []
+    outcomes += esap_variants(base, shims, "slurm", "slurm-local", jobs, state, options)
+    if not options.anchors:
+        return outcomes
+    outcomes.append(
         run_case(base, shims, "slurm", "snakemake-executor-plugin-slurm", "default", jobs,
                  [anchor_python, "-m", "snakemake", "--executor", "slurm", "--jobs", str(jobs),
-                  "--latency-wait", "60"]),
-    ]
+                  "--latency-wait", "60"]))
+    alike = options.alike
     if alike:
         outcomes.append(run_case(base, shims, "slurm", "esap", "anchor's poll intervals (40 s, up to 180 s)",
                                  jobs, esap_command("slurm-local", jobs, (40, 180)), env=state))
     return outcomes
 
 
-def htcondor_cases(base: Path, shims: Path, jobs: int, anchor_python: str, alike: bool) -> list[Outcome]:
+def htcondor_cases(base: Path, shims: Path, jobs: int, anchor_python: str, options: Options) -> list[Outcome]:
     state = {"ESAP_STATE_DIR": str(base / "state-htcondor")}
     wrapper = base / "job_wrapper.sh"
     wrapper.write_text(JOB_WRAPPER)
     wrapper.chmod(0o755)
-    outcomes = [
-        run_case(base, shims, "htcondor", "esap", "default", jobs,
-                 esap_command("htcondor-local", jobs, None), env=state),
+    outcomes = [htcondor_floor(jobs)] if options.floor else []
+    outcomes += esap_variants(base, shims, "htcondor", "htcondor-local", jobs, state, options)
+    if not options.anchors:
+        return outcomes
+    outcomes.append(
         run_case(base, shims, "htcondor", "snakemake-executor-plugin-htcondor", "default", jobs,
                  [anchor_python, "-m", "snakemake", "--executor", "htcondor", "--jobs", str(jobs),
                   "--latency-wait", "60", "--default-resources", f"job_wrapper='{wrapper}'"],
-                 as_user=HTCONDOR_USER),
-    ]
+                 as_user=HTCONDOR_USER))
+    alike = options.alike
     if alike:
         outcomes.append(run_case(base, shims, "htcondor", "esap", "anchor's poll interval (10 s)", jobs,
                                  esap_command("htcondor-local", jobs, (10, 10)), env=state))
@@ -260,19 +312,25 @@ def markdown(outcomes: list[Outcome], jobs: int) -> str:
         "scheduler interaction counted by pass-through shims (commands, slurmrestd requests, "
         "htcondor2 Schedd methods), including those made inside jobs.",
         "",
-        "| scheduler | tool | settings | wall s | executor CPU s | scheduler calls | wall ratio esap/anchor |",
-        "|---|---|---|---:|---:|---|---:|",
+        "| scheduler | tool | settings | wall s | executor CPU s | scheduler calls | wall ratio esap/anchor "
+        "| x floor |",
+        "|---|---|---|---:|---:|---|---:|---:|",
     ]
-    anchors = {o.scheduler: o for o in outcomes if o.tool != "esap" and o.ok}
+    anchors = {o.scheduler: o for o in outcomes if o.tool not in ("esap", "floor") and o.ok}
+    floors = {o.scheduler: o for o in outcomes if o.tool == "floor"}
     for o in outcomes:
-        anchor = anchors.get(o.scheduler)
+        anchor, floor = anchors.get(o.scheduler), floors.get(o.scheduler)
         ratio = f"{o.wall_s / anchor.wall_s:.2f}" if o.tool == "esap" and anchor and o.ok else ""
+        x_floor = f"{o.wall_s / floor.wall_s:.2f}" if floor and o.ok else ""
         calls = f"{o.total_calls}: " + ", ".join(f"{k} {v}" for k, v in o.calls.items()) if o.calls else "0"
         status = "" if o.ok else f" — FAILED ({o.note})"
         lines.append(f"| {o.scheduler} | {o.tool} | {o.settings}{status} | {o.wall_s:.1f} | {o.cpu_s:.1f} | "
-                     f"{calls} | {ratio} |")
+                     f"{calls} | {ratio} | {x_floor} |")
     lines.append("")
-    lines.append(f"Target: esap wall time <= {TARGET} x each anchor's, with one scheduler query per poll cycle.")
+    load = os.getloadavg()
+    lines.append(f"Target: esap wall time <= {TARGET} x each anchor's, with one scheduler query per poll cycle; "
+                 f"<= 3 x the floor (issue 21). Load average at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} "
+                 "on this machine's cores (above 2: a loaded machine, compare rows of one table only).")
     return "\n".join(lines) + "\n"
 
 
@@ -284,9 +342,14 @@ def main() -> int:
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--defaults-only", action="store_true",
                         help="skip the esap run with the anchor's poll intervals")
+    parser.add_argument("--floor", action="store_true", help="measure the scheduler's floor for the same jobs")
+    parser.add_argument("--no-anchors", action="store_true", help="leave the anchor plugins out")
+    parser.add_argument("--compare-direct", action="store_true", help="add esap with --esap-direct-shell no")
     args = parser.parse_args()
+    options = Options(anchors=not args.no_anchors, alike=not args.defaults_only, floor=args.floor,
+                      compare_direct=args.compare_direct)
     anchor_python = str(Path(args.anchor_venv) / "bin" / "python")
-    if not Path(anchor_python).exists():
+    if options.anchors and not Path(anchor_python).exists():
         parser.error(textwrap.dedent(f"""\
             no anchor venv at {args.anchor_venv}; create it with:
               python3 -m venv {args.anchor_venv} && {args.anchor_venv}/bin/pip install snakemake==9.27.1 \\
@@ -296,9 +359,9 @@ def main() -> int:
     shims = shim_dir(base)
     outcomes: list[Outcome] = []
     if args.only in (None, "slurm"):
-        outcomes += slurm_cases(base, shims, args.jobs, anchor_python, not args.defaults_only)
+        outcomes += slurm_cases(base, shims, args.jobs, anchor_python, options)
     if args.only in (None, "htcondor"):
-        outcomes += htcondor_cases(base, shims, args.jobs, anchor_python, not args.defaults_only)
+        outcomes += htcondor_cases(base, shims, args.jobs, anchor_python, options)
     text = markdown(outcomes, args.jobs)
     print(text)
     if not args.no_append:
