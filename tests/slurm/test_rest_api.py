@@ -118,3 +118,22 @@ def test_every_resource_reaches_the_controller(new_run, site: str) -> None:
     assert "gpu" in fields.get("TresPerJob", fields.get("TresPerNode", "")), fields
     if "scratch" in values:
         assert fields["MinTmpDiskNode"] == "100M", fields
+
+
+def test_rest_status_comes_from_the_controller_not_accounting(new_run, cluster: Cluster) -> None:
+    """Issue 18: on the REST path a run's states come from slurmctld (the jobs' states on Slurm
+    24.05+, the array's own job on 22.05), never from slurmdbd's job list, which lags the
+    controller. Counted per endpoint by the backend's own request counter."""
+    site = rest_site(cluster)
+    run = new_run()
+    records = run.submit([JobRequest(f"j{i}", shell("sleep 1"), site=site) for i in range(4)])
+    final = run.wait(timeout=300)
+    assert {final[r.job_id].state.value for r in records} == {"completed"}, final
+    asked = run.backend(site).access.requests  # type: ignore[attr-defined]
+    controller = {e: n for e, n in asked.items()
+                  if e.startswith("GET /slurm/") and ("/jobs/state" in e or e.endswith("/job/{id}"))}
+    accounting = {e: n for e, n in asked.items() if e.startswith("GET /slurmdb/") and e.endswith("/jobs")}
+    assert controller, dict(asked)
+    assert not accounting, dict(asked)
+    expected = "/job/{id}" if cluster.version == "host" else "/jobs/state/"
+    assert all(expected in e for e in controller), dict(asked)

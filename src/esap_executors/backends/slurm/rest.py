@@ -8,6 +8,7 @@ import pwd
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -37,6 +38,12 @@ PER_JOB_ASKS = 3  # before jobs/state: at most this many GET .../job/{id} per po
 STATE_CHUNK = 200  # single job ids per GET .../jobs/state/ (URL length)
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _BUSY = "resource temporarily unavailable"  # slurmctld's EAGAIN
+_ID_SEGMENT = re.compile(r"/\d+(?:_\d+)?(?=/|$)")
+
+
+def endpoint(method: str, path: str) -> str:
+    """`GET /slurm/v0.0.42/job/{id}`: a request's endpoint, its job id left out."""
+    return f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
 _USER_ERRORS = ("account", "partition", "time limit", "qos", "node configuration", "gres", "memory")
 
 
@@ -53,6 +60,10 @@ class RestAccess:
         self._schema: dict[str, Any] | None = None
         # run name -> (slurmctld's last_update of its last answer, the run's records in it)
         self._queue_seen: dict[str, tuple[int, list[SlurmRecord]]] = {}
+        # requests per endpoint: which daemon answered what (slurmctld under /slurm/, slurmdbd
+        # under /slurmdb/), for operators (debug log) and tests
+        self.requests: Counter[str] = Counter()
+        self._requests_lock = threading.Lock()
         self.version = version or self._choose_version()
         self.exit_codes_in_records = self.version not in BUGGY_DB_EXIT_CODES
         self._job_props = self._submit_job_properties()
@@ -68,6 +79,10 @@ class RestAccess:
               body: Any = None, ok_missing: bool = False, not_modified_ok: bool = False) -> dict[str, Any]:
         for attempt in (1, 2):
             headers = {"X-SLURM-USER-NAME": self.tokens.user, "X-SLURM-USER-TOKEN": self.tokens.token()}
+            asked = endpoint(method, path)
+            with self._requests_lock:
+                self.requests[asked] += 1
+            log.debug("slurmrestd %s", asked)
             try:
                 response = self._session().request(
                     method, self.url + path, params=params, json=body, headers=headers, timeout=self.timeout
