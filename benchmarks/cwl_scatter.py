@@ -1,6 +1,7 @@
 """CWL scatter benchmark: esap-cwltool against toil-cwl-runner --batchSystem slurm on the same cluster.
 
     .venv/bin/python benchmarks/cwl_scatter.py [--width 100] [--toil /work/bench-venv/bin/toil-cwl-runner] [--write]
+        [--floor] [--no-toil]
 
 A workflow with one 100-way scatter of a trivial step (`echo`) runs on the SLURM cluster of
 scripts/services/slurm.sh, first with `esap-cwltool --executor esap --site slurm-local`, then
@@ -10,6 +11,11 @@ dependency of this project). Both runs go through a PATH directory of wrappers t
 SLURM command (sbatch = submissions; squeue, sacct, scontrol = queries), so the scheduler
 load of the two runners is counted the same way. --write replaces the "## cwl" section of
 benchmarks/RESULTS.md.
+
+--floor also measures the scheduler's floor for the same scatter (issue 21: <= 1.5x): one bare
+`sbatch --array` of N tasks each writing its item to a file, waited on with squeue every 0.2 s, in
+the same run as esap-cwltool; --no-toil leaves toil out. With --write and --no-toil the floor
+comparison is appended to the "## cwl" section (the toil comparison there is kept).
 """
 
 from __future__ import annotations
@@ -98,6 +104,8 @@ def main() -> None:
     parser.add_argument("--toil", default="/work/bench-venv/bin/toil-cwl-runner")
     parser.add_argument("--site", default="slurm-local")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--floor", action="store_true", help="also the bare array floor of the same scatter")
+    parser.add_argument("--no-toil", action="store_true", help="leave toil-cwl-runner out")
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="esap-cwl-bench-", dir="/tmp"))
@@ -123,6 +131,13 @@ def run_both(args: argparse.Namespace, base: Path) -> None:
         cwd=esap_dir, env=esap_env,
     )
     print(f"esap-cwltool: {esap_time:.1f} s, {dict(esap_calls)}")
+    if args.floor:
+        floor_time = floor_scatter(args.width, base)
+        print(f"floor (sbatch --array + 0.2 s squeue loop): {floor_time:.1f} s; esap {esap_time / floor_time:.2f}x")
+        if args.write and args.no_toil:
+            write_floor(args, esap_time, esap_calls, floor_time)
+    if args.no_toil:
+        return
 
     toil_dir = base / "toil"
     toil_dir.mkdir()
@@ -140,6 +155,45 @@ def run_both(args: argparse.Namespace, base: Path) -> None:
     print(f"ratio esap/toil wall time: {ratio:.2f} (target <= 0.33)")
     if args.write:
         write_results(args, esap_time, esap_calls, toil_time, toil_calls, ratio)
+
+
+def floor_scatter(width: int, base: Path) -> float:
+    """The same scatter as one bare job array (each task writes its item), squeue every 0.2 s."""
+    out = base / "floor"
+    out.mkdir()
+    start = time.perf_counter()
+    job = subprocess.run(["sbatch", "--parsable", "-J", "bench-cwl-floor", "-o", "/dev/null", "-D", str(out),
+                          "--mem=100M", f"--array=0-{width - 1}", "--wrap", 'echo "$SLURM_ARRAY_TASK_ID" > '
+                          '"out-$SLURM_ARRAY_TASK_ID.txt"'], check=True, capture_output=True, text=True).stdout.strip()
+    while subprocess.run(["squeue", "-h", "-j", job, "-o", "%i"], capture_output=True, text=True).stdout.strip():
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - start
+    if len(list(out.glob("out-*.txt"))) != width:
+        raise SystemExit(f"the floor's array wrote {len(list(out.glob('out-*.txt')))} of {width} files")
+    return elapsed
+
+
+def write_floor(args: argparse.Namespace, esap_time: float, esap_calls: Counter[str], floor_time: float) -> None:
+    from results_file import append_to_section
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    ratio = esap_time / floor_time
+    entry = "\n".join([
+        f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} — against the floor (issue 21)",
+        "",
+        f"`benchmarks/cwl_scatter.py --floor --no-toil --width {args.width} --site {args.site}`: the same "
+        f"{args.width}-way scatter with esap-cwltool, then as one bare `sbatch --array` (each task writes its item "
+        "to a file; squeue every 0.2 s). Load average at the end: "
+        f"{load} on {os.cpu_count()} cores (above 2: a loaded machine, compare these two rows only).",
+        "",
+        "| runner | wall time (s) | sbatch calls | scheduler queries | x floor |",
+        "|---|---:|---:|---:|---:|",
+        f"| esap-cwltool --executor esap | {esap_time:.1f} | {esap_calls['sbatch']} | {queries(esap_calls)} "
+        f"| **{ratio:.2f}** (target <= 1.5) |",
+        f"| floor: sbatch --array + 0.2 s squeue loop | {floor_time:.1f} | 1 | - | 1.00 |",
+        "",
+    ])
+    append_to_section("## cwl", entry)
 
 
 def queries(calls: Counter[str]) -> int:
