@@ -70,3 +70,56 @@ def test_site_hint_wins_over_the_run_default(catalogue: Catalogue) -> None:
 
 def test_cpu_step_uses_the_run_default(catalogue: Catalogue) -> None:
     assert place(catalogue, Step(), "cpu-site", 0).site == "cpu-site"
+
+
+TWO_LOCAL_SITES = "here:\n  backend: local\nthere:\n  backend: local\n"
+
+
+def _hinted_workflow(hint_one: Any, hint_two: Any) -> dict[str, Any]:
+    def step(hints: Any) -> dict[str, Any]:
+        return {"in": {}, "out": ["done"], "run": {
+            "class": "CommandLineTool", "hints": hints, "baseCommand": ["echo", "placed"], "inputs": {},
+            "stdout": "done.txt", "outputs": {"done": {"type": "stdout"}}}}
+
+    return {"cwlVersion": "v1.2", "class": "Workflow", "$namespaces": {"esap": "https://w3id.org/esap/cwl#"},
+            "inputs": {}, "steps": {"one": step(hint_one), "two": step(hint_two)},
+            "outputs": {"a": {"type": "File", "outputSource": "one/done"},
+                        "b": {"type": "File", "outputSource": "two/done"}}}
+
+
+def test_site_hint_by_name_in_inline_tools_places_the_steps(tmp_path: Path) -> None:
+    """`esap:Site: {name: X}` (cwl/README.md's form; schema-salad expands `name` into an id) and the
+    list form with `class: esap:Site` both place an inline tool's step on the named site."""
+    import yaml
+
+    from tests.cwl.helpers import jobs_of_run, outputs_of, run_id_of, run_tool
+
+    sites = tmp_path / "sites.yaml"
+    sites.write_text(TWO_LOCAL_SITES)
+    workflow = tmp_path / "hinted.cwl"
+    workflow.write_text(yaml.safe_dump(_hinted_workflow(
+        {"esap:Site": {"name": "there"}}, [{"class": "esap:Site", "name": "there"}])))
+    completed = run_tool("esap-cwltool", "--site", "here", "--outdir", tmp_path / "out", workflow,
+                         cwd=tmp_path, sites=sites)
+    outputs_of(completed)
+
+    jobs = jobs_of_run(run_id_of(completed.stderr))
+    assert sorted((j.name, j.site) for j in jobs) == [("one", "there"), ("two", "there")]
+
+
+def test_site_hint_naming_an_unknown_site_is_refused(tmp_path: Path) -> None:
+    import yaml
+
+    from tests.cwl.helpers import run_tool
+
+    sites = tmp_path / "sites.yaml"
+    sites.write_text(TWO_LOCAL_SITES)
+    workflow = tmp_path / "hinted.cwl"
+    workflow.write_text(yaml.safe_dump(_hinted_workflow(
+        {"esap:Site": {"name": "there"}}, {"esap:Site": {"name": "nowhere"}})))
+    completed = run_tool("esap-cwltool", "--site", "here", "--outdir", tmp_path / "out", workflow,
+                         cwd=tmp_path, sites=sites)
+
+    assert completed.returncode != 0
+    assert "nowhere" in completed.stderr, completed.stderr[-2000:]
+    assert not (tmp_path / "out" / "done.txt").exists()

@@ -11,7 +11,7 @@ from ..checkpoint import Checkpoint, parse_checkpoint
 from ..errors import BadInput
 from ..matchmaking import match
 from ..retry_policy import RetryPolicy, parse_block
-from ..sites import Catalogue
+from ..sites import SITE_NAME, Catalogue
 
 log = logging.getLogger("cwltool")
 
@@ -44,11 +44,21 @@ def named_site(holder: Any) -> str | None:
     hint, _ = holder.get_requirement(SITE_HINT)
     if not hint:
         return None
-    for field in ("name", ESAP_NAMESPACE + "name", "site", ESAP_NAMESPACE + "site"):
+    for field in ("site", ESAP_NAMESPACE + "site", "name", ESAP_NAMESPACE + "name"):
         value = hint.get(field)
         if isinstance(value, str) and value:
-            return value
+            return value if field.endswith("site") else _unexpanded(value)
     raise BadInput("the esap:Site hint needs `name: <site>`", field="esap:Site")
+
+
+def _unexpanded(value: str) -> str:
+    """`name` is an identifier field to schema-salad: in a document it comes back as an id
+    (`file:///wf.cwl#step/run/slurm-local`). The site is the id's last segment, taken only when
+    that segment is a whole site name; anything else is returned as it is, to be refused as unknown."""
+    if "#" not in value:
+        return value
+    last = value.rsplit("#", 1)[1].rsplit("/", 1)[-1]
+    return last if SITE_NAME.fullmatch(last) else value
 
 
 def retry_hint(job: Any) -> RetryPolicy | None:
