@@ -181,7 +181,8 @@ def test_directory_outputs_are_uploaded_as_trees(logged_in: Storage, tmp_path: P
     tool = tmp_path / "tree.cwl"
     tool.write_text(yaml.safe_dump({
         "cwlVersion": "v1.2", "class": "CommandLineTool", "inputs": {},
-        "baseCommand": ["sh", "-c", "mkdir -p maps/deep && echo north > maps/n.txt && echo deep > maps/deep/d.txt"],
+        "baseCommand": ["sh", "-c", "mkdir -p maps/deep maps/empty/inner maps/blank && echo north > maps/n.txt "
+                                    "&& echo deep > maps/deep/d.txt"],
         "outputs": {"maps": {"type": "Directory", "outputBinding": {"glob": "maps"}}},
     }))
     completed = run_tool("esap-cwltool", "--site", "local", "--no-container", "--outdir", tmp_path / "out",
@@ -190,6 +191,10 @@ def test_directory_outputs_are_uploaded_as_trees(logged_in: Storage, tmp_path: P
 
     assert visible_files(logged_in.local("results")) == ["maps/deep/d.txt", "maps/n.txt"]
     assert (logged_in.local("results") / "maps" / "deep" / "d.txt").read_text() == "deep\n"
+    # empty folders of the Directory are on the storage too, as collections
+    assert (logged_in.local("results") / "maps" / "empty" / "inner").is_dir()
+    assert (logged_in.local("results") / "maps" / "blank").is_dir()
+    assert list((logged_in.local("results") / "maps" / "blank").iterdir()) == []
     assert "2 output file(s) uploaded" in completed.stderr
 
 

@@ -208,9 +208,9 @@ def check_destination(url: str) -> None:
 
 
 def upload_outputs(outputs: Any, outdir: str, url: str) -> list[str]:
-    """Upload every File of the final outputs (Directories file by file) under `url`, by its path
-    relative to `outdir`; returns the URLs written."""
-    from ..staging.remote import upload
+    """Upload every File of the final outputs (Directories file by file, their empty folders as
+    collections) under `url`, by its path relative to `outdir`; returns the file URLs written."""
+    from ..staging.remote import make_collection, upload
 
     base = url.rstrip("/") + "/"
     root = os.path.realpath(outdir)
@@ -221,6 +221,11 @@ def upload_outputs(outputs: Any, outdir: str, url: str) -> list[str]:
         relative = os.path.relpath(real, root) if real.startswith(root + os.sep) else os.path.basename(real)
         files = [real] if os.path.isfile(real) else [
             os.path.join(directory, name) for directory, _, names in os.walk(real) for name in sorted(names)]
+        if not os.path.isfile(real):
+            for directory, subdirectories, names in os.walk(real):
+                if not subdirectories and not names:  # MKCOL makes its parents
+                    part = os.path.normpath(os.path.join(relative, os.path.relpath(directory, real)))
+                    make_collection(base + "/".join(urllib.parse.quote(p) for p in part.split(os.sep)) + "/")
         for local in files:
             part = relative if local == real else os.path.join(relative, os.path.relpath(local, real))
             if part in seen:

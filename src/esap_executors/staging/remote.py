@@ -381,6 +381,28 @@ def remove(url: str) -> None:
     _with_retries(url, attempt)
 
 
+def make_collection(url: str) -> None:
+    """MKCOL `url` and the parents it lacks (an existing collection is fine); the write scope is required."""
+    access = access_for(url)
+    _refuse_if_lacking(access, "write", url)
+    fs = _dav_fs(access)
+    parts = [p for p in _path_of(url).split("/") if p]
+
+    def mkcol(depth: int) -> None:
+        path = "/".join(parts[:depth])
+        try:
+            _dav_call(url, lambda: fs.client.request("MKCOL", path, add_trailing_slash=True))
+        except _HttpStatus as exc:
+            if exc.status == 405:  # it exists
+                return
+            if exc.status != 409 or depth <= 1:
+                raise
+            mkcol(depth - 1)  # 409: the parent is missing
+            _dav_call(url, lambda: fs.client.request("MKCOL", path, add_trailing_slash=True))
+
+    _with_retries(url, lambda number: mkcol(len(parts)))
+
+
 def check_writable(url: str) -> None:
     """Without contacting the storage: AuthError when the URL's token visibly lacks the write scope."""
     _refuse_if_lacking(access_for(url), "write", url)
