@@ -232,3 +232,46 @@ def test_a_step_placed_on_a_site_that_does_not_fetch_gets_its_inputs_through_thi
         ("combine", "local"), ("measure", "slurm-local")]
     assert len(_cached_files(isolated / "staging-cache")) == 3  # fetched here, for the local step
     assert _cached_files(site_cache) == []
+
+
+MiB = 1 << 20
+
+
+def _three_inputs_tool(server: Storage, tmp_path: Path) -> tuple[Path, Path]:
+    for name in ("a.dat", "b.dat", "c.dat"):
+        server.put_file(f"in/{name}", name.encode() * MiB)  # 5 MiB each
+    tool = tmp_path / "cat.cwl"
+    tool.write_text(yaml.safe_dump({
+        "cwlVersion": "v1.2", "class": "CommandLineTool", "baseCommand": ["wc", "-c"],
+        "inputs": {name: {"type": "File", "inputBinding": {"position": i}} for i, name in enumerate("abc")},
+        "stdout": "sizes.txt", "outputs": {"sizes": {"type": "stdout"}},
+    }))
+    job = tmp_path / "job.yml"
+    job.write_text(yaml.safe_dump({name: {"class": "File", "location": server.davs(f"in/{name}.dat")}
+                                   for name in "abc"}))
+    return tool, job
+
+
+def test_the_submit_hosts_cache_keeps_to_its_bound(logged_in: Storage, tmp_path: Path, isolated: Path) -> None:
+    tool, job = _three_inputs_tool(logged_in, tmp_path)
+    completed = run_tool("esap-cwltool", "--site", "local", "--no-container", "--outdir", tmp_path / "out",
+                         tool, job, cwd=tmp_path, env={"ESAP_STAGING_CACHE_SIZE": "12M"})
+    outputs = outputs_of(completed)
+
+    assert Path(outputs["sizes"]["path"]).read_text().split("\n")[-2].split() == [str(15 * MiB), "total"]
+    cached = _cached_files(isolated / "staging-cache")
+    assert len(cached) == 2 and sum(p.stat().st_size for p in cached) <= 12 * MiB
+    assert b"c.dat" * MiB in [p.read_bytes() for p in cached]  # the last fetched stays
+
+
+def test_a_malformed_submit_cache_bound_is_named(logged_in: Storage, tmp_path: Path, isolated: Path) -> None:
+    tool, job = _three_inputs_tool(logged_in, tmp_path)
+    completed = run_tool("esap-cwltool", "--site", "local", "--no-container", "--outdir", tmp_path / "out",
+                         tool, job, cwd=tmp_path, env={"ESAP_STAGING_CACHE_SIZE": "lots"})
+
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    [line] = [x for x in completed.stderr.splitlines() if x.startswith("esap-cwltool: ")]
+    assert "ESAP_STAGING_CACHE_SIZE" in line and "'lots'" in line, line
+    assert "esap run r" not in completed.stderr  # no run was opened: nothing was recorded or sent
+    assert _cached_files(isolated / "staging-cache") == []
+    assert not (tmp_path / "out").exists()

@@ -116,6 +116,9 @@ class EsapJobExecutor(JobExecutor):
         name = f"esap-cwl-inputs-{digest(job_order, getattr(runtime_context, 'esap_final_outdir', ''))[:16]}"
         self.inputs_dir = Path(os.path.abspath(base)) / name
         try:
+            from ..staging.cache import submit_cache_bytes
+
+            submit_cache_bytes()  # a malformed bound is named before anything is fetched or submitted
             remote_io.check_inputs(job_order, self.settings.job_order_file)
             if self._jobs_fetch_inputs():
                 # the jobs fetch them on the execute side (staging: {fetch: execute}); a step

@@ -128,8 +128,20 @@ class SiteCache:
             os.close(descriptor)
 
 
+CACHE_SIZE_VARIABLE = "ESAP_STAGING_CACHE_SIZE"
+
+
 def default_cache() -> SiteCache:
-    """This machine's cache for the current user (submit-host staging)."""
+    """This machine's cache for the current user (submit-host staging), bounded by
+    $ESAP_STAGING_CACHE_SIZE (e.g. 50G; a bare number is MiB), else unbounded."""
     from ..paths import state_dir
 
-    return SiteCache(state_dir() / "staging-cache")
+    return SiteCache(state_dir() / "staging-cache", max_bytes=submit_cache_bytes())
+
+
+def submit_cache_bytes() -> int | None:
+    """The submit host's bound from the environment; a malformed value is BadInput naming the variable."""
+    from ..formats.memory import parse_memory_mib
+
+    value = os.environ.get(CACHE_SIZE_VARIABLE, "").strip()
+    return parse_memory_mib(value, field=CACHE_SIZE_VARIABLE) << 20 if value else None
