@@ -275,3 +275,57 @@ def test_a_malformed_submit_cache_bound_is_named(logged_in: Storage, tmp_path: P
     assert "esap run r" not in completed.stderr  # no run was opened: nothing was recorded or sent
     assert _cached_files(isolated / "staging-cache") == []
     assert not (tmp_path / "out").exists()
+
+
+NOTE = b"observed under clouds\n"
+
+
+def _reading_workflow(tmp_path: Path) -> Path:
+    """A workflow that reads one input's contents on the submit side (loadContents on a step input),
+    passes another straight to its outputs, and gives a Directory to a step."""
+    workflow = tmp_path / "reads.cwl"
+    workflow.write_text(yaml.safe_dump({
+        "cwlVersion": "v1.2", "class": "Workflow", "requirements": {"StepInputExpressionRequirement": {}},
+        "inputs": {"table": "File", "note": "File", "folder": "Directory"},
+        "outputs": {"header": {"type": "File", "outputSource": "read/header"},
+                    "note_out": {"type": "File", "outputSource": "note"},
+                    "alpha": {"type": "File", "outputSource": "open/alpha"}},
+        "steps": {
+            "read": {"in": {"text": {"source": "table", "loadContents": True, "valueFrom": "$(self.contents)"}},
+                     "out": ["header"],
+                     "run": {"class": "CommandLineTool", "baseCommand": ["printf", "%s"],
+                             "inputs": {"text": {"type": "string", "inputBinding": {"position": 1}}},
+                             "stdout": "header.txt", "outputs": {"header": {"type": "stdout"}}}},
+            "open": {"in": {"folder": "folder"}, "out": ["alpha"],
+                     "run": {"class": "CommandLineTool", "baseCommand": ["sh", "-c", 'cat "$0"/a.dat'],
+                             "inputs": {"folder": {"type": "Directory", "inputBinding": {"position": 1}}},
+                             "stdout": "alpha.txt", "outputs": {"alpha": {"type": "stdout"}}}}},
+    }))
+    return workflow
+
+
+def test_inputs_read_on_the_submit_side_are_fetched_there_on_sites_whose_jobs_fetch(
+        logged_in: Storage, tmp_path: Path, isolated: Path, site_cache: Path) -> None:
+    """loadContents and a workflow output passed straight through need the real bytes here: the
+    outputs are the same as when this host fetches every input."""
+    require_service("slurm")
+    job = _inputs(logged_in, tmp_path)
+    logged_in.put_file("in/note.txt", NOTE)
+    order = yaml.safe_load(job.read_text())
+    order["note"] = {"class": "File", "location": logged_in.https("in/note.txt")}
+    job.write_text(yaml.safe_dump(order))
+    workflow = _reading_workflow(tmp_path)
+    contents = {}
+    for where, sites in (("submit", EXAMPLE_SITES), ("execute", _sites_fetching_on_execute(tmp_path, site_cache))):
+        completed = run_tool("esap-cwltool", "--site", "slurm-local", "--no-container", "--outdir",
+                             tmp_path / f"out-{where}", "--esap-outputs-to", logged_in.davs(f"results-{where}/"),
+                             workflow, job, cwd=tmp_path, sites=sites)
+        outputs = outputs_of(completed)
+        contents[where] = {name: Path(outputs[name]["path"]).read_bytes() for name in ("header", "note_out", "alpha")}
+        uploaded = logged_in.local(f"results-{where}")
+        assert (uploaded / outputs["note_out"]["basename"]).read_bytes() == NOTE
+
+    assert contents["execute"] == contents["submit"] == {"header": TABLE, "note_out": NOTE, "alpha": b"alpha\n"}
+    assert "esap: 2 input(s) fetched from storage URLs on this host (read here: note, table)" in completed.stderr
+    assert "esap: 1 input(s) by storage URL, fetched by the jobs" in completed.stderr
+    assert sorted(p.read_bytes() for p in _cached_files(site_cache)) == [b"alpha\n", b"beta\n"]

@@ -24,6 +24,7 @@ from ..errors import EsapError
 from ..store import Store
 from . import remote_io
 from .keys import digest
+from .read_here import inputs_read_here
 from .session import EsapSettings, Session
 
 
@@ -122,7 +123,14 @@ class EsapJobExecutor(JobExecutor):
             remote_io.check_inputs(job_order, self.settings.job_order_file)
             if self._jobs_fetch_inputs():
                 # the jobs fetch them on the execute side (staging: {fetch: execute}); a step
-                # placed on a site that does not, fetches through this host (job.py)
+                # placed on a site that does not, fetches through this host (job.py); what
+                # cwltool reads here (loadContents, an output passed through…) is fetched now
+                here = inputs_read_here(process)
+                count = remote_io.fetch_inputs(job_order, self.inputs_dir, names=here) if here else 0
+                if count:
+                    logging.getLogger("cwltool").info(
+                        "esap: %d input(s) fetched from storage URLs on this host (read here: %s)", count,
+                        ", ".join(sorted(here)))
                 deferred = remote_io.defer_inputs(job_order, self.inputs_dir)
                 runtime_context.esap_deferred = deferred  # type: ignore[attr-defined]
                 logging.getLogger("cwltool").info("esap: %d input(s) by storage URL, fetched by the jobs",

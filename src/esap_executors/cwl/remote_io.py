@@ -89,16 +89,21 @@ def check_inputs(job_order: Any, source: str | None = None) -> None:
             raise type(exc)(f"{source + ': ' if source else ''}{name}: {exc}") from None
 
 
-def fetch_inputs(job_order: Any, into: Path) -> int:
-    """Fetch the storage inputs into `into` (the site cache first) and point the job order at
-    the copies; the same URL is fetched once. Returns how many objects were rewritten."""
+def fetch_inputs(job_order: Any, into: Path, names: set[str] | None = None) -> int:
+    """Fetch the storage inputs (those of the inputs `names`, default all) into `into` (the site
+    cache first) and point the job order at the copies; the same URL is fetched once, for every
+    object that names it. Returns how many objects were rewritten."""
     from ..staging.cache import default_cache
 
     cache = default_cache()
+    found = remote_inputs(job_order)
+    urls = {str(obj["location"]) for name, obj in found if names is None or name in names}
     done: dict[str, Path] = {}
     count = 0
-    for _, obj in remote_inputs(job_order):
+    for _, obj in found:
         url = str(obj["location"])
+        if url not in urls:
+            continue
         local = done.get(url)
         if local is None:
             local = done[url] = _local_copy(url, obj, into)
