@@ -215,6 +215,17 @@ chmod 600 "$ROOT$JWTKEY"
 mkdir -p "$HOST_STATE/ctld" "$ROOT$CONFDIR"
 if [ "$SLURM_CI_CLEAN" = 1 ]; then rm -rf "$HOST_STATE/ctld"/* "$HOST_STATE"/spool-*; fi
 GPUNODE=""; GRESTYPES=""
+# 26.05 enforces memory requests, as a production site does (the other clusters keep CR_CPU):
+# memory is consumable, a job without --mem gets the node's memory per CPU (DefMemPerCPU, so
+# the same SLURM_CI_CPUS one-core jobs still fit a node), and jobacct_gather's OverMemoryKill
+# kills a step whose RSS passes its request at the next sample (task=1: about 1 s later), its
+# job ending OUT_OF_MEMORY. No cgroups (they are not usable here, services.md).
+SELECT_PARAMS=CR_CPU; MEMORY_ENFORCEMENT=""
+if [ "$VERSION" = 26.05 ]; then
+  SELECT_PARAMS=CR_CPU_Memory
+  MEMORY_ENFORCEMENT="DefMemPerCPU=$((SLURM_CI_MEM / SLURM_CI_CPUS))
+JobAcctGatherParams=OverMemoryKill"
+fi
 if [ "$SLURM_CI_GPUS" -gt 0 ]; then
   GRESTYPES="GresTypes=gpu"; GPUNODE="n$SLURM_CI_NODES"
   for g in $(seq 0 $((SLURM_CI_GPUS-1))); do [ -e "/dev/slurmci-gpu$g" ] || mknod -m 666 "/dev/slurmci-gpu$g" c 1 3 2>/dev/null || : > "/dev/slurmci-gpu$g"; done
@@ -249,7 +260,7 @@ TaskPlugin=task/none
 SwitchType=switch/none
 MpiDefault=none
 SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
+SelectTypeParameters=$SELECT_PARAMS
 SchedulerType=sched/backfill
 SlurmdParameters=config_overrides
 ReturnToService=2
@@ -270,6 +281,7 @@ InactiveLimit=0
 SlurmdTimeout=60
 SlurmctldTimeout=60
 EOF
+[ -z "$MEMORY_ENFORCEMENT" ] || echo "$MEMORY_ENFORCEMENT"
 i=0; for n in $(nodes); do i=$((i+1)); g=""; [ "$n" = "$GPUNODE" ] && g=" Gres=gpu:$SLURM_CI_GPUS"
   echo "NodeName=$n NodeHostname=$n NodeAddr=127.0.0.1 Port=$((NODEPORT+i)) CPUs=$SLURM_CI_CPUS RealMemory=$SLURM_CI_MEM TmpDisk=10000$g State=UNKNOWN"; done
 echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"

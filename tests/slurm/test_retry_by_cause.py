@@ -1,10 +1,9 @@
-"""Retries by cause on real SLURM: a time limit gets more time; a failed node is avoided.
+"""Retries by cause on real SLURM: memory, a time limit, a failed node.
 
-SLURM kills no job for its memory on these clusters: they schedule with
-SelectTypeParameters=CR_CPU and no JobAcctGatherParams=OverMemoryKill (scripts/services/slurm.sh,
-"No cgroups needed" in ../shared/reference/services.md), so a job above its --mem completes there.
-The out-of-memory retry is tested on the local site (tests/core/test_retry_by_cause.py); here
-SLURM's OUT_OF_MEMORY state is checked to become that cause.
+Only the Slurm 26.05 cluster kills a job for its memory (CR_CPU_Memory and
+JobAcctGatherParams=OverMemoryKill in scripts/services/slurm-next.sh; no cgroups here,
+../shared/reference/services.md): the out-of-memory retry runs there, through both access paths.
+The other clusters schedule CPUs only, and a job above its --mem completes on them.
 """
 
 from __future__ import annotations
@@ -18,12 +17,13 @@ import pytest
 
 from esap_executors.backends.slurm.records import SlurmRecord, to_status
 from esap_executors.causes import Cause, cause_of
+from esap_executors.cli.job_commands import explanation
 from esap_executors.errors import BadInput
 from esap_executors.retry_policy import parse_cli
 from esap_executors.runs import JobRequest, Run
 from esap_executors.states import JobState
 
-from .conftest import Cluster, shell
+from .conftest import CLUSTERS, SELECTED, Cluster, require_cluster, shell
 
 
 def test_slurm_failure_states_name_their_cause() -> None:
@@ -36,6 +36,36 @@ def test_slurm_failure_states_name_their_cause() -> None:
     # code 1 is a failure is the job's success codes' to say (the Tracker then names EXIT_CODE)
     ended = to_status(SlurmRecord(native_id="1", state="FAILED", exit_code=1))
     assert ended.state is JobState.COMPLETED and ended.exit_code == 1 and cause_of(ended) is None
+    # memory enforced by accounting (OverMemoryKill): FAILED 0:9, its peak at or above its request
+    killed = to_status(SlurmRecord(native_id="1", state="FAILED", signal=9, max_rss="111292K", req_mem="50M"))
+    assert (killed.state, killed.reason, cause_of(killed)) == (JobState.FAILED, "OUT_OF_MEMORY", Cause.OUT_OF_MEMORY)
+    other_kill = to_status(SlurmRecord(native_id="1", state="FAILED", signal=9, max_rss="20000K", req_mem="50M"))
+    assert cause_of(other_kill) is Cause.EXIT_CODE
+
+
+MEMORY_ENFORCING = CLUSTERS["26.05"]
+GROWER = "python3 -c \"import time; block = bytearray(150 * 1024 * 1024); time.sleep(3)\" && echo finished > {out}"
+
+
+@pytest.mark.skipif("26.05" not in SELECTED, reason="ESAP_TEST_SLURM leaves out 26.05 (enforces memory)")
+@pytest.mark.parametrize("site", MEMORY_ENFORCING.sites)
+def test_a_job_above_its_memory_is_killed_and_succeeds_with_doubled_memory(
+        site: str, new_run: Callable[..., Run], tmp_path: Path) -> None:
+    """150 MiB in a job that asked for 100M: SLURM kills it (FAILED 0:9, its peak above ReqMem),
+    the Tracker names OUT_OF_MEMORY, and the retry asks for 200M and completes."""
+    require_cluster(MEMORY_ENFORCING)
+    run = new_run()
+    spec = shell(GROWER.format(out=tmp_path / "out"), memory="100M").with_changes(
+        retry_policy=parse_cli(["OUT_OF_MEMORY:memory=x2,up_to=1G"], None))
+    run.submit([JobRequest(key="grower", spec=spec, site=site)])
+    final = next(iter(run.wait(timeout=240).values()))
+    attempts = sorted(run.store.jobs_of_run(run.run_id), key=lambda r: r.attempt)
+    assert [(r.state, r.cause, r.spec.memory_mib) for r in attempts] == [
+        (JobState.FAILED, "OUT_OF_MEMORY", 100), (JobState.COMPLETED, None, 200)]
+    assert explanation(attempts[0]).startswith("OUT_OF_MEMORY: ")  # esap status's REASON column
+    assert final.retry_note == "after OUT_OF_MEMORY: memory 100 MiB -> 200 MiB"
+    assert attempts[0].native_id != attempts[1].native_id
+    assert (tmp_path / "out").read_text() == "finished\n"
 
 
 def test_a_job_over_its_time_limit_is_retried_with_more_time(

@@ -321,7 +321,7 @@ def _explained(record: SlurmRecord) -> JobStatus:
     if record.elapsed:
         words.append(f"after {record.elapsed}")
     if record.max_rss:
-        words.append(f"MaxRSS {record.max_rss}")
+        words.append(f"MaxRSS {record.max_rss}" + (f" of ReqMem {record.req_mem}" if record.req_mem else ""))
     reason = status.reason or record.state
     if words:
         reason = f"{reason}: {' '.join(words)}"

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 RECORD_FIELDS = "JobID,State,ExitCode,Reason,Comment"
-DETAIL_FIELDS = "JobID,State,ExitCode,Reason,Comment,NodeList,Elapsed,MaxRSS,TotalCPU"
+DETAIL_FIELDS = "JobID,State,ExitCode,Reason,Comment,NodeList,Elapsed,MaxRSS,TotalCPU,ReqMem"
 QUEUE_FORMAT = "JobArrayID:|,State:|,Reason:|,exit_code:|,Comment:"
 CANCEL_CHUNK = 500  # ids per scancel call: keeps argv far below ARG_MAX
 # errors that mean "the request is wrong", not "the cluster is unreachable"
@@ -291,6 +291,7 @@ def _parse_sacct(out: str, fields: str, *, keep_steps: bool = False) -> list[Slu
                     elapsed=row.get("Elapsed", ""),
                     max_rss=row.get("MaxRSS", ""),
                     total_cpu=row.get("TotalCPU", ""),
+                    req_mem=row.get("ReqMem", ""),
                 )
             )
     return records

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ...errors import BadInput
 from ...formats.hostlists import expand_index_ranges
+from ...formats.memory import sacct_memory_mib
 from ...states import JobState, JobStatus
 
 QUEUED_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "RESIZING"}
@@ -36,8 +38,9 @@ class SlurmRecord:
     name: str = ""
     node_list: str = ""
     elapsed: str = ""
-    max_rss: str = ""
+    max_rss: str = ""  # the batch step's peak (sacct's MaxRSS)
     total_cpu: str = ""
+    req_mem: str = ""  # the job's memory request per node (sacct's ReqMem)
     stdout: str | None = None
     stderr: str | None = None
 
@@ -71,6 +74,23 @@ def exited_by_itself(record: SlurmRecord) -> bool:
     return normal_state(record.state) == "FAILED" and record.exit_code not in (None, 0) and not record.signal
 
 
+def killed_for_memory(record: SlurmRecord) -> bool:
+    """A job SLURM killed for using more memory than it requested.
+
+    Where memory is enforced by accounting (JobAcctGatherParams=OverMemoryKill, no cgroups),
+    slurmstepd kills the step with SIGKILL and the job ends FAILED 0:9, not OUT_OF_MEMORY as
+    cgroup enforcement says: a job so ended whose peak RSS reached its request ran out of memory.
+    """
+    if normal_state(record.state) != "FAILED" or record.signal != 9:
+        return False
+    try:
+        used = sacct_memory_mib(record.max_rss, field="MaxRSS")
+        requested = sacct_memory_mib(record.req_mem.rstrip("nN"), field="ReqMem")  # "50Mn" before 21.08
+    except BadInput:
+        return False
+    return used is not None and requested is not None and requested > 0 and used >= requested
+
+
 def to_status(record: SlurmRecord) -> JobStatus:
     state = job_state(record.state, record.reason)
     if exited_by_itself(record):
@@ -78,7 +98,10 @@ def to_status(record: SlurmRecord) -> JobStatus:
         # success codes (CWL successCodes) to say: the Tracker maps exit codes to states.
         state = JobState.COMPLETED
     reason = None
-    if state is JobState.FAILED:
+    cause = STATE_CAUSES.get(normal_state(record.state)) if state is JobState.FAILED else None
+    if state is JobState.FAILED and cause is None and killed_for_memory(record):
+        cause = reason = "OUT_OF_MEMORY"
+    elif state is JobState.FAILED:
         reason = record.state if record.state != "FAILED" else (record.reason or None)
         if reason in (None, "None"):
             reason = "FAILED"
@@ -91,7 +114,7 @@ def to_status(record: SlurmRecord) -> JobStatus:
         exit_code=record.exit_code if state.is_final else None,
         signal=record.signal or None,
         reason=reason,
-        cause=STATE_CAUSES.get(normal_state(record.state)) if state is JobState.FAILED else None,
+        cause=cause,
         stdout_path=record.stdout,
         stderr_path=record.stderr,
     )

@@ -292,8 +292,18 @@ class RestAccess:
                 continue
             record = _ctld_record(job)
             if record.native_id in wanted:
-                found.append(record)
-        return found
+                found.append(replace(record, req_mem=_memory_request(job)))
+        return self._with_peaks(found, run_name, since)
+
+    def _with_peaks(self, records: list[SlurmRecord], run_name: str, since: float) -> list[SlurmRecord]:
+        """Jobs killed by SIGKILL get their peak memory from slurmdb (one more request), which
+        tells a kill for memory by accounting (records.killed_for_memory) from any other."""
+        killed = [r.native_id for r in records if r.signal == 9 and r.req_mem]
+        if not killed:
+            return records
+        peaks = {native: usage.max_memory_mib for native, usage in self.usage(killed, run_name, since).items()}
+        return [replace(r, max_rss=f"{peaks[r.native_id]}M") if peaks.get(r.native_id) is not None else r
+                for r in records]
 
     def queue_records(self, run_name: str, since: float) -> list[SlurmRecord]:
         """slurmctld's view of the run: immediate, and with comments (slurmdb shows a comment
@@ -512,6 +522,15 @@ def _ctld_record(job: Mapping[str, Any]) -> SlurmRecord:
         stdout=str(job.get("standard_output") or "") or None,
         stderr=str(job.get("standard_error") or "") or None,
     )
+
+
+def _memory_request(job: Mapping[str, Any]) -> str:
+    """The controller's memory request of a job per node, as sacct's ReqMem writes it ("" if none)."""
+    per_node = _number(job.get("memory_per_node"))
+    if not per_node:
+        per_cpu, cpus = _number(job.get("memory_per_cpu")), _number(job.get("cpus"))
+        per_node = per_cpu * cpus if per_cpu and cpus else None
+    return f"{per_node}M" if per_node else ""
 
 
 def _partition(item: Mapping[str, Any]) -> Partition:
