@@ -3,6 +3,7 @@ timer), the job exits with the agreed code, and a continuation finishes it in th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from esap_executors.sqlite_store import open_store
@@ -29,6 +30,35 @@ def test_a_job_checkpoints_before_its_walltime_and_completes_in_two_segments(sta
     assert (first.exit_code, second.state, second.key) == (85, JobState.COMPLETED, first.key)
     assert first.workdir == second.workdir == str(tmp_path)
     assert second.retry_note == f"continues after its checkpoint (exit 85): segment 2 in {tmp_path}"
+    _shown_as_one_step(first.run_id, [first.job_id, second.job_id], tmp_path)
+
+
+def _shown_as_one_step(run_id: str, segments: list[str], tmp_path: Path) -> None:
+    """`esap status`, `esap report` and the RO-Crate show the segments as one step."""
+    status = esap("status", run_id, "--json")
+    assert status.returncode == 0, status.stderr
+    (step,) = json.loads(status.stdout)
+    assert (step["id"], step["state"], [s["id"] for s in step["segments"]]) == (segments[-1], "completed", segments)
+    table = esap("status", run_id).stdout.splitlines()
+    assert len(table) == 4 and table[1].startswith(f"{segments[-1]} ") and " completed " in table[1]
+    assert table[2].startswith(f"  segment 1/2: {segments[0]} local:") and table[2].endswith(" checkpointed (exit 85)")
+    assert table[3].startswith(f"  segment 2/2: {segments[1]} local:") and table[3].endswith(" completed (exit 0)")
+    crate_dir = tmp_path / "crate"
+    report = esap("report", run_id, "--json", "--ro-crate", str(crate_dir))
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["run"]["jobs"] == 1 and data["run"]["states"] == {"completed": 1}
+    (job,) = data["jobs"]
+    assert [(s["job_id"], s["state"], s["exit_code"]) for s in job["segments"]] == [
+        (segments[0], "checkpointed", 85), (segments[1], "completed", 0)]
+    assert job["queued"] == job["segments"][0]["queued"] and job["ended"] == job["segments"][1]["ended"]
+    graph = {e["@id"]: e for e in json.loads((crate_dir / "ro-crate-metadata.json").read_text())["@graph"]}
+    actions = [e for e in graph.values() if e["@id"].startswith("#job-") and e["@type"] == "CreateAction"]
+    assert [a["@id"] for a in actions] == [f"#job-{segments[-1]}"]
+    facts = {graph[p["@id"]]["name"]: graph[p["@id"]]["value"] for p in actions[0]["additionalProperty"]}
+    assert facts["segments"] == 2
+    assert facts["segment 1"].startswith(f"{segments[0]}: scheduler job ") and facts["segment 1"].endswith(
+        "checkpointed (exit 85)")
 
 
 def test_a_checkpoint_needs_a_walltime_and_a_signal_name(state_dir: Path, tmp_path: Path) -> None:

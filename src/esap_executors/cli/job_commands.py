@@ -24,6 +24,7 @@ from ..report.at_end import end_of_run
 from ..retry_policy import parse_cli
 from ..right_size import remember_usage, right_size, step_of
 from ..runs import JobRequest, Run, run_id_for
+from ..segments import Step, segment_outcome, steps_of
 from ..sites import Catalogue
 from ..states import JobState, JobStatus
 from ..store import JobRecord, Store
@@ -412,17 +413,29 @@ def status_command(args: argparse.Namespace) -> int:
     with tracker_for(store, catalogue) as tracker:
         records = tracker.refresh(records)
     records.sort(key=lambda r: (r.created, r.job_id))
+    steps = steps_of(records)  # a checkpointed step's segments: one row, its segments inside
     if args.json:
-        payload: Any = [_as_dict(r) for r in records]
+        payload: Any = [_step_dict(step) for step in steps]
         print(json.dumps(payload[0] if single else payload, indent=2))
         return 0
     print(f"{'ID':<22} {'SITE':<18} {'SCHEDULER-ID':<14} {'STATE':<10} {'EXIT':<5} {'NAME':<20} REASON")
-    for r in records:
+    for step in steps:
+        r = step.record
         exit_text = "" if r.exit_code is None else str(r.exit_code)
         missing = f" missing outputs: {', '.join(r.missing_outputs)}" if r.missing_outputs else ""
         print(f"{r.job_id:<22} {r.site:<18} {r.native_id or '-':<14} {r.state.value:<10} {exit_text:<5} "
               f"{escaped(r.name)[:20]:<20} {escaped(explanation(r))}{escaped(missing)}")
+        for number, segment in enumerate(step.segments, start=1):
+            print(f"  segment {number}/{len(step.segments)}: {segment.job_id} "
+                  f"{segment.site}:{segment.native_id or '-'} {segment_outcome(segment)}")
     return 0
+
+
+def _step_dict(step: Step) -> dict[str, Any]:
+    data = _as_dict(step.record)
+    if step.segments:
+        data["segments"] = [_as_dict(segment) for segment in step.segments]
+    return data
 
 
 def watch_command(store: Store, catalogue: Catalogue, args: argparse.Namespace) -> int:

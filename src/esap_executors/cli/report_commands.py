@@ -76,6 +76,10 @@ def print_text(report: RunReport) -> None:
         print(f"{j.job_id:<22} {escaped(j.name)[:20]:<20} {j.site[:14]:<14} {(j.native_id or '-')[:10]:<10} "
               f"{j.state:<9} {'' if j.exit_code is None else j.exit_code:>4} {_seconds(waited):>8} "
               f"{_seconds(j.run_s):>8} {eff:>7}  {escaped(j.reason or '')}")
+        for number, segment in enumerate(j.segments, start=1):
+            print(f"  segment {number}/{len(j.segments)}: {segment.job_id} {segment.native_id or '-'} "
+                  f"{segment.state} (exit {'-' if segment.exit_code is None else segment.exit_code}), "
+                  f"ran {_seconds(segment.run_s)}")
 
 
 def _seconds(value: float | None) -> str:

@@ -39,7 +39,7 @@ def write_crate(report: RunReport, metadata: Mapping[str, Any], directory: str |
     crate.metadata.extra_contexts.append(WFRUN_CONTEXT)
     summary = report.summary
     crate.name = f"esap run {summary.run_id}"
-    crate.description = (f"A {summary.front} run of esap-executors: {summary.jobs} scheduler job(s) on "
+    crate.description = (f"A {summary.front} run of esap-executors: {summary.jobs} job(s) on "
                          f"{', '.join(summary.sites) or 'no site'}")
     crate.datePublished = _iso(time.time())
     crate.license = str(metadata.get("license") or "notspecified")
@@ -191,6 +191,11 @@ def _add_job(crate: ROCrate, job: JobReport, tools: dict[str, Any]) -> Any:
              ("retry", job.retry_note, None), ("queued", _iso(job.queued), None),
              ("requested cores", job.cores, None), ("requested memory", job.memory_mib, "MiB"),
              ("requested walltime", job.walltime_s, "s")]
+    if job.segments:  # a checkpointed step: one action, its scheduler jobs listed in it
+        facts.append(("segments", len(job.segments), None))
+        facts += [(f"segment {n}", f"{s.job_id}: scheduler job {s.native_id or '-'}, {s.state}"
+                   + ("" if s.exit_code is None else f" (exit {s.exit_code})"), None)
+                  for n, s in enumerate(job.segments, start=1)]
     action["additionalProperty"] = [_value(crate, action, i, name, value, unit)
                                     for i, (name, value, unit) in enumerate(facts) if value is not None]
     usage = [("wallTime", job.wall_s, "s"), ("cpuTime", job.cpu_s, "s"), ("peakMemory", job.max_memory_mib, "MiB")]

@@ -213,6 +213,8 @@ def _row(job: JobReport) -> list[object]:
         reason += f" [{job.retry_note}]"
     if job.missing_outputs:
         reason += f" missing outputs: {', '.join(job.missing_outputs)}"
+    if job.segments:
+        reason += " [segments: " + ", ".join(f"{s.job_id} {s.state}" for s in job.segments) + "]"
     return [job.job_id, job.name, job.site, job.native_id or "-", job.state, job.exit_code, reason.strip(),
             _round(job.queued), _round(job.started), _round(job.ended), _round(waited), _round(job.run_s),
             job.cores, _round(job.cpu_efficiency, 3), job.max_memory_mib, job.memory_mib, job.walltime_s]

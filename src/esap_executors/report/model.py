@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..backends.base import Usage
 from ..errors import BadInput
+from ..segments import steps_of
 from ..states import JobState
 from ..store import JobRecord, Store
 
 Transition = tuple[str | None, str, float, str | None]
 
 STARTED_STATES = frozenset({JobState.RUNNING.value, JobState.STAGING.value})
+CHECKPOINTED = "checkpointed"  # the state of a step's segment that a continuation went on from
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class JobReport:
     missing_outputs: tuple[str, ...]
     cause: str | None = None  # causes.Cause of a failure
     retry_note: str | None = None  # a retry: what changed in its request; a failure: why no retry
+    # a checkpointed step: its scheduler jobs in order (this report is the step as a whole:
+    # the last segment's outcome, the first one's queue time, run and CPU time summed)
+    segments: tuple[JobReport, ...] = ()
 
     @property
     def run_s(self) -> float | None:
@@ -75,6 +80,7 @@ class JobReport:
         data["missing_outputs"] = list(self.missing_outputs)
         data["cpu_efficiency"] = self.cpu_efficiency
         data["memory_efficiency"] = self.memory_efficiency
+        data["segments"] = [segment.as_dict() for segment in self.segments]
         return data
 
 
@@ -128,10 +134,29 @@ def build_report(store: Store, run_id: str, usage: Mapping[str, Usage] | None = 
     transitions = store.transitions_of_run(run_id)
     usage = usage or {}
     jobs = tuple(
-        job_report(record, transitions.get(record.job_id, []), usage.get(record.job_id))
-        for record in records
+        job_report(step.record, transitions.get(step.record.job_id, []), usage.get(step.record.job_id))
+        if not step.segments else
+        step_report([job_report(r, transitions.get(r.job_id, []), usage.get(r.job_id)) for r in step.segments])
+        for step in steps_of(records)
     )
     return RunReport(summarize(run_id, key, front, created, jobs), jobs)
+
+
+def step_report(segments: Sequence[JobReport]) -> JobReport:
+    """A checkpointed step as one: the last segment's outcome, the first one's queue and start,
+    the segments' run time (not the waits between them) and CPU time summed, the highest peak."""
+    first, last = segments[0], segments[-1]
+    runs = [segment.run_s for segment in segments]
+    cpus = [segment.cpu_s for segment in segments]
+    peaks = [segment.max_memory_mib for segment in segments if segment.max_memory_mib is not None]
+    started = next((s.started for s in segments if s.started is not None), None)
+    return replace(
+        last, queued=first.queued, started=started,
+        started_from=next((s.started_from for s in segments if s.started is not None), None),
+        wall_s=sum(r for r in runs if r is not None) if all(r is not None for r in runs) else None,
+        cpu_s=sum(c for c in cpus if c is not None) if all(c is not None for c in cpus) else None,
+        max_memory_mib=max(peaks) if peaks else None,
+        segments=(*(replace(s, state=CHECKPOINTED) for s in segments[:-1]), last))
 
 
 def job_report(record: JobRecord, transitions: Sequence[Transition], usage: Usage | None) -> JobReport:
