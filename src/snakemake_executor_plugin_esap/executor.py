@@ -28,6 +28,7 @@ from snakemake_storage_plugin_esap import LOCAL_COPIES_ONLY
 
 from . import bundles, transfer
 from .basket import check_read
+from .checkpoints import forwarding, snakemake_checkpoint
 from .direct import DirectShell, direct_shell
 from .resources import JobResources, job_resources, snakemake_retry_policy
 from .settings import ExecutorSettings
@@ -191,6 +192,11 @@ class Executor(RemoteExecutor):
             # The job's own directory (the site's, per job) holds what the backend writes for it;
             # Snakemake runs in the workflow directory on the shared filesystem.
             script = f"cd {shlex.quote(os.getcwd())} && {command}\n"
+        checkpoint = snakemake_checkpoint(wanted.get("checkpoint"), _job_name(job), wanted.walltime_s,
+                                          moves_files=bool(files))
+        if checkpoint is not None:  # Snakemake runs the rule: the job's shell passes the signal on
+            script = forwarding(os.getcwd(), command, checkpoint)
+        elif not files:
             direct = self._direct(job)
             if direct is not None:
                 script = direct.script(os.getcwd())
@@ -211,13 +217,14 @@ class Executor(RemoteExecutor):
             rank=wanted.get("rank"),
             labels={"snakemake_rule": _job_name(job), "snakemake_jobid": str(job.jobid)},
             retry_policy=snakemake_retry_policy(wanted.get("retry"), _job_name(job)),
+            checkpoint=checkpoint,
             **self._placement(site, wanted),
         )
         if self.esap_settings.right_size == "yes":
             spec = self._right_sized(spec, _job_name(job), site)
         # (a job whose files travel with it is never bundled: a bundle shares one directory)
         return bundles.Member(job=job, key=_job_key(job), name=_job_name(job), site=site, spec=spec,
-                              snakemake_args=None if files or direct else bundles.snakemake_args(command),
+                              snakemake_args=None if files or direct or checkpoint else bundles.snakemake_args(command),
                               status_path=str(status_path), direct=direct)
 
     def _direct(self, job: JobExecutorInterface) -> DirectShell | None:

@@ -24,6 +24,8 @@ TEXT_RESOURCES: dict[str, tuple[str, ...]] = {
     "tmpdir": ("tmpdir",),
     # retries by cause: "OUT_OF_MEMORY:memory=x2,up_to=8G;TIMEOUT:walltime=x1.5;max=3"
     "retry": ("esap_retry",),
+    # checkpoint and continue: "USR1@60s" or "USR1@60s:85" (signal, time before the walltime, exit code)
+    "checkpoint": ("esap_checkpoint",),
 }
 
 

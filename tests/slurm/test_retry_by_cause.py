@@ -8,6 +8,7 @@ The other clusters schedule CPUs only, and a job above its --mem completes on th
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from esap_executors.errors import BadInput
 from esap_executors.retry_policy import parse_cli
 from esap_executors.runs import JobRequest, Run
 from esap_executors.states import JobState
+from tests.support import esap
 
 from .conftest import CLUSTERS, SELECTED, Cluster, require_cluster, shell
 
@@ -166,6 +168,10 @@ def test_a_job_gets_its_checkpoint_signal_from_slurm_and_continues(
     assert (first.exit_code, final.job_id, final.state) == (85, second.job_id, JobState.COMPLETED)
     assert first.workdir == second.workdir == str(tmp_path)
     assert (tmp_path / "log").read_text() == "started\ncheckpoint\nresumed\n"
+    status = esap("status", run.run_id, "--json")  # one step, its two scheduler jobs inside
+    (step,) = json.loads(status.stdout)
+    assert (step["id"], [(s["native_id"], s["exit_code"]) for s in step["segments"]]) == (
+        second.job_id, [(first.native_id, 85), (second.native_id, 0)])
 
 
 def test_a_retry_request_reaches_slurm_through_every_access_path(

@@ -88,3 +88,40 @@ def test_a_second_run_with_right_size_asks_for_less_and_completes(tmp_path: Path
     assert 64 <= before.spec.memory_mib < 954  # the job's peak (its Snakemake and the rule) plus a margin
     assert before.spec.walltime_s is not None and before.spec.walltime_s < 3600
     assert "right-sized from 1 earlier job(s) of modest on local" in second.stderr + second.stdout
+
+
+# The rule stops at its checkpoint the first time (its shell traps the signal, which the job's
+# shell passes on past the job's Snakemake); the continuation's rule finds `checkpointed`.
+SEGMENTED = """
+rule all:
+    input: "log.txt"
+
+rule segmented:
+    output: "log.txt"
+    resources:
+        runtime=1,
+        esap_checkpoint="USR1@45s"
+    shell:
+        "if [ -e checkpointed ]; then echo resumed >> state; cp state {output}; exit 0; fi; "
+        "trap 'echo checkpoint >> state; touch checkpointed; exit 85' USR1; "
+        "echo started >> state; while :; do sleep 1; done"
+"""
+
+
+def test_a_rule_with_a_checkpoint_resource_continues_after_its_signal(tmp_path: Path, state_dir: Path) -> None:
+    workdir = write_workflow(tmp_path / "segmented", SEGMENTED)
+    result = snakemake(workdir, *executor_args("local"))
+    assert result.returncode == 0, explain(result)
+    assert (workdir / "log.txt").read_text() == "started\ncheckpoint\nresumed\n"
+    first, second = sorted(latest_run_records(), key=lambda r: r.attempt)
+    assert (first.exit_code, second.state, second.exit_code) == (85, JobState.COMPLETED, 0)
+    assert second.retry_note == f"continues after its checkpoint (exit 85): segment 2 in {first.workdir}"
+
+
+def test_a_checkpoint_resource_without_a_runtime_is_refused(tmp_path: Path, state_dir: Path) -> None:
+    workdir = write_workflow(tmp_path / "no-runtime", SEGMENTED.replace("runtime=1,\n        ", ""))
+    result = snakemake(workdir, *executor_args("local"))
+    assert result.returncode != 0
+    assert ("rule segmented: resources.esap_checkpoint: a checkpoint signal comes before the walltime: "
+            "give resources.runtime") in result.stderr + result.stdout
+    assert not latest_run_records()

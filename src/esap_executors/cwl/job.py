@@ -26,6 +26,7 @@ from cwltool.process import stage_files
 from cwltool.utils import bytes2str_in_dicts
 
 from ..backends import capabilities_of
+from ..checkpoint import Checkpoint
 from ..confined import links_leaving
 from ..errors import BadInput
 from ..job import Container, JobSpec, StageIn, StageOut
@@ -65,6 +66,10 @@ class EsapCommandLineJob(CommandLineJob):
     # stage on the execute host, <esap_root>/sandbox/... here; `out` comes back to self.outdir
     esap_virtual: str | None = None
     esap_fetch_python: str | None = None  # the job fetches its inputs by storage URL with this interpreter
+
+    @property
+    def esap_checkpoint(self) -> Checkpoint | None:
+        return checkpoint_hint(self)
 
     def run(self, runtimeContext: RuntimeContext, tmpdir_lock: Any = None) -> None:
         session: Session = runtimeContext.esap  # type: ignore[attr-defined]
@@ -256,7 +261,10 @@ class EsapCommandLineJob(CommandLineJob):
                 stdin=stdin_path,
                 stdout=stdout_path,
                 stderr=stderr_path,
-                timelimit=self.timelimit or None,
+                # a checkpointed tool gets its signal from the scheduler or the job wrapper:
+                # `timeout` would die of it (it passes on only TERM and the like), so the
+                # scheduler's walltime (the time limit plus WALLTIME_MARGIN_S) is the limit
+                timelimit=None if self.esap_checkpoint else self.timelimit or None,
                 modules=self._modules(site),
                 extra_path=None if virtual else self._interpreter_dir(site),
                 sandbox=Sandbox(virtual, site.execute.get("python")) if virtual else None,
@@ -300,7 +308,7 @@ class EsapCommandLineJob(CommandLineJob):
             requirements=placement.requirements,
             labels={"cwl_step": self.name},
             retry_policy=retry_hint(self),
-            checkpoint=checkpoint_hint(self),
+            checkpoint=self.esap_checkpoint,
         )
         if session.settings.right_size:
             spec = session.right_sized(spec, self.name, site.name)
@@ -372,7 +380,8 @@ class EsapCommandLineJob(CommandLineJob):
         rcode: int | None = None
         forget_tokens(self._fetch_dir())
         if record is not None:
-            rcode = record.exit_code if record.exit_code is not None else (-record.signal if record.signal else None)
+            # killed by a signal: SLURM's ExitCode 0:10 is no success (-SIGNAL, as cwltool's own jobs)
+            rcode = -record.signal if record.signal else record.exit_code
         try:
             if error is not None:
                 raise WorkflowException(error)
