@@ -34,6 +34,23 @@ def test_300_jobs_go_in_one_transaction_and_complete_without_queries(catalogue: 
     assert queries == 0
 
 
+def test_max_array_size_splits_same_shaped_jobs_into_smaller_clusters(catalogue: Catalogue, store: Store) -> None:
+    site = catalogue.get("htcondor-local")
+    catalogue.sites["htcondor-local"] = dataclasses.replace(
+        site, limits=dataclasses.replace(site.limits, max_array_size=3))
+    requests = [JobRequest(key=f"j{i}", spec=make_spec(["sh", "-c", f"echo {i}"])) for i in range(7)]
+    with Run.open(f"htc-split-{uuid.uuid4()}", catalogue=catalogue, store=store, default_site="htcondor-local") as run:
+        records = run.submit(requests)
+        final = run.wait(timeout=WAIT)
+    assert [r.state for r in final.values()] == [JobState.COMPLETED] * 7
+    procs: dict[str, int] = {}
+    for record in records:
+        cluster_id = str(record.native_id).split(".")[0]
+        procs[cluster_id] = procs.get(cluster_id, 0) + 1
+    assert sorted(procs.values()) == [1, 3, 3]  # never more than 3 procs in one cluster
+    assert Path({r.key: r for r in final.values()}["j6"].stdout).read_text() == "6\n"
+
+
 def test_fallback_costs_two_queries_per_poll_however_many_jobs(catalogue: Catalogue, store: Store) -> None:
     """With the event log considered silent at once, each poll makes one queue query and at
     most one history query for all jobs."""

@@ -109,7 +109,7 @@ class HTCondorBackend(Backend):
             self._prepare_workdir(job)
             descriptions.append(description.job_description(job, self.site, settings))
         natives: list[str] = [""] * len(jobs)
-        for cluster in description.clusters(descriptions):
+        for cluster in description.clusters(descriptions, self.site.limits.max_array_size):
             result = self.connection.run("submit", partial(_submit_cluster, cluster=cluster, late=self.late),
                                          idempotent=False)
             self.action_count += 1

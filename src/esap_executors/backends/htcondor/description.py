@@ -165,13 +165,16 @@ def write_script(job: Submission) -> None:
     path.chmod(0o755)
 
 
-def clusters(descriptions: Sequence[dict[str, str]]) -> list[Cluster]:
-    """Group jobs with the same submit keys; constant values go in the template."""
+def clusters(descriptions: Sequence[dict[str, str]], max_size: int | None = None) -> list[Cluster]:
+    """Group jobs with the same submit keys, at most `max_size` procs a cluster (the site's
+    max_array_size); constant values go in the template."""
     groups: dict[tuple[str, ...], list[int]] = {}
     for index, keys in enumerate(descriptions):
         groups.setdefault(tuple(sorted(keys)), []).append(index)
+    chunks = [(names, indexes[start:start + (max_size or len(indexes))])
+              for names, indexes in groups.items() for start in range(0, len(indexes), max_size or len(indexes))]
     result = []
-    for names, indexes in groups.items():
+    for names, indexes in chunks:
         template: dict[str, str] = {}
         varying: list[str] = []
         for name in names:
