@@ -6,6 +6,7 @@ rule is checked with 20 a minute and 30 jobs (about one minute).
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import threading
@@ -93,3 +94,29 @@ def test_max_array_size_splits_same_shaped_jobs_into_smaller_arrays(cluster: Clu
         array_id, _, _task = str(record.native_id).partition("_")
         arrays[array_id] = arrays.get(array_id, 0) + 1
     assert sorted(arrays.values()) == [1, 3, 3]  # never more than 3 tasks in one array
+
+
+LIMITED_QOS = "esap-submit4"  # made here: MaxSubmitJobsPerUser=4, allowed to the test's user
+
+
+def _limited_qos(cluster: Cluster) -> None:
+    sacctmgr = cluster.command("sacctmgr")
+    subprocess.run([sacctmgr, "-i", "add", "qos", LIMITED_QOS], capture_output=True, timeout=60,
+                   check=False)  # exists already: fine
+    for argv in (["modify", "qos", LIMITED_QOS, "set", "MaxSubmitJobsPerUser=4"],
+                 ["modify", "user", getpass.getuser(), "set", f"qos+={LIMITED_QOS}"]):
+        subprocess.run([sacctmgr, "-i", *argv], capture_output=True, timeout=60, check=True)
+
+
+def test_a_qos_max_submit_jobs_per_user_is_discovered_and_kept(cluster: Cluster, state_dir: Path) -> None:
+    """SLURM refuses a fifth queued job in the QoS: the ten jobs of a run in it all complete only
+    because the submitter, having read the QoS's limit, keeps at most four in the queue."""
+    _limited_qos(cluster)
+    site = cluster.sites[0]  # sacctmgr's answers (the CLI access path)
+    chosen = Catalogue.load(EXAMPLE_SITES).get(site)
+    catalogue = Catalogue({site: replace(chosen, defaults={**chosen.defaults, "qos": LIMITED_QOS})})
+    with Run(f"qos-{uuid.uuid4().hex}", catalogue=catalogue, store=open_store()) as run:
+        assert run.backend(site).scheduler_max_queued() == 4
+        run.submit([JobRequest(key=f"j{i}", spec=shell("sleep 1"), site=site) for i in range(10)])
+        final = run.wait(timeout=300)
+    assert [r.state for r in final.values()] == [JobState.COMPLETED] * 10, {r.reason for r in final.values()}

@@ -123,8 +123,13 @@ class SlurmBackend(Backend):
         return min(largest, self.site.limits.max_array_size or largest)
 
     def scheduler_max_queued(self) -> int | None:
+        """The tightest of the user's associations' MaxSubmitJobs and the MaxSubmitJobsPerUser of
+        the QoS the site's jobs run in (its `defaults.qos`, else the associations' default)."""
         try:
-            return self.cluster().max_submit_jobs
+            info = self.cluster()
+            qos = self.site.defaults.get("qos") or info.default_qos
+            limits = [n for n in (info.max_submit_jobs, info.qos_max_submit.get(qos or "")) if n is not None]
+            return min(limits) if limits else None
         except EsapError as exc:
             log.info("site %s: MaxSubmitJobs unknown: %s", self.site.name, exc)
             return None

@@ -55,6 +55,8 @@ class CliAccess:
         self.user = user or getpass.getuser()
         self.commands = commands  # the directory of this cluster's client commands; None: PATH
         self.max_submit_jobs: int | None = None  # read with the associations
+        self.default_qos: str | None = None  # the associations' default QoS, when they agree
+        self.qos_max_submit: dict[str, int] = {}  # MaxSubmitJobsPerUser of the QoS that have one
 
     # --- plumbing -------------------------------------------------------------------
     def _run(self, argv: list[str], *, stdin: str | None = None, what: str) -> str:
@@ -197,6 +199,8 @@ class CliAccess:
             enforce_associations="associations" in enforce or "limits" in enforce or "qos" in enforce,
             user=self.user,
             max_submit_jobs=self.max_submit_jobs,
+            default_qos=self.default_qos,
+            qos_max_submit=dict(self.qos_max_submit),
         )
 
     def _associations(self) -> tuple[frozenset[tuple[str, str]] | None, frozenset[str] | None]:
@@ -211,16 +215,20 @@ class CliAccess:
         try:
             out = self._run(
                 ["sacctmgr", "--noheader", "--parsable2", "show", "associations",
-                 f"user={self.user}", "format=Account,Partition,QOS,MaxSubmit"],
+                 f"user={self.user}", "format=Account,Partition,QOS,MaxSubmit,DefaultQOS"],
                 what="sacctmgr",
             )
+            defaults: set[str] = set()
             for line in out.splitlines():
-                account, partition, qos_list, max_submit = (line.split("|") + ["", "", "", ""])[:4]
+                account, partition, qos_list, max_submit, default_qos = (line.split("|") + [""] * 5)[:5]
                 if account:
                     pairs.add((account, partition))
                     allowed.update(q for q in qos_list.split(",") if q)
+                    defaults.add(default_qos.strip())
                 if max_submit.strip().isdigit():  # the tightest of the user's associations
                     self.max_submit_jobs = min(int(max_submit), self.max_submit_jobs or int(max_submit))
+            self.default_qos = defaults.pop() or None if len(defaults) == 1 else None
+            self.qos_max_submit = self._qos_max_submit()
         except (Unreachable, BadInput) as exc:  # BadInput: its message names an account
             log.info("sacctmgr: %s", exc)
         if pairs:
@@ -239,6 +247,17 @@ class CliAccess:
             log.info("account validation skipped: neither sacctmgr nor sshare named an account")
             return None, None
         return frozenset(pairs), None
+
+    def _qos_max_submit(self) -> dict[str, int]:
+        """Each QoS's MaxSubmitJobsPerUser, where it has one."""
+        out = self._run(["sacctmgr", "--noheader", "--parsable2", "show", "qos", "format=Name,MaxSubmitPU"],
+                        what="sacctmgr")
+        limits = {}
+        for line in out.splitlines():
+            name, limit = (line.split("|") + [""])[:2]
+            if name and limit.strip().isdigit():
+                limits[name] = int(limit)
+        return limits
 
     def close(self) -> None:
         pass

@@ -41,6 +41,8 @@ class ClusterInfo:
     qos: frozenset[str] | None = None  # QoS the user's associations allow; None: unknown
     max_array_size: int = 1001
     max_submit_jobs: int | None = None  # MaxSubmitJobs of the user's associations (sacctmgr), if any
+    default_qos: str | None = None  # the QoS of jobs that name none (the associations' DefaultQOS)
+    qos_max_submit: dict[str, int] = field(default_factory=dict)  # MaxSubmitJobsPerUser by QoS
     enforce_associations: bool = True
     user: str = ""
     extra: dict[str, str] = field(default_factory=dict)
