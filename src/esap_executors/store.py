@@ -5,7 +5,8 @@ One store object is opened per process, at its entry point (the `esap` commands,
 the Snakemake plugin, the local supervisor), and handed to everything that needs it. This
 interface says nothing about how the store keeps its data: `sqlite_store.SQLiteStore` is the
 implementation for one user's machine, `postgres_store.PostgresStore` the one that a platform's
-workers on several hosts share; `stores.open_store()` chooses between them.
+workers on several hosts share (both run `sql_store.SQLStore`'s queries); `stores.open_store()`
+chooses between them.
 
 A job is recorded before its submission is sent, so a crash never loses a submitted job.
 """
