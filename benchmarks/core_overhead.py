@@ -241,8 +241,8 @@ def part_store(count: int) -> dict[str, Any]:
         ids = store.new_job_ids(run_id, size)
         now = time.time()
         store.add_jobs([JobRecord(job_id=i, run_id=run_id, key=f"j{first + n}", name="true", site="local",
-                                  native_id=None, state=JobState.QUEUED, spec=spec, workdir=f"/w/{i}",
-                                  stdout=f"/w/{i}/esap.out", stderr=f"/w/{i}/esap.err", created=now, updated=now)
+                                  native_id=None, state=JobState.QUEUED, spec=spec, location="/w", created=now,
+                                  updated=now)
                         for n, i in enumerate(ids)])
         store.set_native_ids([(i, str(first + n)) for n, i in enumerate(ids)])
         phase("submit", t)
