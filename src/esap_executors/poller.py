@@ -5,14 +5,16 @@ while nothing changes)."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
+from .errors import BadInput
 from .sites import PollSettings
 
 log = logging.getLogger(__name__)
@@ -42,10 +44,13 @@ class PollInterval:
         self.current = max(self.floor, self.start)
 
     @classmethod
-    def from_settings(cls, settings: PollSettings) -> PollInterval:
-        start = _env_float("ESAP_POLL_START", settings.start)
-        floor = _env_float("ESAP_POLL_FLOOR", settings.floor)
-        ceiling = _env_float("ESAP_POLL_CEILING", settings.ceiling)
+    def from_settings(cls, settings: PollSettings, overrides: Mapping[str, float] | None = None) -> PollInterval:
+        """The site's settings, each replaced by its ESAP_POLL_* variable where set (`overrides`:
+        as `env_overrides` read them)."""
+        given = env_overrides() if overrides is None else overrides
+        start = given.get("ESAP_POLL_START", settings.start)
+        floor = given.get("ESAP_POLL_FLOOR", settings.floor)
+        ceiling = given.get("ESAP_POLL_CEILING", settings.ceiling)
         return cls(start=start, floor=min(floor, ceiling), ceiling=ceiling)
 
     def after_cycle(self, changed: bool | Change) -> float:
@@ -64,14 +69,25 @@ class PollInterval:
         return max(self.floor, self.current * random.uniform(0.9, 1.1))
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        return default
+ENV_VARIABLES = ("ESAP_POLL_START", "ESAP_POLL_FLOOR", "ESAP_POLL_CEILING")
+
+
+def env_overrides() -> dict[str, float]:
+    """The ESAP_POLL_* variables that are set, in seconds. A value that is not a positive, finite
+    number is bad input (0 would poll in a tight loop): BadInput naming the variable."""
+    given: dict[str, float] = {}
+    for name in ENV_VARIABLES:
+        text = os.environ.get(name)
+        if text is None or not text.strip():
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise BadInput(f"{text!r} is not a positive number of seconds", source="environment", field=name)
+        given[name] = value
+    return given
 
 
 class StatusPoller:

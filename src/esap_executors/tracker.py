@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from .backends import Backend
 from .causes import cause_of
 from .job import JobSpec
-from .poller import Change, PollInterval, StatusPoller
+from .poller import Change, PollInterval, StatusPoller, env_overrides
 from .retry_plan import wants_retry
 from .site_backends import SiteBackends
 from .sites import Catalogue
@@ -33,6 +33,7 @@ from .store import JobRecord, Store
 log = logging.getLogger(__name__)
 
 Listener = Callable[[JobRecord, JobStatus], None]
+_CHECK_CHUNK = 1000  # records read back at once after a submission (memory stays bounded)
 RetryHook = Callable[[Sequence[JobRecord]], None]  # submits the next attempt of failed jobs
 
 
@@ -58,6 +59,7 @@ class Tracker:
         # Sent jobs not final yet: site -> run id -> native id -> job id. A poll cycle costs what
         # changed, not the number of jobs tracked (backends may report only the changed jobs).
         self._live: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
+        self._poll_overrides = env_overrides()  # bad ESAP_POLL_* values refuse here, before any job is sent
         self._poller = StatusPoller(self._cycle, self._interval_for)
 
     # --- the jobs it knows ---------------------------------------------------------------
@@ -88,9 +90,35 @@ class Tracker:
 
     def confirm_sent(self, records: Sequence[JobRecord]) -> None:
         """The scheduler accepted these jobs: their records with their native ids (store first,
-        then readers)."""
+        then readers).
+
+        A job cancelled (`esap cancel`, another process) between being recorded and being sent
+        is final in the store, which refuses any later state: its scheduler job is cancelled now,
+        or it would run unobserved."""
         self.store.set_native_ids((record.job_id, record.native_id or "") for record in records)
-        self.adopt(records)
+        ended: dict[str, JobRecord] = {}
+        for start in range(0, len(records), _CHECK_CHUNK):
+            chunk = records[start:start + _CHECK_CHUNK]
+            ended.update((r.job_id, r) for r in self.store.jobs_by_ids([c.job_id for c in chunk])
+                         if r.state.is_final)
+        if not ended:
+            self.adopt(records)
+            return
+        with self._lock:  # readers of this process that heard the cancel already are not told twice
+            told = {j for j in ended if j in self._records and self._records[j].state.is_final}
+        self.adopt([ended.get(r.job_id, r) for r in records])
+        by_site: dict[str, list[str]] = defaultdict(list)
+        for record in ended.values():
+            if record.native_id:
+                by_site[record.site].append(record.native_id)
+        for site_name, native_ids in by_site.items():
+            log.info("site %s: cancelling %d job(s) cancelled while they were being sent",
+                     site_name, len(native_ids))
+            try:
+                self.backends.get(site_name).cancel(native_ids)
+            except Exception:  # the jobs are sent; the store already holds them as ended
+                log.exception("site %s: cancelling jobs %s failed", site_name, " ".join(native_ids))
+        self.ended_elsewhere([r for r in ended.values() if r.job_id not in told])
 
     def note_retry(self, job_id: str, note: str) -> None:
         """Why a failed job gets no next attempt (store first, then readers)."""
@@ -108,10 +136,14 @@ class Tracker:
         """Jobs that could not be sent end failed, with the reason."""
         status = JobStatus(JobState.FAILED, reason=reason)
         self.store.update_states((r.job_id, status) for r in records)
-        failed = [_applied(self._records.get(r.job_id, r), status, None) for r in records]
+        # Another process may have ended some first (e.g. `esap cancel`): readers get the rows
+        # as the store holds them, never a state the store refused.
+        stored = {r.job_id: r for r in self.store.jobs_by_ids([r.job_id for r in records])}
+        failed = [stored.get(r.job_id) or _applied(self._records.get(r.job_id, r), status, None)
+                  for r in records]
         retry = self._publish(failed)
         for record in failed:  # listeners (a front waiting for its steps) hear it like any failure
-            self._notify(record, status)
+            self._notify(record, record.status())
         if retry:
             self._retry(retry)
 
@@ -150,7 +182,7 @@ class Tracker:
         return self._poller.cycles
 
     def _interval_for(self, site_name: str) -> PollInterval:
-        return PollInterval.from_settings(self.backends.catalogue.get(site_name).poll)
+        return PollInterval.from_settings(self.backends.catalogue.get(site_name).poll, self._poll_overrides)
 
     def _cycle(self, site_name: str) -> tuple[Change, bool]:
         """One poll of a site: (what changed, the site still has live jobs)."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from esap_executors.poller import Change, PollInterval
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue, PollSettings, Site
 from esap_executors.sqlite_store import open_store
+from tests.support import esap
 
 from . import counting_backend
 
@@ -65,3 +67,17 @@ def test_interval_is_shortest_while_jobs_are_ending() -> None:
     assert interval.current == 0.5
     interval.after_cycle(Change.NONE)  # nothing ended this time: back off from there
     assert interval.current == 0.75
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("ESAP_POLL_FLOOR", "0"), ("ESAP_POLL_START", "-1"), ("ESAP_POLL_CEILING", "nan"),
+    ("ESAP_POLL_FLOOR", "fast"), ("ESAP_POLL_START", "inf")])
+def test_a_poll_variable_that_is_not_a_positive_number_is_refused_and_nothing_runs(
+        variable: str, value: str, state_dir: Path, tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    result = esap("run", "--", "touch", str(ran), env={variable: value})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"esap: error: environment: {variable}: {value!r} is not a positive number of seconds"]
+    assert json.loads(esap("status", "--json").stdout) == []
+    assert not ran.exists()
