@@ -31,6 +31,7 @@ from ..store import JobRecord, Store
 from ..stores import open_store
 from ..tracker import tracker_for
 from .arguments import MAX_LISTED, add_id_argument, job_or_run, seconds_between, whole_number
+from .interactive import open_interactive
 from .main import global_options
 
 log = logging.getLogger(__name__)
@@ -227,31 +228,6 @@ def _interactive(args: argparse.Namespace) -> int:
         return open_interactive(run, record, quiet=args.json)
     finally:
         run.close()
-
-
-INTERACTIVE_START_TIMEOUT_S = 300.0
-
-
-def open_interactive(run: Run, record: JobRecord, *, quiet: bool = False) -> int:
-    """Wait for the interactive job to run and print where to open it (stdout: the link);
-    a session that cannot be opened is cancelled, so nothing is left running."""
-    try:
-        access = run.backend(record.site).open_interactive(record.native_id or "", run_id=record.run_id,
-                                                           timeout=INTERACTIVE_START_TIMEOUT_S)
-    except BaseException:
-        run.cancel([record.job_id])
-        raise
-    if quiet:
-        print(json.dumps({"job_id": record.job_id, "site": record.site, "native_id": record.native_id,
-                          "link": access.link, "address": access.address}))
-        return 0
-    print(access.link)
-    print(f"esap: interactive job {record.job_id} runs on {record.site} ({record.native_id}): open {access.link}",
-          file=sys.stderr)
-    if access.address:
-        print(f"esap: {record.site} forwards it to {access.address}", file=sys.stderr)
-    print(f"esap: stop it with: esap cancel {record.job_id}", file=sys.stderr)
-    return 0
 
 
 def _open_run(args: argparse.Namespace) -> Run:

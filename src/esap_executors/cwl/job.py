@@ -16,7 +16,7 @@ import shutil
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from cwltool.context import RuntimeContext
 from cwltool.errors import WorkflowException
@@ -47,14 +47,34 @@ from .placement import Placement, checkpoint_hint, place, retry_hint
 from .script import SANDBOX_DIRS, Sandbox, job_script
 
 if TYPE_CHECKING:
+    from ..runs import JobRequest, Run
     from ..store import JobRecord
-    from .session import Session
 
 log = logging.getLogger("cwltool")
 
 SCRIPT_NAME = "esap-job.sh"
 SANDBOX_NAME = "sandbox"  # transfer sites: what is sent (out, tmp, stage as the job sees them)
 WALLTIME_MARGIN_S = 60  # the tool's own time limit is enforced in the script; the scheduler's is a backstop
+
+
+class JobSession(Protocol):
+    """What a step's job needs of the run's session (cwl/session.py: Session), which submits it."""
+
+    default_site: str | None
+
+    @property
+    def run(self) -> Run: ...
+
+    @property
+    def right_size(self) -> bool: ...
+
+    def site(self, name: str | None) -> Site: ...
+
+    def transfers_files(self, site: Site) -> bool: ...
+
+    def enqueue(self, job: EsapCommandLineJob, request: JobRequest) -> None: ...
+
+    def right_sized(self, spec: JobSpec, step: str, site: str) -> JobSpec: ...
 
 
 class EsapCommandLineJob(CommandLineJob):
@@ -72,7 +92,7 @@ class EsapCommandLineJob(CommandLineJob):
         return checkpoint_hint(self)
 
     def run(self, runtimeContext: RuntimeContext, tmpdir_lock: Any = None) -> None:
-        session: Session = runtimeContext.esap  # type: ignore[attr-defined]
+        session: JobSession = runtimeContext.esap  # type: ignore[attr-defined]
         previous = session.run.latest(self.esap_key)
         attach = previous is not None and reattaches(previous)
         if not attach:
@@ -229,7 +249,7 @@ class EsapCommandLineJob(CommandLineJob):
         return stdin_path, paths[0], paths[1]
 
     def _request(
-        self, session: Session, runtimeContext: RuntimeContext, site: Site, placement: Placement, *, write: bool
+        self, session: JobSession, runtimeContext: RuntimeContext, site: Site, placement: Placement, *, write: bool
     ) -> JobRequest:
         resources = self.builder.resources
         commands = [str(x) for x in self.command_line]
@@ -310,7 +330,7 @@ class EsapCommandLineJob(CommandLineJob):
             retry_policy=retry_hint(self),
             checkpoint=self.esap_checkpoint,
         )
-        if session.settings.right_size:
+        if session.right_size:
             spec = session.right_sized(spec, self.name, site.name)
         return JobRequest(key=self.esap_key, spec=spec, site=site.name, name=self.name)
 

@@ -85,6 +85,10 @@ class Session:
         return root
 
     # --- sites ---------------------------------------------------------------------------
+    @property
+    def right_size(self) -> bool:
+        return self.settings.right_size
+
     def site(self, name: str | None) -> Site:
         return self.run.catalogue.get(name or self.default_site or "local")
 
