@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class EsapError(Exception):
     """Base of every error the user should see as one line."""
 
     exit_code = 1
+
+    def with_prefix(self, prefix: str) -> Self:
+        """The same error (same type, same fields: a `status`, a `source`, an exit code) whose
+        message starts with `prefix` (e.g. the file and field it concerns)."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.args = (f"{prefix}{self}",)
+        return copy
 
 
 class BadInput(EsapError):

@@ -86,7 +86,7 @@ def check_inputs(job_order: Any, source: str | None = None) -> None:
         except BadInput as exc:
             raise BadInput(exc.detail, source=source, field=name) from None
         except EsapError as exc:
-            raise type(exc)(f"{source + ': ' if source else ''}{name}: {exc}") from None
+            raise exc.with_prefix(f"{source + ': ' if source else ''}{name}: ") from None
 
 
 def fetch_inputs(job_order: Any, into: Path, names: set[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..cli.interactive import open_interactive
 from ..cli.progress import RunProgress
 from ..errors import BadInput, EsapError
 from ..esap.basket_cli import basket_inputs
@@ -65,8 +66,6 @@ def run_jdl(args: argparse.Namespace, wait: bool) -> int:
         requests = [JobRequest(key=job.key, spec=job.spec, site=site.name, name=job.name) for job in jobs]
         submitted = run.submit(requests)
         if interactive:  # one session: where to open it, and return
-            from ..cli.job_commands import open_interactive
-
             return open_interactive(run, submitted[0], quiet=quiet)
         first_ids = _first_job_ids(run)
         output_dirs = _output_dirs(args, {job.key: first_ids[job.key] for job in jobs})
@@ -158,13 +157,13 @@ def _with_storage_checked(path: str, jobs: Sequence[JdlJob], run_id: str, *,
         for job in jobs:
             check_destinations(job.outputs)
     except EsapError as exc:
-        raise type(exc)(f"{path}: OutputSandboxDestURI: {exc}") from None
+        raise exc.with_prefix(f"{path}: OutputSandboxDestURI: ") from None
     try:
         return _with_inputs_fetched(jobs, run_id, snapshot_local=snapshot_local)
     except BadInput as exc:
         raise BadInput(str(exc), source=path, field="InputSandbox") from None
     except EsapError as exc:
-        raise type(exc)(f"{path}: InputSandbox: {exc}") from None
+        raise exc.with_prefix(f"{path}: InputSandbox: ") from None
 
 
 def _with_inputs_fetched(jobs: Sequence[JdlJob], run_id: str, *, snapshot_local: bool) -> list[JdlJob]:
