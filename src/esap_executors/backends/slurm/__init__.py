@@ -8,8 +8,10 @@ same-shaped jobs, and ONE status query per poll cycle (run-scoped name + time wi
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -30,6 +32,8 @@ __all__ = ["SlurmBackend"]
 log = logging.getLogger(__name__)
 
 DEFAULT_REST_URL = "http://127.0.0.1:6820"
+DEFAULT_ACCOUNTING_WAIT = 60.0
+NO_ACCOUNTING = "exit code unknown (no accounting record)"
 
 
 class SlurmBackend(Backend):
@@ -60,6 +64,10 @@ class SlurmBackend(Backend):
         # the directory of this cluster's client commands (sbatch, squeue, sacct, scancel,
         # scontrol, sacctmgr, sshare), e.g. wrappers that set SLURM_CONF; default: PATH
         "commands": str,
+        # seconds a job the controller reports ended (without its exit code: jobs/state) waits
+        # for its accounting record; then it ends with "exit code unknown" (no slurmdbd, or one
+        # down that long). Default 60.
+        "accounting_wait": (int, float),
     }
 
     def __init__(self, site: Any) -> None:
@@ -81,6 +89,13 @@ class SlurmBackend(Backend):
         self.cluster_reads = 0  # how often the cluster's configuration was read (once per run)
         self._validated: set[Any] = set()
         self._run: tuple[str, float] | None = None  # (run_id, since) of the last poll
+        wait = self.options.get("accounting_wait", DEFAULT_ACCOUNTING_WAIT)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < math.inf:
+            raise BadInput(f"{wait!r} is not a number of seconds (0 or more)", source=site.source,
+                           line=site.line, field=f"{site.name}.options.accounting_wait")
+        self.accounting_wait = float(wait)
+        # jobs the controller reports ended whose accounting record is missing: since when (monotonic)
+        self._unaccounted: dict[str, float] = {}
 
     # --- the way in -----------------------------------------------------------------
     @property
@@ -210,21 +225,45 @@ class SlurmBackend(Backend):
                     ask_accounting = bool(need_accounting)
         if ask_accounting:
             self.query_count += 1
-            for accounted in self.access.run_records(name, since):
+            try:
+                accounted_records = list(self.access.run_records(name, since))
+            except Unreachable as exc:
+                if not need_accounting:  # the controller did not answer either
+                    raise
+                log.info("site %s: accounting query failed (%s)", self.site.name, exc)
+                accounted_records = []
+            for accounted in accounted_records:
                 if accounted.native_id in need_accounting:
                     records[accounted.native_id] = accounted
                     need_accounting.discard(accounted.native_id)
                 else:
                     records.setdefault(accounted.native_id, accounted)
         statuses = {}
+        now = time.monotonic()
         for native in native_ids:
             found = records.get(native)
             if found is not None and native in need_accounting:
-                # ended (jobs/state), its exit code not in accounting yet: running as far as we know
-                found = replace(found, state="RUNNING")
+                statuses[native] = self._awaiting_accounting(found, now)
+                continue
+            self._unaccounted.pop(native, None)
             # not in the accounting database yet (it lags sbatch): still queued
             statuses[native] = JobStatus(JobState.QUEUED) if found is None else to_status(found)
         return statuses
+
+    def _awaiting_accounting(self, record: SlurmRecord, now: float) -> JobStatus:
+        """A job the controller reports ended, its exit code not in accounting: running as far as
+        we know while accounting may yet record it (it lags the controller); after
+        `accounting_wait` seconds, ended as the controller said, its exit code unknown."""
+        first = self._unaccounted.setdefault(record.native_id, now)
+        if now - first < self.accounting_wait:
+            return to_status(replace(record, state="RUNNING"))
+        del self._unaccounted[record.native_id]
+        log.warning("site %s: job %s ended %s; no accounting record after %gs: exit code unknown",
+                    self.site.name, record.native_id, record.state, self.accounting_wait)
+        status = to_status(record)
+        said = status.reason if status.reason not in (None, "FAILED") else None
+        return status.with_details(state=JobState.FAILED,
+                                   reason=f"{said}: {NO_ACCOUNTING}" if said else NO_ACCOUNTING)
 
     def _controller_records(self, native_ids: Sequence[str], name: str,
                             since: float) -> tuple[list[SlurmRecord], bool] | None:
