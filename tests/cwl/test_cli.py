@@ -69,3 +69,17 @@ def test_unknown_site_is_a_one_line_error(tmp_path: Path) -> None:
     completed = run_tool("esap-cwltool", "--site", "nowhere", DATA / "echo.cwl", "--message", "x", cwd=tmp_path)
     assert completed.returncode == 2
     assert "unknown site 'nowhere'" in completed.stderr
+
+
+def test_a_basket_error_is_printed_with_secrets_masked_and_control_characters_escaped(
+        tmp_path: Path, state_dir: Path) -> None:
+    (tmp_path / "t.cwl").write_text("cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: 'true'\n"
+                                    "inputs: []\noutputs: []\n")
+    for gateway, shown, hidden in (("http://user:s3cret@127.0.0.1:1/x", "http://user:***@127.0.0.1:1/x", "s3cret"),
+                                   ("http://127.0.0.1:1/\x1b[31mred", "\\x1b[31mred", "\x1b")):
+        result = run_tool("esap-cwltool", "--site", "local", "--inputs-from-basket", "data", "--esap-gateway",
+                          gateway, "t.cwl", cwd=tmp_path, env={"BEARER_TOKEN": "abc.def.ghi"}, timeout=120)
+        assert result.returncode == 3, result.stderr
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith("esap-cwltool: ESAP user profile unreachable at ") and shown in result.stderr
+        assert hidden not in result.stderr

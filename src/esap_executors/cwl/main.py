@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 rest = _basket_arguments(own, rest, Path(cleanup.enter_context(private_scratch())))
             except EsapError as exc:
-                print(f"esap-cwltool: {exc}", file=sys.stderr)
+                print(f"esap-cwltool: {user_text(str(exc))}", file=sys.stderr)
                 return exc.exit_code
         try:
             if own.executor == "local":
@@ -185,7 +185,8 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
         try:
             run.store.update_run_metadata(run.run_id, cwl_run_metadata(workflow, executor.job_order, outputs))
         except Exception as exc:  # the run has ended: its outcome stands
-            print(f"esap-cwltool: warning: the run's files not recorded for its RO-Crate ({exc})", file=sys.stderr)
+            print(f"esap-cwltool: warning: the run's files not recorded for its RO-Crate ({user_text(str(exc))})",
+                  file=sys.stderr)
         end_of_run(run.store, run.catalogue, run.run_id, html=own.esap_report, notifier=notifier)
     if executor.esap_error is not None and code != 0:
         print(f"esap-cwltool: {user_text(str(executor.esap_error))}", file=sys.stderr)
@@ -194,7 +195,7 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
         try:
             written = remote_io.upload_outputs(executor.final_output[0], args.outdir, own.esap_outputs_to)
         except EsapError as exc:
-            print(f"esap-cwltool: the outputs were not all uploaded: {exc}", file=sys.stderr)
+            print(f"esap-cwltool: the outputs were not all uploaded: {user_text(str(exc))}", file=sys.stderr)
             return exc.exit_code
         print(f"esap-cwltool: {len(written)} output file(s) uploaded to {own.esap_outputs_to}", file=sys.stderr)
     return code
