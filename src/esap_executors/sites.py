@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .auth.settings import SiteCredentials, SitePolicy, parse_credentials, parse_policy
+from .backend_registry import BACKEND_MODULES, backend_class
 from .errors import BadInput
 from .formats.bounds import MAX_COUNT
 from .formats.expressions import parse_classad_expression
@@ -153,8 +154,6 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
     backend = settings.get("backend")
     if not isinstance(backend, str):
         raise BadInput("missing or not a name", source=source, line=settings.line, field=f"{name}.backend")
-    from .backends import BACKEND_MODULES, backend_class
-
     if backend not in BACKEND_MODULES:
         known = ", ".join(sorted(BACKEND_MODULES))
         raise bad("backend", f"unknown backend {backend!r} (known: {known})")

@@ -15,6 +15,7 @@ from tests.support import esap
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 BACKENDS_DIR = SRC / "esap_executors" / "backends"
+REGISTRY = SRC / "esap_executors" / "backend_registry.py"
 # "local" is also the name of the built-in site: only comparisons with `.backend` count for it
 NAMES_ONLY_BACKENDS_USE = set(BACKEND_MODULES) - {"local"}
 
@@ -42,7 +43,7 @@ def backend_name_comparisons(source: str) -> list[int]:
 def test_no_front_or_core_module_compares_a_backend_name() -> None:
     found = []
     for path in sorted(SRC.rglob("*.py")):
-        if BACKENDS_DIR in path.parents:
+        if BACKENDS_DIR in path.parents or path == REGISTRY:  # where the names are known
             continue
         for line in backend_name_comparisons(path.read_text()):
             found.append(f"{path.relative_to(SRC)}:{line}")

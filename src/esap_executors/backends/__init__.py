@@ -1,35 +1,17 @@
-"""Backend registry: backends are found by name and imported only when a site uses them."""
+"""The backends: their contract (base.py), and the registry (../backend_registry.py) that finds one by
+name and imports it only when a site uses it."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from ..errors import BadInput
+from ..backend_registry import BACKEND_MODULES, backend_class
 from .base import Backend, Capabilities, FoundJob, Submission
 
 if TYPE_CHECKING:
     from ..sites import Site
 
 __all__ = ["Backend", "Capabilities", "FoundJob", "Submission", "backend_class", "capabilities_of", "BACKEND_MODULES"]
-
-BACKEND_MODULES: dict[str, str] = {
-    "local": "esap_executors.backends.local:LocalBackend",
-    "slurm": "esap_executors.backends.slurm:SlurmBackend",
-    "htcondor": "esap_executors.backends.htcondor:HTCondorBackend",
-    "rosetta": "esap_executors.backends.rosetta:RosettaBackend",
-}
-
-
-def backend_class(name: str) -> type[Backend]:
-    target = BACKEND_MODULES.get(name)
-    if target is None:
-        known = ", ".join(sorted(BACKEND_MODULES))
-        raise BadInput(f"unknown backend {name!r} (known: {known})", field="backend")
-    module_name, class_name = target.split(":")
-    module = importlib.import_module(module_name)
-    cls: type[Backend] = getattr(module, class_name)
-    return cls
 
 
 def capabilities_of(site: Site) -> Capabilities:
