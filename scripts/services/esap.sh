@@ -27,6 +27,10 @@
 #   ESAP_WORKER_STATE_URL=<postgres.sh's server (schema esap_uws) when it answers, else SQLite>
 #   ESAP_WORKER_FAULT_KILL_AT=<empty> (tests only: the worker's ESAP_FAULT_KILL_AT, a fault point of
 #   src/esap_executors/faultpoints.py; start restarts the worker when it changes)
+#   ESAP_UWS_GROUP=esapuser (the group of the sites' job users: htcondor-local's owner writes outputs)
+#   ESAP_UWS_FILE_ROOTS=$ESAP_DIR/worker/files (the only directory file:// workflows are read from)
+#   ESAP_UWS_URL_PREFIXES=http://127.0.0.1:<ESAP_PORT+4>/public/ (the only URLs http(s) workflows are
+#   fetched from: the tests serve files there)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJECT="$(cd "$HERE/../.." && pwd)"
@@ -42,6 +46,9 @@ PROJECT="$(cd "$HERE/../.." && pwd)"
 : "${ESAP_UWS_WORKDIR:=/tmp/esap-uws}"
 : "${ESAP_WORKER_FAULT_KILL_AT:=}"
 : "${ESAP_UWS_VISIBILITY_TIMEOUT:=30}"
+: "${ESAP_UWS_GROUP=$(getent group esapuser >/dev/null && echo esapuser || true)}"
+: "${ESAP_UWS_FILE_ROOTS:=$ESAP_DIR/worker/files}"
+: "${ESAP_UWS_URL_PREFIXES:=http://127.0.0.1:$((ESAP_PORT + 4))/public/}"
 : "${PG_ENV:=/var/lib/postgres-ci/env}"
 URL="http://127.0.0.1:$ESAP_PORT/esap-api"
 LOG="$ESAP_DIR/log"; PIDF="$ESAP_DIR/gateway.pid"; CONFIG_ID="$ESAP_DIR/config.id"
@@ -279,17 +286,20 @@ if [ ! -s "$WORKER_KEY" ] || [ ! -s "$WORKER_PUBLIC_KEY" ]; then
   rm -f "$WORKER_KEY" "$WORKER_PUBLIC_KEY"
   "$ESAP_WORKER_VENV/bin/esap" uws keygen "$WORKER_KEY" "$WORKER_PUBLIC_KEY" >> "$LOG/start.log" 2>&1 || die "cannot make the worker's key pair"
 fi
-WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT $STATE_URL $ESAP_ZENODO_API_URL $ESAP_WORKER_FAULT_KILL_AT"; } | sha256sum | cut -d' ' -f1)
+WANT_WORKER=$( { cat "$ESAP_WORKER_VENV/.esap-worker" "$SITES_FILE" "$CONFIG_ID" "$WORKER_PUBLIC_KEY"; echo "$ESAP_UWS_WORKDIR $ESAP_UWS_VISIBILITY_TIMEOUT $STATE_URL $ESAP_ZENODO_API_URL $ESAP_UWS_GROUP $ESAP_UWS_FILE_ROOTS $ESAP_UWS_URL_PREFIXES $ESAP_WORKER_FAULT_KILL_AT"; } | sha256sum | cut -d' ' -f1)
 
 start_worker(){
   if worker_alive && [ "$(cat "$WORKER_ID" 2>/dev/null)" != "$WANT_WORKER" ]; then stop_worker; fi
   if ! worker_alive; then
     rm -f "$WORKER_PIDF"
-    mkdir -p "$ESAP_UWS_WORKDIR" "$ESAP_DIR/worker/state"; chmod 0755 "$ESAP_UWS_WORKDIR"
+    # the worker makes its job directories private itself (mode 0750, group $ESAP_UWS_GROUP)
+    (umask 077; mkdir -p "$ESAP_UWS_WORKDIR" "$ESAP_DIR/worker/state" "$ESAP_DIR/worker/files")
     # ESAP's own Celery app; the settings name the broker, django-uws's task and our worker
     (cd "$ESAP_DIR/src/esap" && exec setsid env DJANGO_SETTINGS_MODULE=esap.settings.esap_ci_worker \
       UWS_HOST="$URL/uws/" ESAP_SITES="$SITES_FILE" ESAP_STATE_URL="$STATE_URL" \
       ESAP_UWS_WORKDIR="$ESAP_UWS_WORKDIR" ESAP_UWS_VISIBILITY_TIMEOUT="$ESAP_UWS_VISIBILITY_TIMEOUT" \
+      ESAP_UWS_GROUP="$ESAP_UWS_GROUP" ESAP_UWS_FILE_ROOTS="$ESAP_UWS_FILE_ROOTS" \
+      ESAP_UWS_URL_PREFIXES="$ESAP_UWS_URL_PREFIXES" \
       ESAP_OIDC_ISSUER="$ESAP_OIDC_URL/" ESAP_UWS_PRIVATE_KEY="$WORKER_KEY" \
       ESAP_GATEWAY_URL="$URL/" ESAP_OSSR_URL="$ESAP_ZENODO_API_URL" PATH="$ESAP_WORKER_VENV/bin:$PATH" \
       ESAP_FAULT_KILL_AT="$ESAP_WORKER_FAULT_KILL_AT" \

@@ -26,6 +26,12 @@ GATEWAY = f"http://127.0.0.1:{ESAP_PORT}/esap-api/"
 WORKER_PID = ESAP_DIR / "worker.pid"
 WORKER_STORE_URL = ESAP_DIR / "worker" / "state.url"
 WORKER_PUBLIC_KEY = ESAP_DIR / "worker" / "uws-key.pub.pem"
+WORKER_PRIVATE_KEY = ESAP_DIR / "worker" / "uws-key.pem"
+# where the worker reads file:// and http(s) workflows from (esap.sh's defaults)
+WORKER_FILE_ROOT = Path(os.environ.get("ESAP_UWS_FILE_ROOTS") or ESAP_DIR / "worker" / "files")
+WORKER_URL_PREFIX = os.environ.get("ESAP_UWS_URL_PREFIXES") or f"http://127.0.0.1:{int(ESAP_PORT) + 4}/public/"
+WORKER_JOB_GROUP = os.environ.get("ESAP_UWS_GROUP", "esapuser")
+WORKER_JOBS_DIR = Path(os.environ.get("ESAP_UWS_WORKDIR", "/tmp/esap-uws"))
 ESAP_SH = ROOT / "scripts" / "services" / "esap.sh"
 DATA = Path(__file__).parent / "data"
 FINAL = ("COMPLETED", "ERROR", "ABORTED")

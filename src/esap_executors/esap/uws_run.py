@@ -9,7 +9,6 @@ where the site policy of every front reads it.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import mimetypes
 import os
@@ -17,71 +16,21 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import requests
-
-from ..errors import BadInput, Unreachable
 from ..states import JobState
 from ..store import Store
 from ..submitter import run_id_for
-from .uws_parameters import Source, UwsJobRequest, plain_name
+from .uws_jobdir import FRONT_UMASK
+from .uws_jobdir import WORKDIR_ENV as WORKDIR_ENV
+from .uws_jobdir import JobDirectory as JobDirectory
+from .uws_jobdir import job_directory as job_directory
+from .uws_parameters import Source, UwsJobRequest
+from .uws_sources import SourcePolicy
 
-WORKDIR_ENV = "ESAP_UWS_WORKDIR"
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-FETCH_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class JobDirectory:
-    root: Path
-
-    @property
-    def inputs(self) -> Path:
-        return self.root / "in"
-
-    @property
-    def outputs(self) -> Path:
-        return self.root / "out"
-
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
-
-    @property
-    def stdout(self) -> Path:
-        return self.root / "front.out"
-
-    @property
-    def stderr(self) -> Path:
-        return self.root / "front.err"
-
-    @property
-    def status(self) -> Path:
-        return self.root / "status.json"
-
-    @property
-    def front_exit(self) -> Path:
-        """The run id and the front's exit code, once the front ended (an outcome not yet reported)."""
-        return self.root / "front-exit.json"
-
-    @property
-    def reported(self) -> Path:
-        """Present once a delivery reported the run's outcome to the gateway."""
-        return self.root / "reported"
-
-    def try_lock(self) -> IO[bytes] | None:
-        """The job's lock, held while one delivery runs it (released when its process dies), or None."""
-        handle = open(self.root / ".lock", "ab")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return None
-        return handle
 
 
 def record_exit(directory: JobDirectory, run_id: str, code: int) -> None:
@@ -121,19 +70,9 @@ def _output_document(directory: JobDirectory) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def job_directory(name: str) -> JobDirectory:
-    base = Path(os.environ.get(WORKDIR_ENV) or "/tmp/esap-uws")
-    directory = JobDirectory(base / plain_name(name, "job directory"))
-    for path in (directory.root, directory.inputs, directory.outputs, directory.work):
-        path.mkdir(parents=True, exist_ok=True)
-        # the sites' job users (an HTCondor owner, a centre account) write outputs here
-        path.chmod(0o777)
-    return directory
-
-
-def materialise(source: Source, into: Path, token: str | None = None) -> Path:
-    """The file in the job directory: written from its content, fetched from its URL, or a catalogue
-    entry's CWL tool (the user's token, if the gateway asks for one)."""
+def materialise(source: Source, into: Path, token: str | None = None, field: str = "workflow") -> Path:
+    """The file in the job directory: written from its content, read from a URL the deployment allows
+    (uws_sources.py), or a catalogue entry's CWL tool (the user's token, if the gateway asks for one)."""
     if source.entry is not None:
         from .uws_catalogue import write_tool
 
@@ -143,20 +82,11 @@ def materialise(source: Source, into: Path, token: str | None = None) -> Path:
         path.write_text(source.content)
         return path
     assert source.url is not None
-    parts = urlsplit(source.url)
-    if parts.scheme == "file":
-        local = Path(unquote(parts.path))
-        if not local.is_file():
-            raise BadInput(f"no such file: {local}", field="workflow")
-        path.write_bytes(local.read_bytes())
-        return path
-    try:
-        reply = requests.get(source.url, timeout=FETCH_TIMEOUT)
-    except requests.RequestException as exc:
-        raise Unreachable(f"{source.url} unreachable: {type(exc).__name__}") from None
-    if reply.status_code != 200:
-        raise Unreachable(f"{source.url} answered {reply.status_code}")
-    path.write_bytes(reply.content)
+    policy = SourcePolicy.from_environment()
+    if urlsplit(source.url).scheme == "file":
+        path.write_bytes(policy.read_file(source.url, field))
+    else:
+        path.write_bytes(policy.fetch(source.url, field))
     return path
 
 
@@ -193,9 +123,9 @@ def start_front(argv: list[str], directory: JobDirectory, token: str | None) -> 
     if token:
         env["BEARER_TOKEN"] = token
     with open(directory.stdout, "wb") as out, open(directory.stderr, "wb") as err:
-        # umask 0: the sites' job users (not this worker's) write into the directories the front makes
+        # what the front and its jobs make stays within the worker and the job users' group (uws_jobdir.py)
         return subprocess.Popen(argv, cwd=directory.inputs, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, umask=0)
+                                stdin=subprocess.DEVNULL, umask=FRONT_UMASK)
 
 
 def _result(key: str, path: Path) -> dict[str, Any]:

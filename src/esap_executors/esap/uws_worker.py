@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-import requests
 from uws.workers import Worker
 
 from .. import faultpoints
@@ -32,6 +31,7 @@ from ..store import Store
 from ..stores import open_store
 from ..submitter import run_id_for
 from . import uws_run
+from .uws_follow import JobFinalised, PhaseWatch, follow
 from .uws_parameters import STATUS_RESULT, WORKER_TYPE, UwsJobRequest, binding, parse
 from .uws_seal import unseal, worker_private_key
 
@@ -51,10 +51,6 @@ class EsapExecutorsWorker(Worker):
         UwsJobRun(job, job_token, client).run()
 
 
-class JobFinalised(Exception):
-    """The job's phase was set final by someone else (ABORT): its token is no longer accepted."""
-
-
 class UwsJobRun:
     def __init__(self, job: Any, job_token: str, client: Any) -> None:
         self.job = job
@@ -67,6 +63,7 @@ class UwsJobRun:
         self.run_id = run_id_for(self.run_key)  # until the front is known
         self.store: Store = open_store()
         self.token: str | None = None
+        self._watch: PhaseWatch | None = None
 
     def run(self) -> None:
         try:
@@ -113,28 +110,29 @@ class UwsJobRun:
         directory.reported.touch()
 
     def _run_front(self, request: UwsJobRequest, directory: uws_run.JobDirectory) -> int:
-        for source in (request.workflow, request.inputs, *request.files):
+        sources = [("workflow", request.workflow), ("inputs", request.inputs),
+                   *((f"file:{f.name}", f) for f in request.files)]
+        for field, source in sources:
             if source is not None:
-                uws_run.materialise(source, directory.inputs, self.token)
+                uws_run.materialise(source, directory.inputs, self.token, field)
         self._publish_status(directory)
         front = uws_run.start_front(uws_run.front_argv(request, directory, self.run_key), directory, self.token)
         log.info("UWS job %s: run %s (%s front), pid %s", self.job_id, self.run_id, request.front, front.pid)
         try:
-            self._follow(front, directory)
-        except JobFinalised:
-            self._stop(front)
+            follow(front, lambda: self._cycle(directory), POLL_SECONDS)
+        except BaseException:
+            # the front is stopped (ABORT, the gateway gone too long, a store error, ...): it submits
+            # nothing more, and what it submitted is cancelled; a redelivery finds no live front
             self._cancel_run()
-            self._write_status(directory)
+            self._write_status_if_possible(directory)
             raise
         faultpoints.reached("uws-front-ended")
         uws_run.record_exit(directory, self.run_id, front.returncode)
         return front.returncode
 
-    def _follow(self, front: subprocess.Popen[bytes], directory: uws_run.JobDirectory) -> None:
-        while front.poll() is None:
-            time.sleep(POLL_SECONDS)
-            self._check_phase()
-            self._write_status(directory)
+    def _cycle(self, directory: uws_run.JobDirectory) -> None:
+        self._check_phase()
+        self._write_status(directory)
 
     def _wait_for_previous_delivery(self, directory: uws_run.JobDirectory) -> IO[bytes]:
         """The job's lock: a job handed out again while its first delivery still runs it (the broker's
@@ -147,30 +145,18 @@ class UwsJobRun:
 
     def _check_phase(self) -> None:
         """JobFinalised once the gateway no longer accepts the job's token (ABORT, or ended elsewhere)."""
-        from django.conf import settings  # the worker runs inside django-uws's Celery worker
+        if self._watch is None:
+            from django.conf import settings  # the worker runs inside django-uws's Celery worker
 
-        url = f"{str(settings.UWS_HOST).rstrip('/')}/jobs/{self.job_id}/"
-        try:
-            reply = requests.get(url, headers={"Authorization": f"Token {self.job_token}"}, timeout=30)
-        except requests.RequestException:
-            return  # the gateway down for a moment: the run goes on
-        if reply.status_code in (401, 403, 404):
-            raise JobFinalised()
-        if reply.ok and reply.json().get("phase") in ("ABORTED", "ERROR", "COMPLETED"):
-            raise JobFinalised()
-
-    def _stop(self, front: subprocess.Popen[bytes]) -> None:
-        if front.poll() is None:
-            front.terminate()
-            try:
-                front.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                front.kill()
-                front.wait()
+            self._watch = PhaseWatch(f"{str(settings.UWS_HOST).rstrip('/')}/jobs/{self.job_id}/", self.job_token)
+        self._watch.check()
 
     def _cancel_run(self) -> None:
-        if self.store.run(self.run_id) is None:
-            return
+        try:
+            if self.store.run(self.run_id) is None:
+                return
+        except Exception:  # the store failing is no reason to leave scheduler jobs behind: esap cancel tries
+            log.warning("UWS job %s: the state store failed; cancelling run %s anyway", self.job_id, self.run_id)
         argv = [str(Path(sys.executable).parent / "esap"), "cancel", self.run_id]
         env = {k: v for k, v in os.environ.items() if k not in ("BEARER_TOKEN", "BEARER_TOKEN_FILE")}
         if self.token:
@@ -212,6 +198,12 @@ class UwsJobRun:
         partial.write_text(text)
         partial.chmod(0o644)
         partial.replace(directory.status)
+
+    def _write_status_if_possible(self, directory: uws_run.JobDirectory) -> None:
+        try:
+            self._write_status(directory)
+        except Exception:
+            log.warning("UWS job %s: cannot write the run's status", self.job_id, exc_info=True)
 
     def _fail(self, summary: str) -> None:
         summary = redact(summary, self.token, self.job_token)
