@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..formats.urls import scheme_of
+from .http import GATEWAY_ENV as GATEWAY_ENV
 
 Kind = Literal["url", "datalink", "rucio"]
 URL: Kind = "url"
@@ -33,7 +34,6 @@ DATALINK: Kind = "datalink"
 RUCIO: Kind = "rucio"
 
 FETCHABLE_SCHEMES = ("http", "https")
-GATEWAY_ENV = "ESAP_GATEWAY_URL"
 RUCIO_ENV = "ESAP_RUCIO_URL"
 _URL_KEYS = ("url", "access_url", "download_url", "accessURL", "access_uri")
 _NAME_KEYS = ("name", "title", "obs_title", "obs_id", "PID", "key", "target_name", "display_name")

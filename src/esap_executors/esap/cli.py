@@ -17,17 +17,17 @@ from .codemeta import entry_from_codemeta, read_codemeta, validate
 from .cwl_tool import dump, tool_for
 from .entries import Entry
 from .gateway import CATALOGUES, EsapGateway, platform_token
+from .http import GATEWAY_ENV
 from .ossr import ZENODO_API, Ossr
 
-ESAP_ENV = "ESAP_GATEWAY_URL"
 OSSR_ENV = "ESAP_OSSR_URL"
 
 
 def register(subparsers: Any) -> None:
     parents = [global_options()]
     sources = argparse.ArgumentParser(add_help=False)
-    sources.add_argument("--esap", metavar="URL", default=os.environ.get(ESAP_ENV),
-                         help=f"the ESAP API gateway (default: ${ESAP_ENV})")
+    sources.add_argument("--esap", metavar="URL", default=os.environ.get(GATEWAY_ENV),
+                         help=f"the ESAP API gateway (default: ${GATEWAY_ENV})")
     sources.add_argument("--ossr", metavar="URL", default=os.environ.get(OSSR_ENV) or ZENODO_API,
                          help=f"the Zenodo API holding the OSSR (default: ${OSSR_ENV}, else {ZENODO_API})")
     sources.add_argument("--login", action="store_true",
@@ -71,8 +71,8 @@ def register(subparsers: Any) -> None:
     if sites is not None:  # `esap sites import`: an action of the existing `esap sites` command
         sites.add_argument("action", nargs="?", choices=["import"],
                            help="import: print sites.yaml entries for an ESAP gateway's facilities (--esap URL)")
-        sites.add_argument("--esap", metavar="URL", default=os.environ.get(ESAP_ENV),
-                           help=f"with import: the ESAP API gateway (default: ${ESAP_ENV})")
+        sites.add_argument("--esap", metavar="URL", default=os.environ.get(GATEWAY_ENV),
+                           help=f"with import: the ESAP API gateway (default: ${GATEWAY_ENV})")
         listing_handler = sites.get_default("handler")
 
         def sites_handler(args: argparse.Namespace) -> int:
@@ -199,7 +199,7 @@ def import_sites_command(args: argparse.Namespace) -> int:
     from .facilities import import_facilities, render
 
     if not args.esap:
-        raise BadInput(f"give --esap URL (or set {ESAP_ENV})", field="--esap")
+        raise BadInput(f"give --esap URL (or set {GATEWAY_ENV})", field="--esap")
     gateway = EsapGateway(args.esap, token=platform_token)
     facilities = [facility for catalogue in CATALOGUES for facility in gateway.facilities(catalogue)]
     existing = set(Catalogue.load(args.sites).names())

@@ -12,16 +12,17 @@ from pathlib import Path
 
 from ..errors import BadInput
 from .catalogue import SoftwareCatalogue
-from .cli import ESAP_ENV, OSSR_ENV
+from .cli import OSSR_ENV
 from .cwl_tool import dump, tool_for
 from .gateway import EsapGateway
+from .http import GATEWAY_ENV
 from .ossr import ZENODO_API, Ossr
 from .uws_parameters import Source
 
 
 def worker_catalogue(token: str | None = None) -> SoftwareCatalogue:
     """The worker's catalogue; the user's platform token goes to ESAP only when the gateway asks for one."""
-    esap_url = os.environ.get(ESAP_ENV)
+    esap_url = os.environ.get(GATEWAY_ENV)
     gateway = None
     if esap_url:
         user_token = token

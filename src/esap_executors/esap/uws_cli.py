@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import requests
-
 from ..cli.main import global_options
 from ..errors import BadInput, Unreachable
-from .http import TIMEOUT
+from .http import GATEWAY_ENV, get_bytes
 from .uws_client import UwsGateway
 from .uws_parameters import (
     FRONTS,
@@ -32,14 +30,12 @@ from .uws_parameters import (
 )
 from .uws_seal import PUBLIC_KEY_ENV, new_key_pair, seal, worker_public_key
 
-GATEWAY_ENV = "ESAP_GATEWAY_URL"
-
 
 def register(subparsers: Any) -> None:
     parents = [global_options()]
     gateway = argparse.ArgumentParser(add_help=False)
-    gateway.add_argument("--gateway", metavar="URL", default=os.environ.get(GATEWAY_ENV),
-                         help=f"the ESAP API gateway (default: ${GATEWAY_ENV})")
+    gateway.add_argument("--esap", "--gateway", dest="gateway", metavar="URL", default=os.environ.get(GATEWAY_ENV),
+                         help=f"the ESAP API gateway (default: ${GATEWAY_ENV}; --gateway is the same)")
     uws = subparsers.add_parser("uws", parents=parents, help="workflows as ESAP asynchronous (UWS) jobs")
     commands = uws.add_subparsers(dest="uws_command", metavar="COMMAND", required=True)
 
@@ -90,9 +86,9 @@ def _platform_token() -> str:
 
 def _gateway(args: argparse.Namespace, token: str | None = None) -> UwsGateway:
     if not args.gateway:
-        raise BadInput(f"no ESAP gateway: give --gateway URL or set ${GATEWAY_ENV}", field="--gateway")
+        raise BadInput(f"no ESAP gateway: give --esap URL or set ${GATEWAY_ENV}", field="--esap")
     if urlsplit(args.gateway).scheme not in ("http", "https"):
-        raise BadInput(f"{args.gateway!r} is not an http(s) URL", field="--gateway")
+        raise BadInput(f"{args.gateway!r} is not an http(s) URL", field="--esap")
     return UwsGateway(args.gateway, token or _platform_token())
 
 
@@ -168,13 +164,7 @@ def _read(uri: str) -> bytes:
     parts = urlsplit(uri)
     if parts.scheme == "file":
         return Path(unquote(parts.path)).read_bytes()
-    try:
-        reply = requests.get(uri, timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise Unreachable(f"{uri} unreachable ({type(exc).__name__})") from None
-    if reply.status_code != 200:
-        raise Unreachable(f"{uri} answered {reply.status_code}")
-    return reply.content
+    return get_bytes(uri, what="the job's result")
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from ..errors import AuthError, BadInput, Unreachable
-from .http import TIMEOUT
+from .http import json_of, send
 
 
 class UwsGateway:
@@ -38,11 +38,8 @@ class UwsGateway:
                           job_id=job_id, data={"PHASE": phase})
 
     def _send(self, method: str, url: str, what: str, *, job_id: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        try:
-            reply = self._session.request(method, url, headers=self._headers, timeout=TIMEOUT,
-                                          allow_redirects=False, **kwargs)
-        except requests.RequestException as exc:
-            raise Unreachable(f"ESAP UWS: cannot {what}: {url} unreachable ({type(exc).__name__})") from None
+        reply = send(self._session, method, url, what=f"ESAP UWS (to {what})", headers=self._headers,
+                     allow_redirects=False, **kwargs)
         if reply.status_code in (401, 403):
             raise AuthError(f"ESAP UWS: the gateway refused the platform token ({reply.status_code}) "
                             f"to {what}; run esap login")
@@ -50,10 +47,7 @@ class UwsGateway:
             raise BadInput(f"no job {job_id} at {self.jobs_url}", field="ID")
         if reply.status_code not in (200, 201, 303):
             raise Unreachable(f"ESAP UWS: cannot {what}: the gateway answered {reply.status_code} at {url}")
-        try:
-            body = reply.json()
-        except ValueError:
-            raise Unreachable(f"ESAP UWS: cannot {what}: the answer at {url} is not JSON") from None
+        body = json_of(reply, what=f"ESAP UWS (to {what})", url=url)
         if not isinstance(body, dict):
             raise Unreachable(f"ESAP UWS: cannot {what}: unexpected answer at {url}")
         return body

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-import requests
-
 from ..errors import BadInput, Unreachable
+from .http import check_ok, send
 
 FILE_ROOTS_ENV = "ESAP_UWS_FILE_ROOTS"
 URL_PREFIXES_ENV = "ESAP_UWS_URL_PREFIXES"
@@ -95,16 +94,12 @@ class SourcePolicy:
         """The body of an allowed URL, following allowed redirects only."""
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(url, field)
-            try:
-                reply = requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False, stream=True)
-            except requests.RequestException as exc:
-                raise Unreachable(f"{field}: {url} unreachable: {type(exc).__name__}") from None
+            reply = send(None, "get", url, what=field, timeout=FETCH_TIMEOUT, allow_redirects=False, stream=True)
             with reply:
                 if reply.is_redirect and reply.headers.get("location"):
                     url = urljoin(url, reply.headers["location"])
                     continue
-                if reply.status_code != 200:
-                    raise Unreachable(f"{field}: {url} answered {reply.status_code}")
+                check_ok(reply, what=field, url=url)
                 content = reply.raw.read(MAX_BYTES + 1, decode_content=True)
             if len(content) > MAX_BYTES:
                 raise BadInput(f"{url}: larger than {MAX_BYTES} bytes", field=field)
