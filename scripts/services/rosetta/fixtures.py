@@ -17,7 +17,10 @@ with open(env["FX_PASSWORD_FILE"]) as handle:
 
 user, _ = User.objects.get_or_create(username=username, defaults={"email": env["FX_EMAIL"]})
 user.email = env["FX_EMAIL"]
-user.set_password(password)
+# only a changed password is set: setting it again would log out the sessions of running tests
+# (Django ties a session to the password's hash)
+if not user.check_password(password):
+    user.set_password(password)
 user.save()
 profile, _ = Profile.objects.get_or_create(user=user, defaults={"auth": "local"})
 # batch tasks need access_method=direct_tunnel (no proxy, no tunnel), which Rosetta keeps
