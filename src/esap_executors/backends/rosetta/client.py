@@ -267,15 +267,19 @@ class RosettaClient:
     # --- tasks -------------------------------------------------------------------------
     def start_task(self, *, name: str, container: str, computing: str, password: str,
                    cpus: int | None = None, memory: str | None = None, partition: str | None = None,
-                   access_method: str = "direct_tunnel") -> None:
-        """POST /new_task/ step `last`. Rosetta answers with a page, not the task's uuid."""
+                   access_method: str = "direct_tunnel", kept: bool = True) -> None:
+        """POST /new_task/ step `last`. Rosetta answers with a page, not the task's uuid.
+
+        A kept password is Rosetta's task auth token, stored in its database (<= 36 characters)
+        and shown on the task's page; one not kept is a power user's custom task password, which
+        Rosetta hands to the container and never stores."""
         if len(name) > MAX_TASK_NAME:
             raise BadInput(f"Rosetta task name {name!r} is longer than {MAX_TASK_NAME} characters",
                            field="name")
         data: dict[str, str] = {
             "step": "last", "task_name": name, "task_container_uuid": container,
-            "task_computing_uuid": computing, "task_auth_token": password,
-            "access_method": access_method,
+            "task_computing_uuid": computing, "access_method": access_method,
+            "task_auth_token" if kept else "task_auth_password": password,
         }
         if cpus:
             data["computing_cpus"] = str(cpus)

@@ -1,7 +1,9 @@
 #!/bin/sh
 # esap step runner: the entrypoint of the runner image that Rosetta starts as a task.
 # Rosetta passes no command to a task; the step is named by the task password, which Rosetta
-# hands to the container as AUTH_PASS. The token is "<run>-<step>". On the storage bound at
+# hands to the container as AUTH_PASS: "<run>-<step>.<secret>" (the secret makes it unguessable;
+# the runner needs only the token "<run>-<step>" before the dot, and hides the password from the
+# step's environment). On the storage bound at
 # $ESAP_STORAGE (default /storage) the step is esap/<run>/steps/<step>.sh; the runner runs it in
 # esap/<run>/<step>/work with its stdout/stderr in esap/<run>/<step>/, touches
 # esap/<run>/status/<step>.hb every heartbeat period (the script's "# esap-heartbeat: N" line,
@@ -16,6 +18,8 @@
 # "usage ...", "stdout <bytes>", the bytes, "stderr <bytes>", the bytes.
 storage=${ESAP_STORAGE:-/storage}
 token=${AUTH_PASS:-}
+token=${token%%.*}
+unset AUTH_PASS
 case "$token" in
   r*-*) ;;
   *) echo "esap-runner: AUTH_PASS does not name an esap step" >&2; exit 2;;
