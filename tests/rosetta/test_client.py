@@ -4,7 +4,9 @@ messages, the catalogue read from its pages, the file manager."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,16 @@ def test_login_and_catalogue(client: RosettaClient) -> None:
     assert ("esap-runner", "ci") in client.software()
     storages = {e.name for e in client.list_folder("/") if e.is_folder}
     assert {"slurm-ssh:data", "standalone-ssh:data"} <= storages
+
+
+def test_session_survives_another_rosetta_start(client: RosettaClient) -> None:
+    """rosetta.sh start again (an operator, another test) leaves the account's password as it
+    is, so a logged-in session (a running test's, a running executor's) stays valid."""
+    assert client.computings()  # logged in
+    script = Path(__file__).resolve().parents[2] / "scripts" / "services" / "rosetta.sh"
+    started = subprocess.run(["bash", str(script), "start"], capture_output=True, text=True, timeout=900)
+    assert started.returncode == 0 and "ROSETTA READY" in started.stdout, started.stderr[-2000:]
+    assert "slurm-ssh" in client.computings()  # the same session, no new login
 
 
 def test_wrong_password_is_an_auth_error_without_the_password(rosetta: None) -> None:

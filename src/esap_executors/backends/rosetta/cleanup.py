@@ -8,15 +8,14 @@ from collections.abc import Sequence
 
 from .client import RosettaClient, RosettaError, Task
 from .interactive import RosettaInteractive
-from .steps import (
-    step_of,
-    task_name,
-)
+from .steps import step_of, task_name
 
 log = logging.getLogger(__name__)
 
 
 class RosettaCleanup(RosettaInteractive):
+    """Cancel and task removal."""
+
     def _remove_tasks(self, run_id: str, tokens: Sequence[str], *, stop_first: bool) -> None:
         """Delete the tasks (one task listing for all of them), each stopped first when asked."""
         names = {task_name(t) for t in tokens}

@@ -13,20 +13,14 @@ from ...states import JobState, JobStatus
 from ..base import FoundJob, Usage
 from .cleanup import RosettaCleanup
 from .client import RosettaClient, RosettaError
-from .steps import (
-    HEARTBEAT_SLACK,
-    TAIL_BYTES,
-    job_id_of,
-    parse_result,
-    step_of,
-    task_name,
-    usage_of,
-)
+from .steps import HEARTBEAT_SLACK, TAIL_BYTES, job_id_of, parse_result, step_of, task_name, usage_of
 
 log = logging.getLogger(__name__)
 
 
 class RosettaCompletion(RosettaCleanup):
+    """Poll, collection of finished steps, usage, explain and find."""
+
     def poll(self, native_ids: Sequence[str], *, run_id: str, since: float) -> dict[str, JobStatus]:
         """One file-manager listing of the run's status folder; finished steps are then
         collected (their two streams) and their tasks stopped and deleted."""

@@ -13,15 +13,14 @@ from ...formats.urls import scheme_of
 from ..base import SoftwareImage, Submission
 from .client import MAX_TASK_NAME
 from .session import RosettaSession
-from .steps import (
-    task_name,
-    token_of,
-)
+from .steps import task_name, token_of
 
 log = logging.getLogger(__name__)
 
 
 class RosettaDiscovery(RosettaSession):
+    """Validation, software resolution and the site's description."""
+
     def validate(self, jobs: Sequence[Submission]) -> None:
         site = self.site
         if not self.computing_name:

@@ -3,7 +3,6 @@ Rosetta lists it (no runner reports on it)."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -12,15 +11,12 @@ from ...states import JobState, JobStatus
 from ..base import InteractiveAccess, Submission
 from .client import RosettaClient, RosettaError
 from .discovery import RosettaDiscovery
-from .steps import (
-    step_of,
-    task_name,
-)
-
-log = logging.getLogger(__name__)
+from .steps import step_of, task_name
 
 
 class RosettaInteractive(RosettaDiscovery):
+    """Interactive tasks: started, opened, and their states."""
+
     def _start_interactive(self, client: RosettaClient, job: Submission, token: str) -> str:
         """The software's task, marked interactive on the storage (every process's poll then
         asks Rosetta for its state, as there is no runner to report it). Its password is

@@ -3,7 +3,6 @@ listing and the pool its requests run in."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,18 +14,17 @@ from ...states import JobStatus
 from ..base import Backend, Submission, Usage
 from .client import Container, RosettaClient, RosettaError, Task
 from .images import ImageBuilder
-from .steps import (
-    DEFAULT_HEARTBEAT,
-    DEFAULT_START_TIMEOUT,
-    DEFAULT_WORKERS,
-)
+from .steps import DEFAULT_HEARTBEAT, DEFAULT_START_TIMEOUT, DEFAULT_WORKERS
 
-log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
 class RosettaSession(Backend):
+    """The first layer of RosettaBackend: each module adds one concern on top of the one it
+    imports (session, discovery, interactive, cleanup, completion, submission), so each layer
+    calls only what the layers below define."""
+
     def __init__(self, site: Site) -> None:
         super().__init__(site)
         options = site.options

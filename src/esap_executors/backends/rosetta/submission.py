@@ -3,7 +3,6 @@ storage, then its task started with the runner software."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 import shlex
 import time
@@ -13,17 +12,12 @@ from pathlib import Path, PurePosixPath
 from ..base import Submission
 from .client import RosettaClient
 from .completion import RosettaCompletion
-from .steps import (
-    step_of,
-    step_password,
-    task_name,
-    token_of,
-)
-
-log = logging.getLogger(__name__)
+from .steps import step_of, step_password, task_name, token_of
 
 
 class RosettaSubmission(RosettaCompletion):
+    """Submission of batch and interactive steps."""
+
     def submit(self, jobs: Sequence[Submission]) -> list[str]:
         """Per step: upload its script, start its task; `workers` steps at a time (starting a
         task holds Rosetta's request while it runs ssh and sbatch)."""
