@@ -143,6 +143,9 @@ make_keys(){
   chmod 755 "$KEYS"
   local home; home=$(getent passwd "$RS_SSH_USER" | cut -d: -f6)
   install -d -m 700 -o "$RS_SSH_USER" -g "$RS_SSH_USER" "$home/.ssh"
+  # Rosetta writes each task's job script, task password included, as <uuid>.sh (mode 0644) in this
+  # home: only its owner (and root's slurmd) may read it
+  chmod 700 "$home"
   local pub; pub=$(cat "$KEYS/$RS_USER.key.pub")
   grep -qxF "$pub" "$home/.ssh/authorized_keys" 2>/dev/null || echo "$pub" >> "$home/.ssh/authorized_keys"
   chown "$RS_SSH_USER:" "$home/.ssh/authorized_keys"; chmod 600 "$home/.ssh/authorized_keys"
