@@ -21,12 +21,8 @@ from cwltool.main import main as cwltool_main
 
 from ..cli.main import check_invocation, user_text
 from ..errors import BadInput, EsapError
-from ..esap.basket_cli import add_source_options, basket_inputs
-from ..notify import Notifier
-from ..report.at_end import end_of_run
+from ..esap.basket_cli import add_source_options
 from ..stores import open_store
-from . import remote_io
-from .basket import private_scratch, with_basket_inputs
 from .executor import EsapJobExecutor, select_resources
 from .input_errors import HeldErrors, check_documents, located
 from .run_metadata import cwl_run_metadata
@@ -103,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _signal_handler)
     with ExitStack() as cleanup:
         if own.inputs_from_basket:
+            from .basket import private_scratch
+
             try:
                 rest = _basket_arguments(own, rest, Path(cleanup.enter_context(private_scratch())))
             except EsapError as exc:
@@ -121,11 +119,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _basket_arguments(own: argparse.Namespace, rest: list[str], scratch: Path) -> list[str]:
+    from ..esap.basket_cli import basket_inputs
+    from .basket import with_basket_inputs
+
     inputs = basket_inputs(own)
     return with_basket_inputs(rest, own.inputs_from_basket, inputs, scratch)
 
 
 def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
+    # imported here, not at start: the report, the notice and the uploads are needed only at the
+    # end or only for some options, and esap-cwltool's start-up is part of every run's wall time
+    from ..notify import Notifier
+    from ..report.at_end import end_of_run
+    from . import remote_io
+
     try:
         notifier = (Notifier.for_url(own.esap_notify, with_token=own.esap_notify_token, field="--esap-notify")
                     if own.esap_notify else None)

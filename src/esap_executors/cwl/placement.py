@@ -9,7 +9,6 @@ from typing import Any
 
 from ..checkpoint import Checkpoint, parse_checkpoint
 from ..errors import BadInput
-from ..matchmaking import match
 from ..retry_policy import RetryPolicy, parse_block
 from ..sites import SITE_NAME, Catalogue
 
@@ -96,6 +95,8 @@ def place(catalogue: Catalogue, job: Any, default_site: str | None, gpus: int) -
         catalogue.get(named)
     if gpus <= 0:
         return Placement(site=named, gpus=0)
+    from ..matchmaking import match  # classad2 (HTCondor's library): only for a step that asks for GPUs
+
     _, required = job.builder.get_requirement(CUDA_REQUIREMENT)
     requirements = gpu_requirements(gpus)
     result = match(catalogue, requirements, sites=[named] if named else None)

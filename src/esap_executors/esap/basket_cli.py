@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .basket_config import check_key, config_text, write_config
 from .basket_items import GATEWAY_ENV, RUCIO_ENV
 
 if TYPE_CHECKING:
@@ -68,6 +67,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def config_command(args: argparse.Namespace) -> int:
+    from .basket_config import check_key, config_text, write_config  # PyYAML, only for this command
+
     check_key(args.key, field="KEY")
     inputs = basket_inputs(args, field="basket")
     if args.output:
