@@ -131,8 +131,9 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
     # end or only for some options, and esap-cwltool's start-up is part of every run's wall time
     from ..notify import Notifier
     from ..report.at_end import end_of_run
-    from . import remote_io
+    from . import remote_io, schema_cache
 
+    schema_cache.install()
     try:
         notifier = (Notifier.for_url(own.esap_notify, with_token=own.esap_notify_token, field="--esap-notify")
                     if own.esap_notify else None)
