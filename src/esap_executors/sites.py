@@ -46,6 +46,7 @@ class PollSettings:
     start: float = 5.0
     floor: float = 1.0
     ceiling: float = 120.0
+    given: frozenset[str] = frozenset()  # the keys the catalogue sets; the others a backend may shorten
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def parse_site(name: str, settings: Any, source: str, line: int) -> Site:
             raise bad(key, f"expected a positive number of seconds (at most {MAX_POLL_S})", poll_block,
                       f"{name}.poll")
         poll_values[key] = float(value)
-    poll = PollSettings(**poll_values)
+    poll = PollSettings(**poll_values, given=frozenset(poll_values))
     if poll.floor > poll.ceiling:
         raise bad("poll", "floor is above ceiling")
     container_block = _block(settings, "container", source, name)

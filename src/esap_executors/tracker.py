@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from .backends import Backend
+from .backends import Backend, capabilities_of
 from .causes import cause_of
 from .job import JobSpec
 from .poller import Change, PollInterval, StatusPoller, env_overrides
@@ -182,7 +182,13 @@ class Tracker:
         return self._poller.cycles
 
     def _interval_for(self, site_name: str) -> PollInterval:
-        return PollInterval.from_settings(self.backends.catalogue.get(site_name).poll, self._poll_overrides)
+        site = self.backends.catalogue.get(site_name)
+        poll = site.poll
+        quick = capabilities_of(site).status_poll_floor
+        if quick is not None:  # a cheap status read: poll as often, unless the catalogue says otherwise
+            poll = replace(poll, **{key: min(getattr(poll, key), quick) for key in ("start", "floor")
+                                    if key not in poll.given})
+        return PollInterval.from_settings(poll, self._poll_overrides)
 
     def _cycle(self, site_name: str) -> tuple[Change, bool]:
         """One poll of a site: (what changed, the site still has live jobs)."""

@@ -445,8 +445,9 @@ def _tuned_catalogue(catalogue: Catalogue, settings: ExecutorSettings) -> Catalo
         start = settings.poll_interval or site.poll.start
         ceiling = settings.max_poll_interval or max(site.poll.ceiling, start)
         floor = min(site.poll.floor, start)
+        given = site.poll.given | ({"start"} if settings.poll_interval else set())
         sites[name] = replace(site, poll=replace(site.poll, start=start, floor=floor,
-                                                 ceiling=max(ceiling, start)))
+                                                 ceiling=max(ceiling, start), given=given))
     return Catalogue(sites, catalogue.source)
 
 

@@ -107,6 +107,9 @@ class Capabilities:
     interactive: bool = False
     # The authentication methods a site's `credentials` may choose from; () when there is no choice.
     auth_methods: tuple[str, ...] = ()
+    # Its status query is a read on this host (no scheduler round trip): the site is polled this
+    # often (seconds; the poll start and floor) unless the catalogue sets them.
+    status_poll_floor: float | None = None
 
     @property
     def transfers_files(self) -> bool:

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 # A batch whose supervisor never claimed it within this time (the submitter died between
 # recording and starting it) is given a new supervisor by the next poll.
 UNCLAIMED_GRACE_S = 10.0
+# The supervisor records each end in SQLite on this host; a poll is one indexed read of that file,
+# so a job's end is seen within this many seconds instead of the schedulers' 1 s floor.
+LOCAL_POLL_FLOOR_S = 0.05
 ADOPT_RETRY_S = 30.0
 
 _STATES = {
@@ -78,6 +81,7 @@ class LocalBackend(Backend):
     name: ClassVar[str] = "local"
     capabilities: ClassVar[Capabilities] = Capabilities(
         links_inputs=True, container_runtimes=frozenset(CONTAINER_RUNTIMES), usage_accounting=True,
+        status_poll_floor=LOCAL_POLL_FLOOR_S,
     )
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {
         "max_cores": int, "max_gpus": int, "enforce_memory": bool,
