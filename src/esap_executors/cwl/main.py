@@ -127,10 +127,9 @@ def _basket_arguments(own: argparse.Namespace, rest: list[str], scratch: Path) -
 
 
 def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
-    # imported here, not at start: the report, the notice and the uploads are needed only at the
-    # end or only for some options, and esap-cwltool's start-up is part of every run's wall time
+    # imported here, not at start: the notice and the uploads are needed only for some options,
+    # and esap-cwltool's start-up is part of every run's wall time
     from ..notify import Notifier
-    from ..report.at_end import end_of_run
     from . import remote_io, schema_cache
 
     schema_cache.install()
@@ -195,7 +194,10 @@ def run_esap(own: argparse.Namespace, rest: list[str]) -> int:
         except Exception as exc:  # the run has ended: its outcome stands
             print(f"esap-cwltool: warning: the run's files not recorded for its RO-Crate ({user_text(str(exc))})",
                   file=sys.stderr)
-        end_of_run(run.store, run.catalogue, run.run_id, html=own.esap_report, notifier=notifier)
+        if own.esap_report is not None or notifier is not None:
+            from ..report.at_end import end_of_run  # the report's modules: only when it is asked for
+
+            end_of_run(run.store, run.catalogue, run.run_id, html=own.esap_report, notifier=notifier)
     if executor.esap_error is not None and code != 0:
         print(f"esap-cwltool: {user_text(str(executor.esap_error))}", file=sys.stderr)
         return executor.esap_error.exit_code
