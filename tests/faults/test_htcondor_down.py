@@ -16,8 +16,9 @@ import uuid
 from pathlib import Path
 
 import psutil
+import pytest
 
-from tests.htcondor.conftest import condor_admin, pool_settings
+from tests.htcondor.conftest import condor_admin, pool_settings, wait_until_pool_is_whole
 from tests.support import EXAMPLE_SITES, ROOT, require_service
 
 from .conftest import WORKFLOW, Ledger, final_states, run_counts
@@ -46,6 +47,7 @@ def wait_until_gone(names: tuple[str, ...], timeout: float = 15) -> bool:
     return False
 
 
+@pytest.mark.stops_a_service
 def test_collector_and_schedd_down_mid_run(state_dir: Path, ledger: Ledger) -> None:
     ledger.fault = "HTCondor collector and schedd stopped mid-run"
     require_service("htcondor")
@@ -73,6 +75,7 @@ def test_collector_and_schedd_down_mid_run(state_dir: Path, ledger: Ledger) -> N
     finally:
         if workflow.poll() is None:
             workflow.kill()
+        busy = wait_until_pool_is_whole()  # before the next test's jobs need the slots
     counts = run_counts(marks, JOBS)
     result = ledger.runs("HTCondor collector and schedd stopped mid-run", counts, JOBS,
                          detail=f"htcondor-local, {OUTAGE_S} s outage")
@@ -80,3 +83,4 @@ def test_collector_and_schedd_down_mid_run(state_dir: Path, ledger: Ledger) -> N
     assert workflow.returncode == 0, stderr[-2000:]
     assert final_states(stdout) == {f"job-{i}": "completed" for i in range(JOBS)}, stdout
     assert result == "held", counts
+    assert busy == [], f"the pool is not whole after the outage: {busy}"

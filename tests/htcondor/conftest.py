@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +83,30 @@ def condor_admin(*argv: str) -> list[str]:
 
 def running_as_root() -> bool:
     return os.geteuid() == 0
+
+
+# the pool's job lease (scripts/services/htcondor.sh: JOB_DEFAULT_LEASE_DURATION) and a margin
+LEASE_AND_MARGIN_S = 90 + 60
+WHOLE_POOL = {"Collector", "Scheduler", "Machine"}  # the ad types a job needs to be submitted and run
+
+
+def pool_not_ready() -> list[str]:
+    """What keeps the next test's jobs from being submitted and started: ad types the collector
+    lacks (the bindings locate the schedd through it) and slots still giving back a job (their
+    starter may wait for a shadow that is gone). Empty once the pool is whole again."""
+    listed = subprocess.run(condor_admin("condor_status", "-any", "-af", "MyType", "Name", "State", "Activity"),
+                            capture_output=True, text=True, timeout=60, check=False)
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    missing = [f"no {kind} ad" for kind in sorted(WHOLE_POOL - {row[0] for row in rows if row})]
+    vacating = [" ".join(row[1:]) for row in rows
+                if row[:1] == ["Machine"] and ("Preempting" in row[2:3] or row[3:4] in (["Vacating"], ["Killing"]))]
+    return missing + vacating
+
+
+def wait_until_pool_is_whole(timeout: float = LEASE_AND_MARGIN_S) -> list[str]:
+    """After a test that stopped or restarted a daemon: what still keeps the pool from running the
+    next test's jobs, once nothing does or `timeout` passed."""
+    deadline = time.monotonic() + timeout
+    while (waiting := pool_not_ready()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return waiting

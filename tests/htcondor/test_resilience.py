@@ -11,13 +11,14 @@ import uuid
 from pathlib import Path
 
 import htcondor2 as htcondor
+import pytest
 
 from esap_executors.job import make_spec
 from esap_executors.runs import JobRequest, Run
 from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 from esap_executors.store import Store
-from tests.htcondor.conftest import WAIT, condor_admin
+from tests.htcondor.conftest import WAIT, condor_admin, wait_until_pool_is_whole
 from tests.support import ROOT
 
 
@@ -30,6 +31,7 @@ def wait_for(predicate: object, timeout: float = WAIT) -> bool:
     return False
 
 
+@pytest.mark.stops_a_service
 def test_jobs_complete_across_a_schedd_restart(catalogue: Catalogue, store: Store) -> None:
     requests = [JobRequest(key=f"r{i}", spec=make_spec(["sh", "-c", f"sleep 6; echo done {i}"])) for i in range(4)]
     with Run.open(f"htc-restart-{uuid.uuid4()}", catalogue=catalogue, store=store,
@@ -45,6 +47,7 @@ def test_jobs_complete_across_a_schedd_restart(catalogue: Catalogue, store: Stor
         backend = run.backend("htcondor-local")
         backend.connection.run("cleanup", lambda schedd: schedd.act(
             htcondor.JobAction.Remove, f'EsapRunId == "{run.run_id}"'))
+    assert wait_until_pool_is_whole() == [], "the pool is not whole after the schedd restart"
     assert [final[r.job_id].state for r in records] == [JobState.COMPLETED] * 4, \
         [(r.state, r.reason) for r in final.values()]
     for record in records:

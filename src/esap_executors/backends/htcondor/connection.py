@@ -62,22 +62,32 @@ class Connection:
     def run(self, what: str, action: Callable[[Any], T], *, idempotent: bool = True) -> T:
         """`action(schedd)` with this site's security settings; errors become the user's errors.
 
-        Retried once when the schedd forgot our security session (it restarted), and for
+        Retried once when the schedd forgot our security session (it restarted), when locating
+        the schedd failed (nothing was sent: a restarted collector forgot our session), and for
         idempotent actions also when it could not be reached for a moment.
         """
         settings = {"SEC_CLIENT_AUTHENTICATION_METHODS": ", ".join(self.methods)}
         with _CONFIG_LOCK, _configured(settings, self._token_directory()):
-            for attempt in (1, 2):
+            located_again = sent_again = False
+            while True:
                 try:
-                    return action(self.schedd())
+                    schedd = self.schedd()
+                except htcondor.HTCondorException as exc:
+                    self._schedd = None
+                    if located_again:
+                        raise error_for(self.site, what, exc) from None
+                    located_again = True
+                    time.sleep(0.5)
+                    continue
+                try:
+                    return action(schedd)
                 except htcondor.HTCondorException as exc:
                     self._schedd = None  # located again (a restarted schedd may have moved)
                     text = str(exc).lower()
-                    if attempt == 1 and ("session" in text or idempotent):
-                        time.sleep(0.5)
-                        continue
-                    raise error_for(self.site, what, exc) from None
-        raise AssertionError("unreachable")
+                    if sent_again or not ("session" in text or idempotent):
+                        raise error_for(self.site, what, exc) from None
+                    sent_again = True
+                    time.sleep(0.5)
 
     def schedd(self) -> Any:
         """Call inside run()."""
