@@ -98,17 +98,37 @@ else
       rc=$?; echo "$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')" > "$log.rc" ) &
     pids+=($!)
   done
-  begin; say "pytest (Slurm $SLURM_NEXT: ${VERSION_TESTS[*]} in parallel, logs /tmp/esap-pytest-slurm-*.log)"
-  ESAP_TEST_SLURM=host .venv/bin/python -m pytest -ra --durations=25; code=$?
-  end "pytest (host cluster, the rest)" "exit $code"
+  # the host cluster's tests in parts that run at the same time, each owning the services it
+  # loads hard (tests/groups.py); then the tests that stop a shared daemon, alone
+  PARTS_TOGETHER=(htcondor slurm platforms)
+  say "pytest (Slurm $SLURM_NEXT: ${VERSION_TESTS[*]}; host cluster: parts ${PARTS_TOGETHER[*]}; all in parallel, logs /tmp/esap-pytest-*.log)"
+  for part in "${PARTS_TOGETHER[@]}"; do
+    log="/tmp/esap-pytest-$part.$(id -u).log"; logs+=("part $part|$log")
+    ( s=$(date +%s.%N)
+      ESAP_TEST_SLURM=host ESAP_TEST_GROUP=$part .venv/bin/python -m pytest -ra --durations=15 \
+        --basetemp="/tmp/esap-pytest-$part.$(id -u)" > "$log" 2>&1
+      rc=$?; echo "$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')" > "$log.rc" ) &
+    pids+=($!)
+  done
   for p in "${pids[@]}"; do wait "$p"; done
   for entry in "${logs[@]}"; do
-    v=${entry%%|*}; log=${entry#*|}
+    name=${entry%%|*}; log=${entry#*|}
     read -r rc secs < "$log.rc"
-    echo; say "pytest of the SLURM tests on Slurm $v (exit $rc):"; tail -n 15 "$log"
-    PARTS+=("pytest SLURM tests, Slurm $v|$secs|exit $rc (parallel)")
+    case $name in
+      part*) title="pytest ${name#part }, host cluster"
+             # failures, durations and the skip report (-ra) of the part
+             echo; say "$title (exit $rc):"; sed -n '/^=* \(FAILURES\|ERRORS\|slowest\) /,$p' "$log" | grep . || tail -n 40 "$log";;
+      *) title="pytest SLURM tests, Slurm $name"
+         echo; say "$title (exit $rc):"; tail -n 15 "$log";;
+    esac
+    PARTS+=("$title|$secs|exit $rc (parallel)")
     [ "$rc" = 0 ] || code=1
   done
+  begin; say "pytest: the tests that stop or restart a shared daemon, alone"
+  ESAP_TEST_SLURM=host ESAP_TEST_GROUP=alone .venv/bin/python -m pytest -ra --durations=5 \
+    --basetemp="/tmp/esap-pytest-alone.$(id -u)"; rc=$?
+  end "pytest alone, host cluster" "exit $rc"
+  [ "$rc" = 0 ] || code=1
   # the fault and bad-input results of this run -> RELIABILITY.md (tests/faults, tests/corpus)
   .venv/bin/python scripts/reliability_table.py || code=1
 fi

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.groups import GROUPS, group_of
 from tests.support import postgres_url, require_service
 
 _SESSION_STATE = tempfile.mkdtemp(prefix="esap-test-state-", dir="/tmp")
@@ -21,6 +22,23 @@ os.environ.pop("ESAP_STATE_URL", None)
 os.environ.setdefault("ESAP_POLL_START", "0.5")
 os.environ.setdefault("ESAP_POLL_FLOOR", "0.2")
 os.environ.setdefault("ESAP_POLL_CEILING", "2")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """ESAP_TEST_GROUP=PART: only the tests of that part of a parallel run (tests/groups.py)."""
+    wanted = os.environ.get("ESAP_TEST_GROUP")
+    if not wanted:
+        return
+    if wanted not in GROUPS:
+        raise pytest.UsageError(f"ESAP_TEST_GROUP={wanted!r}: not one of {', '.join(GROUPS)}")
+    keep: list[pytest.Item] = []
+    other: list[pytest.Item] = []
+    for item in items:
+        part = group_of(item.nodeid, item.get_closest_marker("stops_a_service") is not None)
+        (keep if part == wanted else other).append(item)
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = keep
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ CTLD_PID = Path(os.environ.get("SLURM_CI_DIR", "/var/lib/slurm-ci")) / "run" / "
 
 
 @pytest.mark.slurm_host
+@pytest.mark.stops_a_service
 def test_slurmctld_restart_mid_run(slurm, new_run) -> None:
     if os.geteuid() != 0 or not CTLD_PID.exists():
         pytest.skip("restarting slurmctld needs root and the cluster of scripts/services/slurm.sh")
