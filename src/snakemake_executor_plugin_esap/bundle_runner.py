@@ -111,7 +111,8 @@ def main() -> int:
         import snakemake.cli  # noqa: F401  -- the expensive part, once for all members
 
     failures = 0
-    for member in manifest["members"]:
+    members = manifest["members"]
+    for index, member in enumerate(members):
         if "shell" in member:
             code = run_shell(member)
             write_status(member["status"], code)
@@ -133,7 +134,8 @@ def main() -> int:
         write_status(member["status"], code)
         print(f"esap bundle: {member['name']} exit code {code} (CPU {cpu_seconds():.2f} s so far)", flush=True)
         failures += code != 0
-        warm_up(loaded)
+        if index + 1 < len(members):  # after the last member the job ends at once: its end is the bundle's
+            warm_up(loaded)
     return 1 if failures else 0
 
 

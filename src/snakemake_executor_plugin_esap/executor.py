@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 # Longest wait between two reads of the snapshot when the poller reports no change.
 SNAPSHOT_WAIT_CEILING_S = 2.0
+BUNDLE_KEY_PREFIX = "bundle:"
+# how long the end of a run waits for bundles whose jobs all reported (their runner is exiting)
+BUNDLE_END_WAIT_S = 60.0
 LOG_DIR = Path(".snakemake") / "esap_logs"
 
 
@@ -140,7 +143,7 @@ class Executor(RemoteExecutor):
             group, python=_execute_python(first.site) or sys.executable, workdir=os.getcwd(),
             log_dir=Path(os.getcwd()) / LOG_DIR / "bundles",
         )
-        return JobRequest(key=f"bundle:{first.key}+{len(group)}", spec=spec, site=site_name,
+        return JobRequest(key=f"{BUNDLE_KEY_PREFIX}{first.key}+{len(group)}", spec=spec, site=site_name,
                           name=f"{first.name} (bundle of {len(group)})")
 
     def _slots(self, site: Site, cores: int) -> int | None:
@@ -355,6 +358,7 @@ class Executor(RemoteExecutor):
 
     def shutdown(self) -> None:
         super().shutdown()
+        self._let_bundles_end()
         self.run.close()
         run_id = self.run.run_id
         self.logger.info(f"esap run {run_id}: jobs with `esap status {run_id}`, "
@@ -370,6 +374,15 @@ class Executor(RemoteExecutor):
                        notifier=self._notifier)
             if self.esap_settings.report:
                 self.logger.info(f"esap report: {self.esap_settings.report}")
+
+    def _let_bundles_end(self) -> None:
+        """A bundle's jobs are reported from their status files, so Snakemake may end while the
+        bundle's scheduler job is still exiting: its end (completed, failed) goes into the run's
+        records before they close, or `esap status` would show it running."""
+        ending = [r.job_id for r in self.run.snapshot().values()
+                  if r.key.startswith(BUNDLE_KEY_PREFIX) and not r.state.is_final]
+        if ending:
+            self.run.wait(ending, timeout=BUNDLE_END_WAIT_S)
 
     def _record_run_metadata(self) -> None:
         import snakemake
