@@ -7,8 +7,9 @@
 # start directly; otherwise through `sudo` when it exists (it may ask for your password once);
 # without either the tests that need a service skip and say why (CI=true makes them fail).
 # Without PYTEST ARGS the SLURM tests (tests/slurm, a CWL and a Snakemake case) of the Slurm
-# 24.11 and 26.05 clusters run as two more pytest processes beside the main one (each against
-# its own cluster); the time of every part is printed at the end.
+# 24.11 and 26.05 clusters run as two pytest processes (each against its own cluster) beside
+# three that share out the rest on the host's cluster (tests/groups.py); then the tests that
+# stop a shared daemon run alone. The time of every part is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -106,7 +107,7 @@ else
     log="/tmp/esap-pytest-$part.$(id -u).log"; logs+=("part $part|$log")
     ( s=$(date +%s.%N)
       ESAP_TEST_SLURM=host ESAP_TEST_GROUP=$part .venv/bin/python -m pytest -ra --durations=15 \
-        --basetemp="/tmp/esap-pytest-$part.$(id -u)" > "$log" 2>&1
+        --basetemp="/tmp/esap-pytest-$part.$(id -u)" --junitxml="${log%.log}.xml" > "$log" 2>&1
       rc=$?; echo "$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')" > "$log.rc" ) &
     pids+=($!)
   done
