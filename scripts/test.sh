@@ -92,7 +92,7 @@ else
   rm -f .pytest_cache/esap-faults.json  # the fault ledger of this run only (RELIABILITY.md)
   pids=(); logs=()
   for v in $SLURM_NEXT; do
-    log="/tmp/esap-pytest-slurm-$v.$(id -u).log"; logs+=("$v|$log")
+    log="/tmp/esap-pytest-slurm-$v.$(id -u).log"; logs+=("$v|$log"); rm -f "$log.rc"
     ( s=$(date +%s.%N)
       ESAP_TEST_SLURM=$v .venv/bin/python -m pytest -ra --basetemp="/tmp/esap-pytest-slurm-$v.$(id -u)" \
         "${VERSION_TESTS[@]}" > "$log" 2>&1
@@ -104,13 +104,23 @@ else
   PARTS_TOGETHER=(htcondor slurm platforms)
   say "pytest (Slurm $SLURM_NEXT: ${VERSION_TESTS[*]}; host cluster: parts ${PARTS_TOGETHER[*]}; all in parallel, logs /tmp/esap-pytest-*.log)"
   for part in "${PARTS_TOGETHER[@]}"; do
-    log="/tmp/esap-pytest-$part.$(id -u).log"; logs+=("part $part|$log")
+    log="/tmp/esap-pytest-$part.$(id -u).log"; logs+=("part $part|$log"); rm -f "$log.rc"
     ( s=$(date +%s.%N)
       ESAP_TEST_SLURM=host ESAP_TEST_GROUP=$part .venv/bin/python -m pytest -ra --durations=15 \
         --basetemp="/tmp/esap-pytest-$part.$(id -u)" --junitxml="${log%.log}.xml" > "$log" 2>&1
       rc=$?; echo "$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')" > "$log.rc" ) &
     pids+=($!)
   done
+  progress() { # each process's pytest progress, once a minute while any runs
+    local entry line=""
+    for entry in "${logs[@]}"; do
+      [ -e "${entry#*|}.rc" ] && continue
+      line="$line ${entry%%|*}:$(grep -o '\[ *[0-9]*%\]' "${entry#*|}" 2>/dev/null | tail -n 1 | tr -d '[] ')"
+    done
+    [ -z "$line" ] || say "running:$line"
+  }
+  tick=0
+  while [ -n "$(jobs -rp)" ]; do [ $((tick++ % 12)) != 0 ] || progress; sleep 5; done
   for p in "${pids[@]}"; do wait "$p"; done
   for entry in "${logs[@]}"; do
     name=${entry%%|*}; log=${entry#*|}
