@@ -78,12 +78,26 @@ def cluster_of(site: str) -> Cluster:
     return next(c for c in CLUSTERS.values() if site in c.sites)
 
 
+def _version_needed(item: pytest.Item) -> str | None:
+    """The Slurm version a test needs: `slurm_host`, `slurm_version("26.05")`, or a bare
+    `slurm_version` on a test parametrized by `version`."""
+    if item.get_closest_marker("slurm_host"):
+        return "host"
+    marker = item.get_closest_marker("slurm_version")
+    if marker is None:
+        return None
+    if marker.args:
+        return str(marker.args[0])
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.params["version"]) if callspec else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if "host" in SELECTED:
-        return
-    kept = [item for item in items if not item.get_closest_marker("slurm_host")]
-    config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("slurm_host")])
-    items[:] = kept
+    """Tests for a Slurm version that ESAP_TEST_SLURM leaves out are deselected, not skipped."""
+    left_out = [item for item in items if _version_needed(item) not in (None, *SELECTED)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
 
 
 @pytest.fixture(scope="session", params=SELECTED)

@@ -16,14 +16,13 @@ from esap_executors.backends.slurm import NO_ACCOUNTING, SlurmBackend
 from esap_executors.sites import Catalogue
 from esap_executors.states import JobState
 
-from .conftest import CLUSTERS, SELECTED, JobRequest, require_cluster, shell
+from .conftest import CLUSTERS, JobRequest, require_cluster, shell
 
 
+@pytest.mark.slurm_version
 @pytest.mark.parametrize("version", ["24.11", "26.05"])  # jobs/state: Slurm 24.05 and later
 def test_a_failed_job_without_an_accounting_record_ends_failed_with_its_exit_code_unknown(
         new_run, catalogue: Catalogue, version: str) -> None:
-    if version not in SELECTED:
-        pytest.skip(f"Slurm {version} not selected (ESAP_TEST_SLURM)")
     cluster = CLUSTERS[version]
     require_cluster(cluster)
     site_name = cluster.sites[1]  # the REST site

@@ -25,7 +25,7 @@ from esap_executors.runs import JobRequest, Run
 from esap_executors.states import JobState
 from tests.support import esap
 
-from .conftest import CLUSTERS, SELECTED, Cluster, require_cluster, shell
+from .conftest import CLUSTERS, Cluster, require_cluster, shell
 
 
 def test_slurm_failure_states_name_their_cause() -> None:
@@ -49,7 +49,7 @@ MEMORY_ENFORCING = CLUSTERS["26.05"]
 GROWER = "python3 -c \"import time; block = bytearray(150 * 1024 * 1024); time.sleep(3)\" && echo finished > {out}"
 
 
-@pytest.mark.skipif("26.05" not in SELECTED, reason="ESAP_TEST_SLURM leaves out 26.05 (enforces memory)")
+@pytest.mark.slurm_version("26.05")  # the one test cluster that enforces memory
 @pytest.mark.parametrize("site", MEMORY_ENFORCING.sites)
 def test_a_job_above_its_memory_is_killed_and_succeeds_with_doubled_memory(
         site: str, new_run: Callable[..., Run], tmp_path: Path) -> None:
