@@ -4,6 +4,7 @@ PostgreSQL state store (`postgres_state_url`) or for each engine in turn (`store
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,11 @@ os.environ.pop("ESAP_STATE_URL", None)
 os.environ.setdefault("ESAP_POLL_START", "0.5")
 os.environ.setdefault("ESAP_POLL_FLOOR", "0.2")
 os.environ.setdefault("ESAP_POLL_CEILING", "2")
+# scripts/test.sh runs its parts in the background, and a shell without job control starts those
+# with SIGINT ignored; an ignored signal stays ignored across exec, so the Snakemake or esap that a
+# test interrupts would never see its Ctrl-C. A handler here is reset to the default in children.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

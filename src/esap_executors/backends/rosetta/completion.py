@@ -29,13 +29,14 @@ class RosettaCompletion(RosettaCleanup):
         if not wanted:
             return statuses
         self.query_count += 1
+        # the time before the listing: a slow listing must not age the heartbeats it shows
+        now = time.time()
         entries = {e.name: e for e in self.client.list_folder(f"{self._run_folder(run_id)}status/")}
         exits: dict[str, int] = {}
         for name in entries:
             step, _, code = name.partition(".exit-")
             if code.lstrip("-").isdigit():
                 exits[step] = int(code)
-        now = time.time()
         finished: dict[str, JobStatus] = {}
         overdue: list[str] = []
         interactive = [t for t in wanted if f"{step_of(t)}.interactive" in entries
